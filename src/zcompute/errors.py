@@ -1,0 +1,141 @@
+"""The one exception hierarchy of zcompute.
+
+Every error zcompute raises is a :class:`ZcomputeError`. Errors from libvirt are
+mapped into this tree at one boundary (:mod:`zcompute.virt`) with ``raise ... from``,
+so callers never need to import libvirt to handle a failure::
+
+    ZcomputeError
+    ├── InvalidInput            bad value from a user, an image or a flavor; names the field
+    │   ├── XMLError            malformed or structurally invalid XML
+    │   │   └── SchemaError     rejected by libvirt's RelaxNG schema or by libvirt itself
+    │   ├── ConfigError         a bad configuration setting
+    │   └── HostDataError       unparsable capabilities / domcaps / cpuinfo input
+    ├── FeatureUnsupported      the architecture's profile says the feature is missing
+    ├── NotFound                an instance, image, flavor, domain or device that is not there
+    ├── InvalidState            the operation does not fit the instance's current state
+    ├── Conflict                something with that name or target already exists / is in use
+    ├── Timeout                 a wait ran out (guest never got ready, device never appeared)
+    ├── ImageError              image store failures (format, checksum, unsafe backing file)
+    ├── VolumeError             volume connector failures (HBA, LUN, path never appears)
+    └── VirtError               any other libvirt failure; carries libvirt's code and message
+        └── HypervisorUnavailable   libvirtd cannot be reached
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "Conflict",
+    "ConfigError",
+    "FeatureUnsupported",
+    "HostDataError",
+    "HypervisorUnavailable",
+    "ImageError",
+    "InvalidInput",
+    "InvalidState",
+    "NotFound",
+    "SchemaError",
+    "Timeout",
+    "VirtError",
+    "VolumeError",
+    "XMLError",
+    "ZcomputeError",
+]
+
+
+class ZcomputeError(Exception):
+    """Base of every error zcompute raises."""
+
+
+class InvalidInput(ZcomputeError, ValueError):
+    """A value given to zcompute is not acceptable.
+
+    ``field`` names what was wrong (an XML attribute path, a flavor key, a CLI option)
+    and ``allowed`` describes the values that would have been accepted.
+    """
+
+    def __init__(
+        self,
+        field: str,
+        message: str,
+        allowed: Iterable[str] | str | None = None,
+    ) -> None:
+        self.field = field
+        if allowed is None or isinstance(allowed, str):
+            self.allowed: str | None = allowed
+        else:
+            self.allowed = ", ".join(allowed)
+        text = f"{field}: {message}"
+        if self.allowed:
+            text += f" (allowed: {self.allowed})"
+        super().__init__(text)
+
+
+class XMLError(InvalidInput):
+    """Malformed XML, or XML that is structurally invalid for what it describes."""
+
+
+class SchemaError(XMLError):
+    """A document rejected by libvirt's RelaxNG schema or by libvirt's own validation."""
+
+
+class ConfigError(InvalidInput):
+    """A configuration setting that cannot be used."""
+
+
+class HostDataError(InvalidInput):
+    """Host capabilities, domain capabilities or cpuinfo that cannot be understood."""
+
+
+class FeatureUnsupported(ZcomputeError):
+    """A feature the architecture's profile lists as missing was asked for."""
+
+    def __init__(self, feature: str, arch: str, note: str = "") -> None:
+        self.feature = feature
+        self.arch = arch
+        text = f"{feature} is not supported on {arch}"
+        if note:
+            text += f": {note}"
+        super().__init__(text)
+
+
+class NotFound(ZcomputeError):
+    """The named object does not exist."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"{kind} {name!r} not found")
+
+
+class InvalidState(ZcomputeError):
+    """The operation is not allowed in the object's current state."""
+
+
+class Conflict(ZcomputeError):
+    """An object with that identity already exists, or the object is in use."""
+
+
+class Timeout(ZcomputeError):
+    """A wait ran out before the awaited condition held."""
+
+
+class ImageError(ZcomputeError):
+    """An image could not be imported, inspected or used."""
+
+
+class VolumeError(ZcomputeError):
+    """A volume could not be connected, found or disconnected."""
+
+
+class VirtError(ZcomputeError):
+    """A libvirt call failed; ``code`` is libvirt's error number when known."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class HypervisorUnavailable(VirtError):
+    """libvirtd could not be reached."""

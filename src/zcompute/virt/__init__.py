@@ -1,0 +1,12 @@
+"""The libvirt boundary: the only package in zcompute that imports :mod:`libvirt`.
+
+Everything libvirt raises is mapped here into :mod:`zcompute.errors`, with
+``raise ... from`` so that the original error stays attached for debugging.
+"""
+
+from __future__ import annotations
+
+from zcompute.virt._connection import Hypervisor, validate_domain_on_libvirt
+from zcompute.virt._errors import libvirt_errors
+
+__all__ = ["Hypervisor", "libvirt_errors", "validate_domain_on_libvirt"]

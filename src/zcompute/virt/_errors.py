@@ -1,0 +1,68 @@
+"""Mapping of libvirt's errors into zcompute's hierarchy (the one place it happens)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import libvirt
+
+from zcompute.errors import (
+    HypervisorUnavailable,
+    InvalidState,
+    NotFound,
+    SchemaError,
+    VirtError,
+    XMLError,
+)
+
+_NOT_FOUND = {
+    libvirt.VIR_ERR_NO_DOMAIN: "domain",
+    libvirt.VIR_ERR_NO_NETWORK: "network",
+    libvirt.VIR_ERR_NO_STORAGE_POOL: "storage pool",
+    libvirt.VIR_ERR_NO_STORAGE_VOL: "storage volume",
+    libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT: "snapshot",
+}
+_UNREACHABLE = {libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_ERR_RPC}
+_BAD_XML = {libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL}
+_SCHEMA = {
+    libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
+    libvirt.VIR_ERR_XML_INVALID_SCHEMA,
+}
+
+
+def _quiet_handler(_ctx: Any, _err: Any) -> None:
+    """libvirt prints every error to stderr by default; we report errors ourselves."""
+
+
+libvirt.registerErrorHandler(_quiet_handler, None)
+
+
+def map_error(err: libvirt.libvirtError, *, what: str = "") -> Exception:
+    """Translate one libvirt error into the matching zcompute exception."""
+    code = err.get_error_code()
+    message = err.get_error_message() or str(err)
+    if code in _NOT_FOUND:
+        return NotFound(_NOT_FOUND[code], what or message)
+    if code == libvirt.VIR_ERR_OPERATION_INVALID:
+        return InvalidState(message)
+    if code in _BAD_XML:
+        return XMLError(what or "domain XML", message)
+    if code in _SCHEMA:
+        return SchemaError(what or "domain XML", message)
+    if code in _UNREACHABLE and err.get_error_domain() in (
+        libvirt.VIR_FROM_REMOTE,
+        libvirt.VIR_FROM_RPC,
+    ):
+        return HypervisorUnavailable(message, code)
+    return VirtError(message, code)
+
+
+@contextlib.contextmanager
+def libvirt_errors(what: str = "") -> Iterator[None]:
+    """Run a block of libvirt calls, re-raising libvirt errors as zcompute errors."""
+    try:
+        yield
+    except libvirt.libvirtError as err:
+        raise map_error(err, what=what) from err
