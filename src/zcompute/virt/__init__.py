@@ -7,6 +7,24 @@ Everything libvirt raises is mapped here into :mod:`zcompute.errors`, with
 from __future__ import annotations
 
 from zcompute.virt._connection import Hypervisor, validate_domain_on_libvirt
+from zcompute.virt._domains import Domains, DomainStats, PowerState
 from zcompute.virt._errors import libvirt_errors
+from zcompute.virt._events import (
+    LifecycleEvent,
+    Subscription,
+    device_removed_subscription,
+    lifecycle_subscription,
+)
 
-__all__ = ["Hypervisor", "libvirt_errors", "validate_domain_on_libvirt"]
+__all__ = [
+    "DomainStats",
+    "Domains",
+    "Hypervisor",
+    "LifecycleEvent",
+    "PowerState",
+    "Subscription",
+    "device_removed_subscription",
+    "libvirt_errors",
+    "lifecycle_subscription",
+    "validate_domain_on_libvirt",
+]

@@ -2,49 +2,79 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import libvirt
 
 from zcompute.errors import HypervisorUnavailable
 from zcompute.virt._errors import libvirt_errors
+from zcompute.virt._events import Subscription, ensure_event_loop
 
 
 class Hypervisor:
     """One libvirt connection, opened lazily and reopened when libvirtd went away.
 
-    This class grows with the driver; it only wraps libvirt calls and maps their errors,
-    it makes no decisions.
+    Only wraps libvirt calls and maps their errors; it makes no decisions.
     """
 
     def __init__(self, uri: str = "qemu:///system") -> None:
         self.uri = uri
         self._conn: libvirt.virConnect | None = None
         self._lock = threading.Lock()
+        self._generation = 0
+        self._subscriptions: list[Subscription] = []
 
     @property
     def conn(self) -> libvirt.virConnect:
         """The live connection, (re)opened on first use or after libvirtd restarted."""
         with self._lock:
-            if self._conn is not None and self._conn.isAlive():
-                return self._conn
-            try:
-                self._conn = libvirt.open(self.uri)
-            except libvirt.libvirtError as err:
-                raise HypervisorUnavailable(
-                    f"cannot connect to {self.uri}: {err.get_error_message()}; "
-                    "run 'sudo scripts/setup-host' or start libvirtd",
-                    err.get_error_code(),
-                ) from err
+            if self._conn is not None:
+                with contextlib.suppress(libvirt.libvirtError):
+                    if self._conn.isAlive():
+                        return self._conn
+                self._conn = None
+            self._conn = self._open()
+            self._generation += 1
             return self._conn
+
+    def _open(self) -> libvirt.virConnect:
+        ensure_event_loop()
+        try:
+            conn = libvirt.open(self.uri)
+            if not self.uri.startswith("test:"):
+                # Notice a dead libvirtd within seconds instead of at the next call.
+                conn.setKeepAlive(5, 3)
+            for sub in self._subscriptions:
+                conn.domainEventRegisterAny(None, sub.event_id, sub.adapter, None)
+        except libvirt.libvirtError as err:
+            raise HypervisorUnavailable(
+                f"cannot connect to {self.uri}: {err.get_error_message()}; "
+                "run 'sudo scripts/setup-host' or start libvirtd",
+                err.get_error_code(),
+            ) from err
+        return conn
+
+    def subscribe(self, subscription: Subscription) -> None:
+        """Deliver an event kind to a callback, on this and every future connection."""
+        with self._lock:
+            self._subscriptions.append(subscription)
+            if self._conn is not None:
+                with libvirt_errors("event registration"):
+                    self._conn.domainEventRegisterAny(
+                        None, subscription.event_id, subscription.adapter, None
+                    )
+
+    @property
+    def generation(self) -> int:
+        """Counts (re)connections, so event registrations know when to register again."""
+        return self._generation
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
-                try:
-                    self._conn.close()
-                except libvirt.libvirtError:
-                    pass  # closing a dead connection is not an error worth reporting
+                with contextlib.suppress(libvirt.libvirtError):
+                    self._conn.close()  # closing a dead connection is not worth reporting
                 self._conn = None
 
     def capabilities(self) -> str:
@@ -64,9 +94,19 @@ class Hypervisor:
             return str(self.conn.getDomainCapabilities(emulator, arch, machine, virt_type, 0))
 
     def versions(self) -> tuple[int, int]:
-        """(libvirt version, hypervisor version) as libvirt's integers (major*1e6+minor*1e3+micro)."""
+        """(libvirt, hypervisor) versions, encoded as major * 1_000_000 + minor * 1000 + micro."""
         with libvirt_errors("version"):
             return int(self.conn.getLibVersion()), int(self.conn.getVersion())
+
+    def hostname(self) -> str:
+        with libvirt_errors("hostname"):
+            return str(self.conn.getHostname())
+
+    def node_info(self) -> tuple[str, int, int]:
+        """(host arch, memory MiB, logical CPUs) from ``virNodeGetInfo``."""
+        with libvirt_errors("node info"):
+            info = self.conn.getInfo()
+        return str(info[0]), int(info[1]), int(info[2])
 
 
 def validate_domain_on_libvirt(xml: str, uri: str = "test:///default") -> None:

@@ -1,0 +1,470 @@
+"""The compute driver: guest lifecycle use cases over libvirt, the state DB and the image store.
+
+Each public method is one operation. Operations on one instance serialise on its lock; others
+run in parallel. Multi-step operations register an undo for every step, so a failure leaves
+nothing behind: no half-defined domain, orphan disk or stale record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import shutil
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from zcompute.builder import build_domain_xml
+from zcompute.config import Config, load_config
+from zcompute.driver import _console
+from zcompute.driver._host import (
+    MIN_LIBVIRT,
+    MIN_QEMU,
+    CpuModel,
+    KvmProbe,
+    host_cpu_model,
+    kvm_usable,
+    read_host_view,
+)
+from zcompute.driver._locks import InstanceLocks
+from zcompute.driver._plan import GuestPlan, HostView, PlanRequest, make_plan
+from zcompute.driver._undo import UndoStack
+from zcompute.errors import Conflict, NotFound, VirtError, ZcomputeError
+from zcompute.images import ImageStore
+from zcompute.model import (
+    BlockDeviceSpec,
+    Flavor,
+    Image,
+    Instance,
+    InstanceState,
+    NICSpec,
+    Task,
+    new_uuid,
+    validate_name,
+)
+from zcompute.state import StateDB
+from zcompute.virt import (
+    Domains,
+    DomainStats,
+    Hypervisor,
+    LifecycleEvent,
+    PowerState,
+    lifecycle_subscription,
+)
+
+LOG = logging.getLogger("zcompute.driver")
+
+_STATE_OF = {
+    PowerState.RUNNING: InstanceState.RUNNING,
+    PowerState.BLOCKED: InstanceState.RUNNING,
+    PowerState.PAUSED: InstanceState.PAUSED,
+    PowerState.SHUTDOWN: InstanceState.SHUTDOWN,
+    PowerState.SHUTOFF: InstanceState.SHUTOFF,
+    PowerState.CRASHED: InstanceState.CRASHED,
+    PowerState.PMSUSPENDED: InstanceState.SUSPENDED,
+    PowerState.NOSTATE: InstanceState.NOSTATE,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceInfo:
+    """``get_info``: what libvirt says about a guest right now."""
+
+    uuid: str
+    name: str
+    state: InstanceState
+    max_memory_kib: int
+    memory_kib: int
+    vcpus: int
+    cpu_time_ns: int
+
+
+@dataclasses.dataclass(frozen=True)
+class HostReport:
+    """What ``init_host`` found: versions, CPU model, records and domains that disagree."""
+
+    libvirt_version: int
+    qemu_version: int
+    arch: str
+    cpu: CpuModel
+    kvm_usable: bool
+    unknown_domains: tuple[str, ...]
+    records_without_domain: tuple[str, ...]
+    interrupted_tasks: tuple[tuple[str, str], ...]
+
+
+class ComputeDriver:
+    """zcompute's compute driver for one host."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or load_config()
+        data = self.config.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        data.chmod(0o755)  # QEMU (libvirt-qemu) must reach images and instance files below
+        self.db = StateDB(data / "state.db")
+        self.images = ImageStore(data, self.db)
+        self.instances_dir = data / "instances"
+        self.instances_dir.mkdir(mode=0o755, exist_ok=True)
+        self.hv = Hypervisor(self.config.uri)
+        self.domains = Domains(self.hv)
+        self._locks = InstanceLocks()
+        self._host: HostView | None = None
+        self._host_lock = threading.Lock()
+        self.hv.subscribe(lifecycle_subscription(self._on_lifecycle))
+
+    # -- host ------------------------------------------------------------------------------
+
+    def init_host(self) -> HostReport:
+        """Connect, check versions, read the host, and reconcile records with libvirt."""
+        libvirt_version, qemu_version = self.hv.versions()
+        if libvirt_version < MIN_LIBVIRT or qemu_version < MIN_QEMU:
+            raise VirtError(
+                f"libvirt {libvirt_version} / QEMU {qemu_version} are too old; zcompute needs "
+                f"libvirt >= {MIN_LIBVIRT} and QEMU >= {MIN_QEMU} (major*10^6 + minor*10^3)"
+            )
+        host = self.host
+        report = self._reconcile()
+        return dataclasses.replace(
+            report,
+            libvirt_version=libvirt_version,
+            qemu_version=qemu_version,
+            arch=host.caps.arch,
+            cpu=host_cpu_model(host.caps),
+            kvm_usable=host.kvm_usable,
+        )
+
+    @property
+    def host(self) -> HostView:
+        """The host as read once: capabilities, CPU model, and whether KVM really runs."""
+        with self._host_lock:
+            if self._host is None:
+                kvm = kvm_usable(
+                    self.config.virt_type, self.config.data_dir, self.hv.versions(), self._probe_kvm
+                )
+                self._host = read_host_view(self.hv, kvm)
+            return self._host
+
+    def host_view_without_kvm_probe(self) -> HostView:
+        """The host view for the KVM probe itself (which must not wait for its own answer)."""
+        return read_host_view(self.hv, kvm=False)
+
+    def _probe_kvm(self) -> KvmProbe:
+        from zcompute.driver._kvmprobe import probe_kvm
+
+        return probe_kvm(self)
+
+    def _reconcile(self) -> HostReport:
+        stats = {s.uuid: s for s in self.domains.all_stats()}
+        records = self.db.list_instances()
+        missing, interrupted = [], []
+        for inst in records:
+            if inst.task is not None:
+                interrupted.append((inst.name, inst.task.value))
+            found = stats.get(inst.uuid)
+            if found is None:
+                missing.append(inst.name)
+                continue
+            state = _STATE_OF[found.state]
+            if inst.task is None and state != inst.state:
+                self.db.update_instance(inst.uuid, state=state)
+        known = {inst.uuid for inst in records}
+        unknown = tuple(sorted(s.name for s in stats.values() if s.uuid not in known))
+        for name in missing:
+            LOG.warning("instance %s has a record but no libvirt domain", name)
+        return HostReport(
+            0,
+            0,
+            "",
+            CpuModel(None, None, "unknown"),
+            False,
+            unknown,
+            tuple(missing),
+            tuple(interrupted),
+        )
+
+    def _on_lifecycle(self, uuid: str, event: LifecycleEvent) -> None:
+        """Keep recorded power states in step with libvirt's lifecycle events."""
+        if event in (LifecycleEvent.DEFINED, LifecycleEvent.UNDEFINED):
+            return
+        try:
+            inst = self.db.get_instance(uuid)
+            if inst.task is None:  # a running operation records its own outcome
+                self.db.update_instance(uuid, state=_STATE_OF[self.domains.state(uuid)])
+        except ZcomputeError:
+            pass  # not ours, or gone already: nothing to record
+
+    # -- spawn ------------------------------------------------------------------------------
+
+    def plan(
+        self,
+        name: str,
+        image: str | Image,
+        flavor: str | Flavor,
+        *,
+        nics: Sequence[NICSpec] = (),
+        block_devices: Sequence[BlockDeviceSpec] = (),
+        metadata: Mapping[str, str] | None = None,
+        uuid: str | None = None,
+    ) -> GuestPlan:
+        """Every decision a spawn would make, without creating anything (``--dry-run``)."""
+        name = validate_name(name, "name")
+        image_obj = image if isinstance(image, Image) else self.images.get(image)
+        flavor_obj = flavor if isinstance(flavor, Flavor) else self.db.get_flavor(flavor)
+        uuid = uuid or new_uuid()
+        has_disk = image_obj.path is not None or flavor_obj.root_gib > 0
+        request = PlanRequest(
+            uuid=uuid,
+            name=name,
+            flavor=flavor_obj,
+            image=image_obj,
+            instance_dir=self.instances_dir / uuid,
+            root_disk=self.instances_dir / uuid / "disk.qcow2" if has_disk else None,
+            nics=tuple(nics),
+            block_devices=tuple(block_devices),
+            metadata=_metadata(uuid, name, flavor_obj, image_obj, metadata),
+        )
+        return make_plan(request, self.config, self.host)
+
+    def spawn(
+        self,
+        name: str,
+        image: str | Image,
+        flavor: str | Flavor,
+        *,
+        nics: Sequence[NICSpec] = (),
+        block_devices: Sequence[BlockDeviceSpec] = (),
+        metadata: Mapping[str, str] | None = None,
+        wait_for: str | re.Pattern[str] | None = None,
+        timeout: float = 120.0,
+        uuid: str | None = None,
+    ) -> Instance:
+        """Create and start a guest; on any failure everything created so far is removed.
+
+        ``wait_for`` (a regular expression) makes spawn return only once a console log line
+        matches it, e.g. a guest's ready banner. ``uuid`` may be given to know the instance's
+        paths (console log) before spawn returns.
+        """
+        plan = self.plan(
+            name,
+            image,
+            flavor,
+            nics=nics,
+            block_devices=block_devices,
+            metadata=metadata,
+            uuid=uuid,
+        )
+        with self._locks.hold(plan.name, plan.uuid):
+            self._refuse_existing(plan.name)
+            undo = UndoStack()
+            try:
+                inst = self._create(plan, image, flavor, nics, block_devices, undo)
+                if wait_for is not None:
+                    log = Path(plan.console_log)
+                    _console.wait_for_line(log, wait_for, timeout, lambda: self._running(plan.uuid))
+                inst = self.db.end_task(plan.uuid, InstanceState.RUNNING)
+            except BaseException as err:
+                failed = undo.rollback()
+                if failed and isinstance(err, ZcomputeError):
+                    raise type(err)(f"{err} (rollback incomplete: {'; '.join(failed)})") from err
+                raise
+            return inst
+
+    def _refuse_existing(self, name: str) -> None:
+        try:
+            self.db.get_instance(name)
+        except NotFound:
+            pass
+        else:
+            raise Conflict(f"an instance named {name!r} already exists")
+        if self.domains.uuid_of(name) is not None:
+            raise Conflict(
+                f"libvirt already has a domain named {name!r} that zcompute does not manage"
+            )
+
+    def _create(
+        self,
+        plan: GuestPlan,
+        image: str | Image,
+        flavor: str | Flavor,
+        nics: Sequence[NICSpec],
+        block_devices: Sequence[BlockDeviceSpec],
+        undo: UndoStack,
+    ) -> Instance:
+        image_obj = image if isinstance(image, Image) else self.images.get(image)
+        flavor_obj = flavor if isinstance(flavor, Flavor) else self.db.get_flavor(flavor)
+        nic_specs = tuple(
+            dataclasses.replace(spec, mac=p.mac) for spec, p in zip(nics, plan.nics, strict=True)
+        )
+        inst = Instance(
+            uuid=plan.uuid,
+            name=plan.name,
+            flavor=flavor_obj,
+            image=image_obj,
+            arch=plan.arch,
+            machine_type=plan.machine,
+            domain_type=plan.domain_type,
+            metadata=dict(plan.metadata),
+            state=InstanceState.BUILDING,
+            task=Task.SPAWNING,
+            block_devices=tuple(block_devices),
+            nics=nic_specs,
+        )
+        self.db.add_instance(inst)
+        undo.push(
+            "delete the instance record",
+            lambda: self.db.delete_instance(plan.uuid, missing_ok=True),
+        )
+        directory = self.instances_dir / plan.uuid
+        directory.mkdir(mode=0o755)
+        undo.push("remove the instance directory", lambda: shutil.rmtree(directory))
+        root = plan.disks[0] if plan.disks and plan.disks[0].boot_order == 1 else None
+        if root is not None:
+            self._create_root_disk(image_obj, flavor_obj, Path(root.source))
+        xml = build_domain_xml(plan)
+        self.domains.define(xml)
+        undo.push("undefine the domain", lambda: self.domains.undefine(plan.uuid))
+        self.domains.start(plan.uuid)
+        undo.push("destroy the domain", lambda: self.domains.destroy(plan.uuid))
+        self.domains.wait_state(plan.uuid, {PowerState.RUNNING}, timeout=30)
+        return inst
+
+    def _create_root_disk(self, image: Image, flavor: Flavor, dest: Path) -> None:
+        if image.path is not None:
+            self.images.create_overlay(image, dest, flavor.root_gib)
+        else:  # a kernel-boot image still gets the flavor's root disk, blank
+            self.images.create_blank(dest, flavor.root_gib)
+
+    def _running(self, uuid: str) -> bool:
+        return self.domains.state(uuid) in (PowerState.RUNNING, PowerState.BLOCKED)
+
+    # -- destroy ----------------------------------------------------------------------------
+
+    def destroy(self, name_or_uuid: str) -> bool:
+        """Stop and remove a guest with its definition and files. False if there was none."""
+        try:
+            inst = self.db.get_instance(name_or_uuid)
+        except NotFound:
+            return False
+        with self._locks.hold(inst.name, inst.uuid):
+            self.db.update_instance(inst.uuid, task=Task.DESTROYING)
+            if self.domains.exists(inst.uuid):
+                self.domains.destroy(inst.uuid)
+                self.domains.undefine(inst.uuid)
+            shutil.rmtree(self.instances_dir / inst.uuid, ignore_errors=True)
+            self.db.delete_instance(inst.uuid, missing_ok=True)
+        return True
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def get_instance(self, name_or_uuid: str) -> Instance:
+        return self.db.get_instance(name_or_uuid)
+
+    def get_info(self, name_or_uuid: str) -> InstanceInfo:
+        inst = self.db.get_instance(name_or_uuid)
+        return _info(inst, self.domains.stats(inst.uuid))
+
+    def list_instances(self) -> list[InstanceInfo]:
+        """Every instance zcompute manages, with live state, from one bulk libvirt call."""
+        stats = {s.uuid: s for s in self.domains.all_stats()}
+        out = []
+        for inst in self.db.list_instances():
+            found = stats.get(inst.uuid)
+            if found is not None:
+                out.append(_info(inst, found))
+            else:
+                out.append(InstanceInfo(inst.uuid, inst.name, InstanceState.ERROR, 0, 0, 0, 0))
+        return out
+
+    def instance_exists(self, name_or_uuid: str) -> bool:
+        try:
+            inst = self.db.get_instance(name_or_uuid)
+        except NotFound:
+            return False
+        return self.domains.exists(inst.uuid)
+
+    def console_log_path(self, name_or_uuid: str) -> Path:
+        return self.console_log_of(self.db.get_instance(name_or_uuid).uuid)
+
+    def console_log_of(self, uuid: str) -> Path:
+        """Where the log console of instance ``uuid`` is written (known before spawn ends)."""
+        return self.instances_dir / uuid / "console.log"
+
+    def get_console_output(
+        self, name_or_uuid: str, max_bytes: int = _console.DEFAULT_TAIL
+    ) -> bytes:
+        """The last ``max_bytes`` of the guest's log console (sclplm file / serial log)."""
+        return _console.tail(self.console_log_path(name_or_uuid), max_bytes)
+
+    def domain_xml(self, name_or_uuid: str) -> str:
+        return self.domains.xml(self.db.get_instance(name_or_uuid).uuid)
+
+    def get_available_resource(self) -> dict[str, Any]:
+        """Capacity and identity of this host, as a scheduler needs it."""
+        host = self.host
+        arch, memory_mib, cpus = self.hv.node_info()
+        disk = shutil.disk_usage(self.config.data_dir)
+        libvirt_version, qemu_version = self.hv.versions()
+        used = self.db.list_instances()
+        cpu = host_cpu_model(host.caps)
+        return {
+            "vcpus": cpus,
+            "vcpus_used": sum(i.flavor.vcpus for i in used),
+            "memory_mib": memory_mib,
+            "memory_mib_used": sum(i.flavor.memory_mib for i in used),
+            "local_gib": disk.total >> 30,
+            "local_gib_used": (disk.total - disk.free) >> 30,
+            "hypervisor_type": "QEMU",
+            "hypervisor_version": qemu_version,
+            "libvirt_version": libvirt_version,
+            "hypervisor_hostname": self.hv.hostname(),
+            "cpu_info": {
+                "arch": arch,
+                "model": cpu.model,
+                "vendor": cpu.vendor,
+                "model_source": cpu.source,
+            },
+            "supported_instances": _supported(host),
+        }
+
+    def close(self) -> None:
+        self.hv.close()
+        self.db.close()
+
+
+def _supported(host: HostView) -> list[tuple[str, str]]:
+    out = []
+    for arch in host.caps.guest_arches:
+        guest = host.caps.guest(arch)
+        if guest is None:
+            continue
+        for dtype in guest.domain_types:
+            if dtype == "kvm" and not host.kvm_usable:
+                continue  # offered by libvirt, but guests do not really run
+            out.append((arch, dtype))
+    return out
+
+
+def _info(inst: Instance, stats: DomainStats) -> InstanceInfo:
+    return InstanceInfo(
+        inst.uuid,
+        inst.name,
+        _STATE_OF[stats.state],
+        stats.max_memory_kib,
+        stats.memory_kib,
+        stats.vcpus,
+        stats.cpu_time_ns,
+    )
+
+
+def _metadata(
+    uuid: str, name: str, flavor: Flavor, image: Image, extra: Mapping[str, str] | None
+) -> dict[str, str]:
+    return {
+        **(extra or {}),
+        "instance": uuid,
+        "name": name,
+        "flavor": flavor.name,
+        "image": image.id,
+    }

@@ -1,0 +1,93 @@
+"""What the driver knows about its host: capabilities, CPU model, whether KVM really runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from zcompute.arch import get_profile
+from zcompute.driver._plan import HostView
+from zcompute.host import HostCapabilities, cpu_model_from_cpuinfo
+from zcompute.virt import Hypervisor
+
+LOG = logging.getLogger("zcompute.driver")
+
+# libvirt 1.0.4 / QEMU 1.4.0 are the blueprint's floor; zcompute uses APIs of later releases
+# (getAllDomainStats 1.2.8, sclp-serial 3.10, VIR_DOMAIN_DEFINE_VALIDATE 1.2.12).
+MIN_LIBVIRT = 6_000_000
+MIN_QEMU = 4_002_000
+
+
+@dataclass(frozen=True)
+class CpuModel:
+    """The host CPU model and where zcompute learned it."""
+
+    model: str | None
+    vendor: str | None
+    source: str  # "capabilities", "cpuinfo" or "unknown"
+
+
+def host_cpu_model(caps: HostCapabilities, cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuModel:
+    """The model libvirt reports, else (where the arch allows it) the one cpuinfo implies.
+
+    This is the blueprint's work item 2: some libvirt versions report s390x capabilities
+    without a ``<model>``; the machine type in /proc/cpuinfo names the generation.
+    """
+    if caps.cpu.model:
+        return CpuModel(caps.cpu.model, caps.cpu.vendor, "capabilities")
+    if get_profile(caps.arch).cpu_model_from_cpuinfo:
+        guess = cpu_model_from_cpuinfo(cpuinfo)
+        if guess is not None:
+            return CpuModel(guess.model, guess.vendor, "cpuinfo")
+    return CpuModel(None, caps.cpu.vendor, "unknown")
+
+
+@dataclass(frozen=True)
+class KvmProbe:
+    usable: bool
+    detail: str
+
+
+KvmProber = Callable[[], KvmProbe]
+
+
+def kvm_usable(
+    virt_type: str, data_dir: Path, versions: tuple[int, int], prober: KvmProber
+) -> bool:
+    """Whether KVM guests really run here; probed once per kernel/libvirt/QEMU and remembered.
+
+    ``/dev/kvm`` existing proves nothing: on nested, paravirtualised hosts a standard guest
+    kernel dies with "emulation failure" before its init. Only ``auto`` needs the answer.
+    """
+    if virt_type != "auto":
+        return virt_type == "kvm"
+    if not os.path.exists("/dev/kvm"):
+        return False
+    key = f"{os.uname().release}/{versions[0]}/{versions[1]}"
+    record = data_dir / "kvm-probe.json"
+    try:
+        saved = json.loads(record.read_text())
+        if saved.get("key") == key:
+            return bool(saved["usable"])
+    except (OSError, ValueError, KeyError):
+        pass  # not probed yet on this kernel/libvirt/QEMU
+    result = prober()
+    LOG.warning("KVM probe: %s", result.detail)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"key": key, "usable": result.usable, "detail": result.detail}))
+    return result.usable
+
+
+def read_host_view(hv: Hypervisor, kvm: bool, cpuinfo: Path = Path("/proc/cpuinfo")) -> HostView:
+    caps = HostCapabilities.from_xml(hv.capabilities())
+    libvirt_version, _qemu = hv.versions()
+    return HostView(
+        caps=caps,
+        host_cpu_model=host_cpu_model(caps, cpuinfo).model,
+        kvm_usable=kvm,
+        libvirt_version=libvirt_version,
+    )

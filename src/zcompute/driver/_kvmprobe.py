@@ -1,0 +1,88 @@
+"""Does a KVM guest really run here? Boot the native test image with KVM and see.
+
+On nested, paravirtualised hosts ``/dev/kvm`` exists and libvirt offers ``kvm``, yet a standard
+guest kernel stops with "emulation failure" (QEMU pauses the guest) before its init runs. The
+probe boots zcompute's own test image with domain type ``kvm`` and calls KVM usable only when
+the guest's banner appears on its console.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zcompute.builder import build_domain_xml
+from zcompute.driver._host import KvmProbe
+from zcompute.driver._plan import PlanRequest, make_plan
+from zcompute.errors import ZcomputeError
+from zcompute.model import Flavor, Image, new_uuid, utcnow
+from zcompute.testimage import BANNER, build_test_image
+from zcompute.virt import PowerState
+
+if TYPE_CHECKING:
+    from zcompute.driver._driver import ComputeDriver
+
+PROBE_SECONDS = 30.0
+
+
+def probe_kvm(driver: ComputeDriver) -> KvmProbe:
+    """Boot the host arch's test image under KVM; usable only if it reaches its init."""
+    caps_arch = driver.hv.node_info()[0]
+    try:
+        test = build_test_image(caps_arch, driver.config.data_dir)
+    except ZcomputeError as err:
+        return KvmProbe(False, f"no test image to probe KVM with ({err}); using TCG")
+    image = Image(
+        id=new_uuid(),
+        name="zcompute-kvm-probe",
+        arch=caps_arch,
+        disk_format=None,
+        path=None,
+        kernel_path=test.kernel,
+        initrd_path=test.initrd,
+        cmdline="zcompute.mode=poweroff",
+        properties={},
+        size=0,
+        sha256="0" * 64,
+        created_at=utcnow(),
+    )
+    uuid = new_uuid()
+    workdir = driver.config.data_dir / "kvm-probe"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(mode=0o755, parents=True)
+    request = PlanRequest(
+        uuid=uuid,
+        name=f"zcompute-kvm-probe-{uuid[:8]}",
+        flavor=Flavor("probe", 1, 256, 0),
+        image=image,
+        instance_dir=workdir,
+        root_disk=None,
+        virt_type="kvm",
+    )
+    host = dataclasses.replace(driver.host_view_without_kvm_probe(), kvm_usable=True)
+    try:
+        plan = make_plan(request, driver.config, host)
+        driver.domains.create_transient(build_domain_xml(plan))
+        return _watch(driver, uuid, Path(plan.console_log))
+    except ZcomputeError as err:
+        return KvmProbe(False, f"KVM guest could not start: {err}")
+    finally:
+        driver.domains.destroy_if_exists(uuid)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _watch(driver: ComputeDriver, uuid: str, log: Path) -> KvmProbe:
+    deadline = time.monotonic() + PROBE_SECONDS
+    while time.monotonic() < deadline:
+        if log.exists() and BANNER in log.read_text(errors="replace"):
+            return KvmProbe(True, "a KVM guest reached its init")
+        state = driver.domains.state(uuid) if driver.domains.exists(uuid) else PowerState.SHUTOFF
+        if state not in (PowerState.RUNNING, PowerState.BLOCKED):
+            return KvmProbe(
+                False, f"the KVM test guest stopped ({state}) before its init: using TCG"
+            )
+        time.sleep(0.2)
+    return KvmProbe(False, f"the KVM test guest did not reach its init in {PROBE_SECONDS:.0f} s")

@@ -1,0 +1,252 @@
+"""The guest plan: every decision about one guest, as plain data, before any XML exists.
+
+The planner asks the architecture profile (machine, consoles, devices, CPU) and the host
+(arch, KVM or TCG, machine types offered) and records the answers in a :class:`GuestPlan`.
+The builder (:mod:`zcompute.builder`) renders a plan through the XML layer; nothing here
+writes XML, and nothing here compares architecture names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+
+from zcompute.arch import (
+    ArchProfile,
+    ConsoleSpec,
+    CpuSpec,
+    GuestPlatform,
+    WatchdogSpec,
+    choose_guest,
+    choose_machine_type,
+    get_profile,
+)
+from zcompute.config import Config
+from zcompute.errors import InvalidInput
+from zcompute.host import DomainCapabilities, HostCapabilities
+from zcompute.model import BlockDeviceSpec, Flavor, Image, NICSpec
+
+WATCHDOG_PROPERTY = "hw_watchdog_action"
+DISK_BUS_PROPERTY = "hw_disk_bus"
+CMDLINE_PROPERTY = "os_command_line"
+GUEST_MODE_PROPERTY = "zcompute_guest_mode"  # test images: "shell" (default) or "poweroff"
+
+
+@dataclasses.dataclass(frozen=True)
+class DiskPlan:
+    """One disk: its file or block device, format, bus and target name."""
+
+    source: str
+    source_type: str  # "file" or "block"
+    driver_type: str  # "qcow2" or "raw"
+    target: str
+    bus: str
+    device: str = "disk"
+    readonly: bool = False
+    serial: str | None = None
+    boot_order: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class NicPlan:
+    network: str | None
+    bridge: str | None
+    mac: str
+    model: str
+
+
+@dataclasses.dataclass(frozen=True)
+class GuestPlan:
+    """Everything the builder needs to write one domain."""
+
+    uuid: str
+    name: str
+    platform: GuestPlatform
+    machine: str
+    memory_mib: int
+    vcpus: int
+    cpu: CpuSpec
+    features: tuple[str, ...]
+    consoles: tuple[ConsoleSpec, ...]
+    console_log: str
+    usb_controller_model: str | None
+    memballoon_model: str
+    panic_model: str | None
+    watchdog: WatchdogSpec | None
+    disks: tuple[DiskPlan, ...]
+    nics: tuple[NicPlan, ...]
+    kernel: str | None = None
+    initrd: str | None = None
+    cmdline: str | None = None
+    metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def arch(self) -> str:
+        return self.platform.arch
+
+    @property
+    def domain_type(self) -> str:
+        return self.platform.domain_type
+
+
+@dataclasses.dataclass(frozen=True)
+class HostView:
+    """What the planner needs to know about the host (read once by ``init_host``)."""
+
+    caps: HostCapabilities
+    host_cpu_model: str | None
+    kvm_usable: bool
+    libvirt_version: int
+    domcaps: Mapping[tuple[str, str, str], DomainCapabilities] = dataclasses.field(
+        default_factory=dict
+    )
+
+
+def choose_platform(
+    image: Image, config: Config, host: HostView, virt_type: str | None = None
+) -> tuple[GuestPlatform, ArchProfile]:
+    requested = image.prop("hw_architecture") or image.arch
+    platform = choose_guest(requested, host.caps, virt_type or config.virt_type, host.kvm_usable)
+    return platform, get_profile(platform.arch)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanRequest:
+    """The inputs of one plan: who, what, and where its files live."""
+
+    uuid: str
+    name: str
+    flavor: Flavor
+    image: Image
+    instance_dir: Path
+    root_disk: Path | None
+    nics: tuple[NICSpec, ...] = ()
+    block_devices: tuple[BlockDeviceSpec, ...] = ()
+    metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    machine_type: str | None = None  # pinned at spawn; later plans reuse it
+    virt_type: str | None = None
+
+
+def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan:
+    """Decide everything about one guest."""
+    image, flavor = request.image, request.flavor
+    props = {**image.properties, **flavor.extra_specs}
+    platform, profile = choose_platform(image, config, host, request.virt_type)
+    machine = request.machine_type or choose_machine_type(
+        platform.arch, platform.domain_type, props, config.machine_types, host.caps
+    )
+    domcaps = host.domcaps.get((platform.arch, machine, platform.domain_type))
+    form = profile.console_form(config.console_form, host.libvirt_version)
+    log_path = str(request.instance_dir / "console.log")
+    layout = profile.layout(log_path, form)
+    watchdog_action = props.get(WATCHDOG_PROPERTY)
+    return GuestPlan(
+        uuid=request.uuid,
+        name=request.name,
+        platform=platform,
+        machine=machine,
+        memory_mib=flavor.memory_mib,
+        vcpus=flavor.vcpus,
+        cpu=profile.cpu_for(platform.domain_type, host.host_cpu_model, domcaps),
+        features=profile.domain_features(),
+        consoles=layout.specs,
+        console_log=log_path,
+        usb_controller_model=profile.usb_controller_model,
+        memballoon_model=profile.memballoon_model(),
+        panic_model=profile.panic_model,
+        watchdog=(
+            profile.watchdog(watchdog_action)
+            if watchdog_action and watchdog_action != "disabled"
+            else None
+        ),
+        disks=_disks(request, profile, props),
+        nics=tuple(_nic(nic, profile) for nic in request.nics),
+        kernel=str(image.kernel_path) if image.kernel_path else None,
+        initrd=str(image.initrd_path) if image.initrd_path else None,
+        cmdline=_cmdline(image, props, layout.kernel_args, layout.interactive_device),
+        metadata=request.metadata,
+    )
+
+
+def _cmdline(
+    image: Image, props: Mapping[str, str], console_args: tuple[str, ...], interactive: str
+) -> str | None:
+    if not image.is_kernel_boot:
+        return None
+    base = props.get(CMDLINE_PROPERTY) or image.cmdline or ""
+    words = [w for w in base.split() if not w.startswith("console=")]
+    # The console= arguments are the profile's: they decide which console gets the boot log.
+    words += console_args
+    words.append(f"zcompute.tty={interactive.removeprefix('/dev/')}")
+    return " ".join(words)
+
+
+def _disks(
+    request: PlanRequest, profile: ArchProfile, props: Mapping[str, str]
+) -> tuple[DiskPlan, ...]:
+    bus = props.get(DISK_BUS_PROPERTY) or profile.disk_bus
+    if bus not in profile.disk_buses:
+        raise InvalidInput(
+            DISK_BUS_PROPERTY, f"{bus!r} is not a disk bus on {profile.arch}", profile.disk_buses
+        )
+    disks: list[DiskPlan] = []
+    if request.root_disk is not None:
+        disks.append(
+            DiskPlan(
+                str(request.root_disk), "file", "qcow2", target_name(bus, 0), bus, boot_order=1
+            )
+        )
+    for spec in request.block_devices:
+        disks.append(disk_plan(spec, profile))
+    return tuple(disks)
+
+
+def disk_plan(spec: BlockDeviceSpec, profile: ArchProfile) -> DiskPlan:
+    bus = spec.bus if spec.device == "disk" else profile.cdrom_bus
+    allowed = profile.disk_buses if spec.device == "disk" else profile.cdrom_buses
+    if bus not in allowed:
+        raise InvalidInput(
+            "bus", f"{bus!r} is not usable for a {spec.device} on {profile.arch}", allowed
+        )
+    source_type = "block" if spec.source.is_block_device() else "file"
+    fmt = _format_of(spec.source) if source_type == "file" else "raw"
+    return DiskPlan(
+        str(spec.source),
+        source_type,
+        fmt,
+        spec.target,
+        bus,
+        spec.device,
+        spec.readonly,
+        spec.serial,
+    )
+
+
+def _format_of(path: Path) -> str:
+    with path.open("rb") as handle:
+        return "qcow2" if handle.read(4) == b"QFI\xfb" else "raw"
+
+
+def _nic(nic: NICSpec, profile: ArchProfile) -> NicPlan:
+    from zcompute.model import generate_mac
+
+    model = nic.model or profile.nic_model
+    if model not in profile.nic_models:
+        raise InvalidInput(
+            "nic model", f"{model!r} is not a NIC model on {profile.arch}", profile.nic_models
+        )
+    return NicPlan(nic.network, nic.bridge, nic.mac or generate_mac(), model)
+
+
+_PREFIX = {"virtio": "vd", "scsi": "sd", "sata": "sd", "ide": "hd", "usb": "sd"}
+
+
+def target_name(bus: str, index: int) -> str:
+    """The conventional target device name (``vda``, ``sdb``) for disk ``index`` on ``bus``."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return _PREFIX.get(bus, "vd") + letters

@@ -1,0 +1,74 @@
+"""The connector interface and the values that cross it.
+
+A connector turns Cinder's ``connection_info`` into a local block device
+(:class:`ConnectedVolume`) and back. The guest side is described by a neutral
+:class:`DiskSource`; the driver's XML layer renders it and adds the device address
+the architecture needs, so nothing here knows about libvirt XML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiskSource:
+    """What the guest disk is made of: rendered as ``<disk type='block' device='disk'>``."""
+
+    type: str = "block"
+    path: str
+    serial: str
+    bus: str = "virtio"
+    device: str = "disk"
+
+
+@dataclass(frozen=True, order=True)
+class ZfcpUnit:
+    """One LUN configured through zfcp's ``unit_add``: FCP device, target port, FCP LUN."""
+
+    bus_id: str
+    wwpn: str
+    fcp_lun: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectedVolume:
+    """A volume attached to this host, with everything needed to undo the attachment.
+
+    ``device_path`` is the resolved block device (``/dev/sdb`` or, with multipath,
+    ``/dev/dm-3``) and ``by_path`` the udev link it was found through; both are paths
+    on the filesystem this process sees (under the connector's root directory).
+    ``path_devices`` are the SCSI disks (``sdb``) behind it, ``multipath_device`` the
+    device-mapper map holding them (``dm-3``), and ``configured_units`` the zfcp units
+    this connector added, which disconnect removes again (and only those).
+    """
+
+    volume_id: str
+    device_path: str
+    by_path: str
+    path_devices: tuple[str, ...]
+    multipath_device: str | None = None
+    configured_units: tuple[ZfcpUnit, ...] = ()
+
+    def disk_source(self) -> DiskSource:
+        """The guest disk for this volume: the resolved block device, serial = volume id."""
+        return DiskSource(path=self.device_path, serial=self.volume_id)
+
+
+@runtime_checkable
+class VolumeConnector(Protocol):
+    """Attach and detach one kind of volume on this host."""
+
+    def connect(self, connection_info: Mapping[str, Any]) -> ConnectedVolume:
+        """Make the volume a local block device; on failure leave nothing configured."""
+        ...
+
+    def disconnect(self, connection_info: Mapping[str, Any], connected: ConnectedVolume) -> None:
+        """Flush and remove what :meth:`connect` set up for ``connected``."""
+        ...
+
+    def initiator_properties(self) -> dict[str, Any]:
+        """What the storage back end needs to know about this host's initiators."""
+        ...

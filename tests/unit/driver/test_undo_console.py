@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from zcompute.driver._console import tail, wait_for_line
+from zcompute.driver._locks import InstanceLocks
+from zcompute.driver._undo import UndoStack
+from zcompute.errors import Timeout
+
+
+def test_undo_runs_newest_first_and_continues_past_a_failing_step() -> None:
+    done: list[str] = []
+    undo = UndoStack()
+    undo.push("first", lambda: done.append("first"))
+    undo.push("broken", lambda: 1 / 0)
+    undo.push("last", lambda: done.append("last"))
+    failed = undo.rollback()
+    assert done == ["last", "first"]
+    assert failed == ["broken: division by zero"]
+
+
+def test_tail_reads_only_the_end_of_a_large_file(tmp_path: Path) -> None:
+    log = tmp_path / "console.log"
+    log.write_bytes(b"x" * 5_000_000 + b"THE END")
+    assert tail(log, 7) == b"THE END"
+    assert tail(tmp_path / "missing.log") == b""
+
+
+def test_wait_for_line_sees_lines_appended_later(tmp_path: Path) -> None:
+    log = tmp_path / "console.log"
+
+    def writer() -> None:
+        with log.open("a") as handle:
+            for line in ("booting", "ZCOMPUTE-GUEST-READY arch=s390x"):
+                time.sleep(0.05)
+                handle.write(line + "\n")
+                handle.flush()
+
+    threading.Thread(target=writer).start()
+    line = wait_for_line(log, r"READY arch=(\S+)", 5, lambda: True, poll=0.01)
+    assert line == "ZCOMPUTE-GUEST-READY arch=s390x"
+
+
+def test_wait_for_line_gives_up_when_the_guest_stops(tmp_path: Path) -> None:
+    log = tmp_path / "console.log"
+    log.write_text("Kernel panic - not syncing\n")
+    with pytest.raises(Timeout, match=r"stopped before.*Kernel panic"):
+        wait_for_line(log, "READY", 5, lambda: False, poll=0.01)
+
+
+def test_wait_for_line_times_out(tmp_path: Path) -> None:
+    with pytest.raises(Timeout, match="within 0 s"):
+        wait_for_line(tmp_path / "none.log", "READY", 0.05, lambda: True, poll=0.01)
+
+
+def test_instance_locks_serialise_one_key_not_others() -> None:
+    locks = InstanceLocks()
+    order: list[str] = []
+    with locks.hold("a"):
+        other = threading.Thread(target=lambda: locks.hold("b").__enter__() and None)
+        other.start()
+        other.join(1)
+        assert not other.is_alive()  # a different key is not blocked
+        blocked = threading.Thread(target=lambda: (locks.hold("a").__enter__(), order.append("a2")))
+        blocked.start()
+        time.sleep(0.05)
+        assert order == []  # the same key waits
+    blocked.join(1)
+    assert order == ["a2"]
