@@ -14,5 +14,7 @@ SHARED_TESTDATA = REPO.parent / "shared" / "testdata"
 def shared_testdata() -> Path:
     """The project's shared real-world test data, read in place (never copied)."""
     if not SHARED_TESTDATA.is_dir():
-        pytest.skip(f"shared test data not present at {SHARED_TESTDATA} (checkout without ../shared)")
+        pytest.skip(
+            f"shared test data not present at {SHARED_TESTDATA} (checkout without ../shared)"
+        )
     return SHARED_TESTDATA

@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
-    "Conflict",
     "ConfigError",
+    "Conflict",
     "FeatureUnsupported",
     "HostDataError",
     "HypervisorUnavailable",
@@ -103,10 +103,10 @@ class FeatureUnsupported(ZcomputeError):
 class NotFound(ZcomputeError):
     """The named object does not exist."""
 
-    def __init__(self, kind: str, name: str) -> None:
+    def __init__(self, kind: str, name: str, detail: str | None = None) -> None:
         self.kind = kind
         self.name = name
-        super().__init__(f"{kind} {name!r} not found")
+        super().__init__(detail or f"{kind} {name!r} not found")
 
 
 class InvalidState(ZcomputeError):

@@ -52,6 +52,7 @@ from zcompute.virt import (
     LifecycleEvent,
     PowerState,
     lifecycle_subscription,
+    stats_values,
 )
 
 LOG = logging.getLogger("zcompute.driver")
@@ -363,18 +364,32 @@ class ComputeDriver:
 
     def get_info(self, name_or_uuid: str) -> InstanceInfo:
         inst = self.db.get_instance(name_or_uuid)
-        return _info(inst, self.domains.stats(inst.uuid))
+        return _info(inst.uuid, inst.name, self.domains.stats(inst.uuid))
 
     def list_instances(self) -> list[InstanceInfo]:
         """Every instance zcompute manages, with live state, from one bulk libvirt call."""
-        stats = {s.uuid: s for s in self.domains.all_stats()}
+        stats = self.domains.all_stats_by_uuid()
         out = []
-        for inst in self.db.list_instances():
-            found = stats.get(inst.uuid)
-            if found is not None:
-                out.append(_info(inst, found))
-            else:
-                out.append(InstanceInfo(inst.uuid, inst.name, InstanceState.ERROR, 0, 0, 0, 0))
+        for rec in self.db.instance_index():
+            values = stats.get(rec.uuid)
+            if values is None:  # a record whose domain is gone: visible, never hidden
+                out.append(InstanceInfo(rec.uuid, rec.name, InstanceState.ERROR, 0, 0, 0, 0))
+                continue
+            state, max_kib, cur_kib, vcpus, cpu_ns = stats_values(values)
+            # Where libvirt reports no sizes (its test driver), the configured ones are the
+            # instance's flavor, which zcompute recorded.
+            configured = rec.memory_mib * 1024
+            out.append(
+                InstanceInfo(
+                    rec.uuid,
+                    rec.name,
+                    _STATE_OF[state],
+                    max_kib or configured,
+                    cur_kib or configured,
+                    vcpus or rec.vcpus,
+                    cpu_ns,
+                )
+            )
         return out
 
     def instance_exists(self, name_or_uuid: str) -> bool:
@@ -446,10 +461,10 @@ def _supported(host: HostView) -> list[tuple[str, str]]:
     return out
 
 
-def _info(inst: Instance, stats: DomainStats) -> InstanceInfo:
+def _info(uuid: str, name: str, stats: DomainStats) -> InstanceInfo:
     return InstanceInfo(
-        inst.uuid,
-        inst.name,
+        uuid,
+        name,
         _STATE_OF[stats.state],
         stats.max_memory_kib,
         stats.memory_kib,

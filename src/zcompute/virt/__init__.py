@@ -7,7 +7,7 @@ Everything libvirt raises is mapped here into :mod:`zcompute.errors`, with
 from __future__ import annotations
 
 from zcompute.virt._connection import Hypervisor, validate_domain_on_libvirt
-from zcompute.virt._domains import Domains, DomainStats, PowerState
+from zcompute.virt._domains import Domains, DomainStats, PowerState, stats_values
 from zcompute.virt._errors import libvirt_errors
 from zcompute.virt._events import (
     LifecycleEvent,
@@ -26,5 +26,6 @@ __all__ = [
     "device_removed_subscription",
     "libvirt_errors",
     "lifecycle_subscription",
+    "stats_values",
     "validate_domain_on_libvirt",
 ]

@@ -214,6 +214,16 @@ class Domains:
             records = self.hv.conn.getAllDomainStats(_STATS, 0)
             return [_stats(dom, values) for dom, values in records]
 
+    def all_stats_by_uuid(self) -> dict[str, dict[str, int]]:
+        """libvirt's raw stats of every domain by UUID, in one bulk call.
+
+        The cheapest form for listing hundreds of guests: no object per domain is built
+        beyond what libvirt returns; read it with :func:`stats_values`.
+        """
+        with libvirt_errors("domain stats"):
+            records = self.hv.conn.getAllDomainStats(_STATS, 0)
+            return {dom.UUIDString(): values for dom, values in records}
+
     def stats(self, uuid: str) -> DomainStats:
         with libvirt_errors(uuid):
             dom = self._lookup(uuid)
@@ -230,14 +240,27 @@ def _affect(live: bool, config: bool) -> int:
     return flags
 
 
+def stats_values(values: dict[str, int]) -> tuple[PowerState, int, int, int, int]:
+    """(state, max memory KiB, memory KiB, vcpus, cpu time ns) from one raw stats record.
+
+    Values a driver does not report are 0 (libvirt's test driver reports only the state).
+    """
+    return (
+        _STATES.get(values.get("state.state", 0), PowerState.NOSTATE),
+        values.get("balloon.maximum", 0),
+        values.get("balloon.current", 0),
+        values.get("vcpu.current", 0),
+        values.get("cpu.time", 0),
+    )
+
+
 def _stats(dom: libvirt.virDomain, values: dict[str, int]) -> DomainStats:
-    # An inactive domain has no balloon or vcpu stats; its configured sizes come from info().
+    # Stats a driver does not report are 0 here; no per-domain call fills them in, so that
+    # listing stays one round trip however many guests there are.
     state = power_state(int(values.get("state.state", libvirt.VIR_DOMAIN_NOSTATE)))
     max_kib = int(values.get("balloon.maximum", 0))
     cur_kib = int(values.get("balloon.current", 0))
     vcpus = int(values.get("vcpu.current", 0))
-    if not max_kib or not vcpus:
-        _state, max_kib, cur_kib, vcpus, _cpu = dom.info()
     return DomainStats(
         uuid=str(dom.UUIDString()),
         name=str(dom.name()),

@@ -44,7 +44,7 @@ def map_error(err: libvirt.libvirtError, *, what: str = "") -> Exception:
     code = err.get_error_code()
     message = err.get_error_message() or str(err)
     if code in _NOT_FOUND:
-        return NotFound(_NOT_FOUND[code], what or message)
+        return NotFound(_NOT_FOUND[code], what or message, message)
     if code == libvirt.VIR_ERR_OPERATION_INVALID:
         return InvalidState(message)
     if code in _BAD_XML:

@@ -48,7 +48,7 @@ def test_wait_for_line_sees_lines_appended_later(tmp_path: Path) -> None:
 def test_wait_for_line_gives_up_when_the_guest_stops(tmp_path: Path) -> None:
     log = tmp_path / "console.log"
     log.write_text("Kernel panic - not syncing\n")
-    with pytest.raises(Timeout, match=r"stopped before.*Kernel panic"):
+    with pytest.raises(Timeout, match=r"(?s)stopped before.*Kernel panic"):
         wait_for_line(log, "READY", 5, lambda: False, poll=0.01)
 
 

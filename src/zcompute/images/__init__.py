@@ -1,0 +1,27 @@
+"""The image store: checked, read-only base images and per-instance qcow2 overlays.
+
+    db = StateDB(data_dir / "state.sqlite3")
+    store = ImageStore(data_dir, db)
+    image = store.import_file("debian", Path("debian.qcow2"), arch="s390x")
+    disk = store.create_overlay(image, instance_dir / "disk", flavor.root_gib)
+
+The store records its images in the state database it is given, so that deleting an image an
+instance still uses is refused by the same database that records the instance.
+"""
+
+from __future__ import annotations
+
+from zcompute.images._copy import CHUNK_SIZE, Progress
+from zcompute.images._qemuimg import DiskInfo, check_qcow2_header, inspect_disk
+from zcompute.images._store import GIB, ImageStore, Recovery
+
+__all__ = [
+    "CHUNK_SIZE",
+    "GIB",
+    "DiskInfo",
+    "ImageStore",
+    "Progress",
+    "Recovery",
+    "check_qcow2_header",
+    "inspect_disk",
+]

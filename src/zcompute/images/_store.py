@@ -1,0 +1,446 @@
+"""The embedded image store: base images in a local directory, recorded in the state database.
+
+Layout under ``root``::
+
+    images/<id>/disk           a raw or qcow2 base image (0444; directory 0755)
+    images/<id>/kernel         a direct-kernel-boot image's kernel (0444)
+    images/<id>/initrd         ... and its initrd (0444)
+    images/.partial-<id>/      an import in progress (removed on failure)
+    images/.trash-<id>/        a deleted image being removed
+
+Base images are world-readable because QEMU runs as ``libvirt-qemu``; they are read-only
+because every guest writes to its own qcow2 overlay instead.
+
+An import becomes visible in one step: the files are written and checked in the partial
+directory, then the database record is inserted and the directory renamed inside one
+transaction. A failure at any point leaves neither a record nor a file; a crash can at worst
+leave a partial or unrecorded directory, which :meth:`ImageStore.recover` removes.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import dataclasses
+import errno
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from zcompute.errors import Conflict, ImageError, InvalidInput, NotFound
+from zcompute.images import _qemuimg as qemu
+from zcompute.images._copy import Progress, copy_with_digest, fsync_dir, open_regular
+from zcompute.model import (
+    Image,
+    new_uuid,
+    utcnow,
+    validate_arch,
+    validate_image_properties,
+    validate_name,
+    validate_uuid,
+)
+from zcompute.state import StateDB
+
+__all__ = ["GIB", "ImageStore", "Recovery"]
+
+GIB = 1 << 30
+DISK, KERNEL, INITRD = "disk", "kernel", "initrd"
+_PARTIAL, _TRASH = ".partial-", ".trash-"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recovery:
+    """What :meth:`ImageStore.recover` found: leftovers it removed, records without files."""
+
+    removed: tuple[Path, ...]
+    missing: tuple[Image, ...]
+
+
+class ImageStore:
+    """Base images under ``root/images``, their records in ``db`` (see the module docs)."""
+
+    def __init__(self, root: Path, db: StateDB) -> None:
+        self.root = Path(root).absolute()
+        self.db = db
+        self.images_dir = self.root / "images"
+        for directory in (self.root, self.images_dir):
+            _make_shared_dir(directory)
+
+    # --- queries ------------------------------------------------------------------------
+
+    def get(self, name_or_id: str) -> Image:
+        return self.db.find_image(name_or_id)
+
+    def list(self) -> builtins.list[Image]:
+        return self.db.list_images()
+
+    # --- imports ------------------------------------------------------------------------
+
+    def import_file(
+        self,
+        name: str,
+        path: Path,
+        *,
+        arch: str | None = None,
+        properties: Mapping[str, str] | None = None,
+        expected_sha256: str | None = None,
+        progress: Progress | None = None,
+    ) -> Image:
+        """Import a raw or qcow2 disk image; refuse it if unsafe (see :mod:`._qemuimg`).
+
+        ``progress(done, total)`` is called after each chunk copied; raising from it cancels
+        the import. ``arch`` defaults to the ``hw_architecture`` property.
+        """
+        arch, props = self._prepare(name, arch, properties)
+        expected = _digest_argument(expected_sha256)
+        image_id = new_uuid()
+        with self._staging(image_id) as staging:
+            copied = copy_with_digest(Path(path), staging / DISK, progress)
+            if expected is not None and copied.sha256 != expected:
+                raise ImageError(
+                    f"checksum mismatch importing {path}: expected sha256 {expected}, "
+                    f"got {copied.sha256}"
+                )
+            info = qemu.inspect_disk(staging / DISK, str(path))
+            image = self._disk_image(image_id, name, arch, props, info, copied.size, copied.sha256)
+            self._publish(staging, image)
+        return image
+
+    def import_kernel(
+        self,
+        name: str,
+        kernel: Path,
+        initrd: Path | None,
+        cmdline: str | None,
+        arch: str,
+        properties: Mapping[str, str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> Image:
+        """Import a direct kernel boot image: a kernel, an optional initrd, a command line.
+
+        ``cmdline`` defaults to the ``os_command_line`` property.
+        """
+        arch_known, props = self._prepare(name, validate_arch(arch, "arch"), properties)
+        sources = [Path(kernel)] + ([Path(initrd)] if initrd is not None else [])
+        total = sum(_size_of(p) for p in sources)
+        image_id = new_uuid()
+        with self._staging(image_id) as staging:
+            kernel_copy = copy_with_digest(sources[0], staging / KERNEL, progress, total=total)
+            initrd_copy = None
+            if initrd is not None:
+                initrd_copy = copy_with_digest(
+                    sources[1], staging / INITRD, progress, offset=kernel_copy.size, total=total
+                )
+            final = self._dir(image_id)
+            image = Image(
+                id=image_id,
+                name=name,
+                arch=arch_known,
+                disk_format=None,
+                path=None,
+                kernel_path=final / KERNEL,
+                initrd_path=None if initrd_copy is None else final / INITRD,
+                cmdline=cmdline if cmdline is not None else props.get("os_command_line"),
+                properties=props,
+                size=kernel_copy.size + (initrd_copy.size if initrd_copy else 0),
+                sha256=kernel_copy.sha256,
+                initrd_sha256=None if initrd_copy is None else initrd_copy.sha256,
+                created_at=utcnow(),
+            )
+            self._publish(staging, image)
+        return image
+
+    def snapshot_from(
+        self,
+        disk: Path,
+        name: str,
+        *,
+        disk_format: str = "qcow2",
+        arch: str | None = None,
+        properties: Mapping[str, str] | None = None,
+    ) -> Image:
+        """Flatten an instance disk (an overlay of a store image) into a new standalone image.
+
+        The disk's backing chain must stay inside this store. Unless given, ``arch`` and
+        ``properties`` are inherited from the store image the chain ends in. The guest must
+        not be writing to ``disk`` meanwhile (QEMU's image lock makes qemu-img fail if it is).
+        """
+        source = Path(disk).absolute()
+        os.close(open_regular(source))
+        base = self._base_of_chain(source, disk_format)
+        if base is not None:
+            arch = base.arch if arch is None else arch
+            properties = base.properties if properties is None else properties
+        arch, props = self._prepare(name, arch, properties)
+        image_id = new_uuid()
+        with self._staging(image_id) as staging:
+            qemu.convert_to_qcow2(source, disk_format, staging / DISK)
+            info = qemu.inspect_disk(staging / DISK, f"snapshot of {source}")
+            size, digest = _digest_file(staging / DISK)
+            image = self._disk_image(image_id, name, arch, props, info, size, digest)
+            self._publish(staging, image)
+        return image
+
+    # --- instance disks -----------------------------------------------------------------
+
+    def create_overlay(self, image: Image, dest: Path, size_gib: int) -> Path:
+        """Create ``dest``: the instance's own qcow2 disk on top of ``image``, ``size_gib`` large.
+
+        ``size_gib == 0`` means the image's own virtual size (Nova's ``root_gb = 0``); a size
+        smaller than the image is an error. ``dest``'s directory must exist; an existing
+        ``dest`` is never overwritten.
+        """
+        if image.path is None or image.disk_format is None:
+            raise InvalidInput("image", f"{image.name} is a kernel boot image: it has no disk")
+        size = _overlay_size(image, size_gib)
+        base = self._owned(image.path)
+        fmt = image.disk_format
+        return _new_disk(dest, lambda tmp: qemu.create_overlay(base, fmt, tmp, size))
+
+    def create_blank(self, dest: Path, size_gib: int) -> Path:
+        """Create ``dest``: an empty qcow2 disk of ``size_gib`` GiB (e.g. for a kernel boot guest).
+
+        Same rules for ``dest`` as :meth:`create_overlay`; a size of 0 is refused, as there is
+        no image to take the size from.
+        """
+        if not isinstance(size_gib, int) or isinstance(size_gib, bool) or size_gib < 1:
+            raise InvalidInput("root_gib", f"invalid size {size_gib!r} for a blank disk", ">= 1")
+        return _new_disk(dest, lambda tmp: qemu.create_blank(tmp, size_gib * GIB))
+
+    # --- deletion and recovery ----------------------------------------------------------
+
+    def delete(self, name_or_id: str) -> None:
+        """Delete an image and its files; refused with Conflict while an instance uses it."""
+        image = self.get(name_or_id)
+        final, trash = self._dir(image.id), self.images_dir / f"{_TRASH}{image.id}"
+        moved = False
+        try:
+            with self.db.transaction():
+                self.db.delete_image(image.id)
+                if final.exists():
+                    os.rename(final, trash)
+                    moved = True
+        except BaseException:
+            if moved:  # the record stays, so the files must too
+                os.rename(trash, final)
+            raise
+        shutil.rmtree(trash, ignore_errors=True)
+        fsync_dir(self.images_dir)
+
+    def recover(self) -> Recovery:
+        """Remove leftovers of interrupted imports/deletes; report records whose files are gone.
+
+        Call it when no import runs (at service start): an import in progress looks like a
+        leftover.
+        """
+        images = self.list()
+        known = {image.id for image in images}
+        removed = []
+        for entry in sorted(self.images_dir.iterdir()):
+            if _is_leftover(entry.name, known):
+                _remove(entry)
+                removed.append(entry)
+        missing = tuple(image for image in images if not self._files_present(image))
+        return Recovery(removed=tuple(removed), missing=missing)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _prepare(
+        self, name: str, arch: str | None, properties: Mapping[str, str] | None
+    ) -> tuple[str | None, Mapping[str, str]]:
+        """Check everything about a new image that can be checked before copying bytes."""
+        validate_name(name, "image.name", allow_uuid=False)
+        props = validate_image_properties(properties or {})
+        declared = props.get("hw_architecture")
+        if arch is None:
+            arch = declared
+        elif declared is not None and declared != arch:
+            raise InvalidInput("arch", f"{arch} contradicts hw_architecture={declared}", [declared])
+        if arch is not None:
+            validate_arch(arch, "arch")
+        try:
+            self.get(name)
+        except NotFound:
+            return arch, props
+        raise Conflict(f"an image named {name!r} already exists")
+
+    def _disk_image(
+        self,
+        image_id: str,
+        name: str,
+        arch: str | None,
+        props: Mapping[str, str],
+        info: qemu.DiskInfo,
+        size: int,
+        digest: str,
+    ) -> Image:
+        return Image(
+            id=image_id,
+            name=name,
+            arch=arch,
+            disk_format=info.format,
+            path=self._dir(image_id) / DISK,
+            kernel_path=None,
+            initrd_path=None,
+            cmdline=None,
+            properties=props,
+            size=size,
+            virtual_size=info.virtual_size,
+            sha256=digest,
+            created_at=utcnow(),
+        )
+
+    def _dir(self, image_id: str) -> Path:
+        return self.images_dir / image_id
+
+    @contextlib.contextmanager
+    def _staging(self, image_id: str) -> Iterator[Path]:
+        staging = self.images_dir / f"{_PARTIAL}{image_id}"
+        staging.mkdir(mode=0o700)
+        try:
+            yield staging
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def _publish(self, staging: Path, image: Image) -> None:
+        """Make a checked import visible: read-only files, record and rename in one step."""
+        for child in staging.iterdir():
+            child.chmod(0o444)
+        staging.chmod(0o755)
+        final = self._dir(image.id)
+        renamed = False
+        try:
+            with self.db.transaction():
+                self.db.add_image(image)
+                os.rename(staging, final)
+                renamed = True
+        except BaseException:
+            if renamed:  # the commit failed after the rename: put it back for the cleanup
+                os.rename(final, staging)
+            raise
+        fsync_dir(self.images_dir)
+
+    def _owned(self, path: Path) -> Path:
+        """``path`` if it is an existing file of this store, else ImageError."""
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.images_dir.resolve()) or not resolved.is_file():
+            raise ImageError(f"image file {path} is missing or outside the store {self.images_dir}")
+        return resolved
+
+    def _files_present(self, image: Image) -> bool:
+        paths = (image.path, image.kernel_path, image.initrd_path)
+        return all(p.is_file() for p in paths if p is not None)
+
+    def _base_of_chain(self, disk: Path, disk_format: str) -> Image | None:
+        """Check that ``disk``'s backing chain stays in this store; return the store image."""
+        chain = qemu.backing_chain(disk, disk_format)
+        for layer in chain:
+            data = layer.get("format-specific", {}).get("data", {})
+            if "data-file" in data:
+                raise ImageError(f"{layer.get('filename')}: external data files are not allowed")
+            if "backing-filename" not in layer:
+                continue
+            if "backing-filename-format" not in layer:
+                raise ImageError(f"{layer.get('filename')}: backing file without explicit format")
+            self._owned(Path(str(layer.get("full-backing-filename"))))
+        if len(chain) < 2:
+            return None
+        bottom = Path(str(chain[-1].get("filename"))).resolve()
+        return next(
+            (i for i in self.list() if i.path is not None and i.path.resolve() == bottom), None
+        )
+
+
+def _make_shared_dir(path: Path) -> None:
+    """Create ``path`` (mode 0755: QEMU as libvirt-qemu must traverse it) if missing."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o755)
+
+
+def _digest_argument(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidInput("expected_sha256", f"not a sha256 digest: {value!r}", "64 hex digits")
+    return text
+
+
+def _size_of(path: Path) -> int:
+    fd = open_regular(path)
+    try:
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def _digest_file(path: Path) -> tuple[int, str]:
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256")  # reads in bounded chunks
+    return path.stat().st_size, digest.hexdigest()
+
+
+def _overlay_size(image: Image, size_gib: int) -> int:
+    if not isinstance(size_gib, int) or isinstance(size_gib, bool) or size_gib < 0:
+        raise InvalidInput("root_gib", f"invalid size {size_gib!r}", "an integer >= 0")
+    if size_gib == 0:
+        return image.virtual_size
+    if size_gib * GIB < image.virtual_size:
+        needed = -(-image.virtual_size // GIB)
+        raise InvalidInput(
+            "root_gib",
+            f"a {size_gib} GiB root disk is smaller than image {image.name} "
+            f"({image.virtual_size} bytes = {image.virtual_size / GIB:.2f} GiB)",
+            f"{needed} or more, or 0 for the image's own size",
+        )
+    return size_gib * GIB
+
+
+def _new_disk(dest: Path, make: Callable[[Path], None]) -> Path:
+    """Create the disk ``dest`` with ``make(temporary)``, never overwriting, never half-made."""
+    target = Path(dest).absolute()
+    if target.exists():
+        raise Conflict(f"{target} already exists")
+    temporary = target.with_name(f".{target.name}{_PARTIAL}{new_uuid()}")
+    try:
+        make(temporary)
+        temporary.chmod(0o644)  # QEMU runs as libvirt-qemu (libvirt also relabels it)
+        _link_no_clobber(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target
+
+
+def _link_no_clobber(source: Path, target: Path) -> None:
+    """Give ``source`` the name ``target`` unless ``target`` exists (atomically if possible)."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise Conflict(f"{target} already exists") from None
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV):
+            raise ImageError(f"cannot create {target}: {err.strerror}") from err
+        if target.exists():  # no hard links on this file system: check, then rename
+            raise Conflict(f"{target} already exists") from None
+        os.rename(source, target)
+
+
+def _is_leftover(name: str, known: set[str]) -> bool:
+    if name.startswith((_PARTIAL, _TRASH)):
+        return True
+    try:
+        return validate_uuid(name) not in known
+    except InvalidInput:
+        return False  # not a name this store creates: leave it alone
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        entry.unlink(missing_ok=True)

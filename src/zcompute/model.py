@@ -1,0 +1,535 @@
+"""Domain types of zcompute: flavors, images, instances, block devices and NICs.
+
+These are plain frozen dataclasses with no dependency on Nova or libvirt, so that a future
+Nova adapter only has to copy fields across. Every constructor validates its input in
+``__post_init__`` and raises :class:`~zcompute.errors.InvalidInput` naming the field and the
+allowed values; an object that exists is therefore always safe to put into XML or a path.
+
+Names (instances, images, flavors, networks) all go through :func:`validate_name`. The rule is
+that of a DNS label with ``.`` and ``_`` added: 1-63 ASCII letters, digits, ``.``, ``_`` or
+``-``, starting with a letter or digit, with no ``..``. That keeps names usable as file names
+(no ``/``, no leading ``-`` or ``.``), as XML text (no quotes, ``<`` or ``&``), on a command
+line (no whitespace) and as a guest host name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+import secrets
+import uuid as uuidlib
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import TypeVar
+
+from zcompute.errors import InvalidInput
+
+__all__ = [
+    "ARCHITECTURES",
+    "DISK_BUSES",
+    "DISK_FORMATS",
+    "DOMAIN_TYPES",
+    "IMAGE_PROPERTIES",
+    "NAME_RULE",
+    "NIC_MODELS",
+    "BlockDeviceSpec",
+    "Flavor",
+    "Image",
+    "Instance",
+    "InstanceState",
+    "NICSpec",
+    "Task",
+    "generate_mac",
+    "new_uuid",
+    "utcnow",
+    "validate_arch",
+    "validate_image_properties",
+    "validate_name",
+    "validate_uuid",
+]
+
+ARCHITECTURES = ("aarch64", "armv7l", "i686", "ppc64", "ppc64le", "s390x", "x86_64")
+DISK_FORMATS = ("qcow2", "raw")
+DISK_BUSES = ("virtio", "scsi", "sata", "ide", "usb")
+DISK_DEVICES = ("disk", "cdrom")
+DOMAIN_TYPES = ("kvm", "qemu")
+NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "vmxnet3")
+
+NAME_RULE = "1-63 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit, without '..'"
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_KEY_RULE = "1-255 characters from A-Z a-z 0-9 _ : . -"
+_KEY_RE = re.compile(r"[A-Za-z0-9_:.-]{1,255}")
+_BRIDGE_RULE = "1-15 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
+_BRIDGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,14}")
+_MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+_TARGET_RE = re.compile(r"(vd|sd|hd)[a-z]{1,2}")
+_SERIAL_RE = re.compile(r"[A-Za-z0-9._-]{1,20}")  # virtio-blk serials hold at most 20 bytes
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+# XML 1.0 cannot carry these, and they have no business in names, metadata or command lines.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+_MAX_METADATA = 255  # Nova's limit for instance metadata keys and values
+_MAX_PROPERTY = 65535  # Glance's limit for an image property value
+_MAX_CMDLINE = 4096  # COMMAND_LINE_SIZE of current x86_64 and s390x kernels
+
+
+def _show(value: object) -> str:
+    """A short, printable rendering of a rejected value for an error message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def validate_name(value: object, field: str = "name", *, allow_uuid: bool = True) -> str:
+    """Return ``value`` if it is a safe name (see :data:`NAME_RULE`), else raise InvalidInput.
+
+    With ``allow_uuid=False`` a name that reads as a UUID is refused too: images and instances
+    are looked up by "name or id", which must never be ambiguous.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"expected a string, got {type(value).__name__}", NAME_RULE)
+    if _NAME_RE.fullmatch(value) is None or ".." in value:
+        raise InvalidInput(field, f"invalid name {_show(value)}", NAME_RULE)
+    if not allow_uuid and _is_uuid(value):
+        raise InvalidInput(field, f"{value!r} looks like a UUID", "a name that is not a UUID")
+    return value
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuidlib.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def validate_uuid(value: object, field: str = "uuid") -> str:
+    """Return the canonical lower-case form of a UUID string, else raise InvalidInput."""
+    rule = "a UUID such as 0f8fad5b-d9cb-469f-a165-70867728950e"
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"expected a string, got {type(value).__name__}", rule)
+    try:
+        parsed = uuidlib.UUID(value)
+    except ValueError:
+        raise InvalidInput(field, f"invalid UUID {_show(value)}", rule) from None
+    if str(parsed) != value.lower():  # refuse the braces, URN and hex-only spellings
+        raise InvalidInput(field, f"invalid UUID {_show(value)}", rule)
+    return str(parsed)
+
+
+def validate_arch(value: object, field: str = "arch") -> str:
+    """Return ``value`` if it is an architecture zcompute knows (:data:`ARCHITECTURES`)."""
+    return _check_choice(field, value, ARCHITECTURES)
+
+
+def new_uuid() -> str:
+    """A fresh random UUID in canonical form."""
+    return str(uuidlib.uuid4())
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (all zcompute timestamps are)."""
+    return datetime.now(UTC)
+
+
+def generate_mac() -> str:
+    """A random MAC address in QEMU's 52:54:00 range, as libvirt itself would pick."""
+    tail = secrets.token_bytes(3)
+    return "52:54:00:" + ":".join(f"{b:02x}" for b in tail)
+
+
+def _check_text(field: str, value: object, max_len: int, *, allow_empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"expected a string, got {type(value).__name__}")
+    if len(value) > max_len or (not value and not allow_empty):
+        raise InvalidInput(field, f"length {len(value)} out of range", f"1-{max_len} characters")
+    if _CONTROL_RE.search(value):
+        raise InvalidInput(field, f"control characters in {_show(value)}", "printable text")
+    return value
+
+
+def _check_choice(field: str, value: object, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidInput(field, f"unknown value {_show(value)}", allowed)
+    return value
+
+
+def _string_map(
+    field: str, values: Mapping[str, str], max_value: int
+) -> MappingProxyType[str, str]:
+    """Validate a str -> str mapping and return a read-only copy of it."""
+    if not isinstance(values, Mapping):
+        raise InvalidInput(field, f"expected a mapping, got {type(values).__name__}")
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        if not isinstance(key, str) or _KEY_RE.fullmatch(key) is None:
+            raise InvalidInput(f"{field} key", f"invalid key {_show(key)}", _KEY_RULE)
+        out[key] = _check_text(f"{field}[{key}]", value, max_value)
+    return MappingProxyType(out)
+
+
+def _timestamp(field: str, value: object) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidInput(field, f"expected a timezone-aware datetime, got {_show(value)}")
+    return value
+
+
+def _set(obj: object, name: str, value: object) -> None:
+    """Normalise a field of a frozen dataclass during ``__post_init__``."""
+    object.__setattr__(obj, name, value)
+
+
+# --- image properties -------------------------------------------------------------------
+
+_BOOL_WORDS = ("true", "false", "yes", "no", "1", "0", "on", "off")
+
+
+def _choice(allowed: tuple[str, ...], *, fold: bool = False) -> Callable[[str, str], None]:
+    def check(key: str, value: str) -> None:
+        _check_choice(key, value.lower() if fold else value, allowed)
+
+    return check
+
+
+def _machine(key: str, value: str) -> None:
+    validate_name(value, key)
+
+
+def _cmdline(key: str, value: str) -> None:
+    _check_text(key, value, _MAX_CMDLINE)
+
+
+def _count(key: str, value: str) -> None:
+    if not value.isascii() or not value.isdigit() or int(value) > 8:
+        raise InvalidInput(key, f"invalid count {_show(value)}", "an integer from 0 to 8")
+
+
+#: Image properties zcompute acts on, each with its check; any other property is kept as is.
+IMAGE_PROPERTIES: Mapping[str, Callable[[str, str], None]] = MappingProxyType(
+    {
+        "hw_architecture": _choice(ARCHITECTURES),
+        "hw_machine_type": _machine,
+        "hw_disk_bus": _choice(DISK_BUSES),
+        "hw_cdrom_bus": _choice(DISK_BUSES),
+        "hw_vif_model": _choice(NIC_MODELS),
+        "hw_watchdog_action": _choice(("disabled", "reset", "poweroff", "pause", "none")),
+        "hw_firmware_type": _choice(("bios", "uefi")),
+        "hw_video_model": _choice(("none", "virtio", "vga", "cirrus", "bochs", "qxl")),
+        "hw_rng_model": _choice(("virtio",)),
+        "hw_qemu_guest_agent": _choice(_BOOL_WORDS, fold=True),
+        "hw_boot_menu": _choice(_BOOL_WORDS, fold=True),
+        "hw_serial_port_count": _count,
+        "os_command_line": _cmdline,
+    }
+)
+
+
+def validate_image_properties(properties: Mapping[str, str]) -> MappingProxyType[str, str]:
+    """Check image properties: known ones against their allowed values, all for safe text.
+
+    Errors about a known property name the property itself (``hw_disk_bus``), as an operator
+    typed it; other errors name ``properties[key]``.
+    """
+    if isinstance(properties, Mapping):
+        for key, value in properties.items():
+            check = IMAGE_PROPERTIES.get(key)
+            if check is not None:
+                check(key, _check_text(key, value, _MAX_PROPERTY))
+    return _string_map("properties", properties, _MAX_PROPERTY)
+
+
+# --- states and tasks -------------------------------------------------------------------
+
+
+class InstanceState(enum.StrEnum):
+    """The power/lifecycle state zcompute records for an instance."""
+
+    BUILDING = "building"
+    RUNNING = "running"
+    PAUSED = "paused"
+    SHUTDOWN = "shutdown"  # shutting down
+    SHUTOFF = "shutoff"
+    CRASHED = "crashed"
+    SUSPENDED = "suspended"
+    ERROR = "error"
+    NOSTATE = "nostate"
+
+
+class Task(enum.StrEnum):
+    """The operation running on an instance; left set in the record if zcompute crashed."""
+
+    SPAWNING = "spawning"
+    DESTROYING = "destroying"
+    REBOOTING = "rebooting"
+    POWERING_OFF = "powering_off"
+    POWERING_ON = "powering_on"
+    PAUSING = "pausing"
+    UNPAUSING = "unpausing"
+    SUSPENDING = "suspending"
+    RESUMING = "resuming"
+    SNAPSHOTTING = "snapshotting"
+    REBUILDING = "rebuilding"
+    RESIZING = "resizing"
+    MIGRATING = "migrating"
+    RESCUING = "rescuing"
+    UNRESCUING = "unrescuing"
+    ATTACHING_VOLUME = "attaching_volume"
+    DETACHING_VOLUME = "detaching_volume"
+    ATTACHING_INTERFACE = "attaching_interface"
+    DETACHING_INTERFACE = "detaching_interface"
+
+
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+
+def _enum_value(field: str, kind: type[_E], value: object) -> _E:
+    if isinstance(value, kind):
+        return value
+    if not isinstance(value, str) or value not in kind.__members__.values():
+        raise InvalidInput(field, f"unknown value {_show(value)}", [m.value for m in kind])
+    return kind(value)
+
+
+# --- the types --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Flavor:
+    """A hardware template. ``root_gib == 0`` means "as large as the image", as in Nova."""
+
+    name: str
+    vcpus: int
+    memory_mib: int
+    root_gib: int
+    extra_specs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate_name(self.name, "flavor.name")
+        _check_int("flavor.vcpus", self.vcpus, 1, 4096)
+        _check_int("flavor.memory_mib", self.memory_mib, 16, 16 * 1024 * 1024)
+        _check_int("flavor.root_gib", self.root_gib, 0, 64 * 1024)
+        _set(self, "extra_specs", _string_map("flavor.extra_specs", self.extra_specs, 255))
+
+
+def _check_int(field: str, value: object, low: int, high: int) -> None:
+    # bool is an int in Python; True vCPUs is a bug, not a value.
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidInput(
+            field, f"invalid value {_show(value)}", f"an integer from {low} to {high}"
+        )
+
+
+def _check_path(field: str, value: object) -> Path:
+    """An absolute, normalised path without NUL or control characters."""
+    if not isinstance(value, Path | str):
+        raise InvalidInput(field, f"expected a path, got {type(value).__name__}")
+    text = str(value)
+    _check_text(field, text, 4096)
+    path = Path(text)
+    if not path.is_absolute() or ".." in path.parts or str(path) != text:
+        raise InvalidInput(field, f"not a normalised absolute path: {_show(text)}", "/abs/path")
+    return path
+
+
+@dataclasses.dataclass(frozen=True)
+class Image:
+    """A bootable image: a raw/qcow2 disk, or a kernel (+ initrd + command line).
+
+    For a kernel boot image ``disk_format`` and ``path`` are ``None``, ``sha256`` is the digest
+    of the kernel and ``initrd_sha256`` that of the initrd. ``size`` is the bytes stored;
+    ``virtual_size`` the size of the disk the guest sees (0 for kernel boot images).
+    """
+
+    id: str
+    name: str
+    arch: str | None
+    disk_format: str | None
+    path: Path | None
+    kernel_path: Path | None
+    initrd_path: Path | None
+    cmdline: str | None
+    properties: Mapping[str, str]
+    size: int
+    sha256: str
+    created_at: datetime
+    virtual_size: int = 0
+    initrd_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "id", validate_uuid(self.id, "image.id"))
+        validate_name(self.name, "image.name", allow_uuid=False)
+        _set(self, "properties", validate_image_properties(self.properties))
+        if self.arch is not None:
+            _check_choice("image.arch", self.arch, ARCHITECTURES)
+        declared = self.properties.get("hw_architecture")
+        if declared is not None and self.arch is not None and declared != self.arch:
+            raise InvalidInput(
+                "image.arch", f"{self.arch} contradicts hw_architecture={declared}", [declared]
+            )
+        for field in ("path", "kernel_path", "initrd_path"):
+            value = getattr(self, field)
+            if value is not None:
+                _set(self, field, _check_path(f"image.{field}", value))
+        self._check_kind()
+        _check_int("image.size", self.size, 0, 2**63 - 1)
+        _check_int("image.virtual_size", self.virtual_size, 0, 2**63 - 1)
+        for field in ("sha256", "initrd_sha256"):
+            value = getattr(self, field)
+            if value is not None and (
+                not isinstance(value, str) or not _SHA256_RE.fullmatch(value)
+            ):
+                raise InvalidInput(f"image.{field}", f"invalid digest {_show(value)}", "64 hex")
+        _timestamp("image.created_at", self.created_at)
+
+    def _check_kind(self) -> None:
+        if self.kernel_path is not None:
+            if self.disk_format is not None or self.path is not None:
+                raise InvalidInput("image.disk_format", "a kernel boot image has no disk", ["None"])
+            if self.cmdline is not None:
+                _check_text("image.cmdline", self.cmdline, _MAX_CMDLINE)
+            return
+        _check_choice("image.disk_format", self.disk_format, DISK_FORMATS)
+        if self.path is None:
+            raise InvalidInput("image.path", "a disk image needs a path")
+        if self.initrd_path is not None or self.cmdline is not None:
+            raise InvalidInput("image.initrd_path", "initrd and cmdline need a kernel")
+
+    @property
+    def is_kernel_boot(self) -> bool:
+        """True for a direct kernel boot image (kernel + optional initrd + command line)."""
+        return self.kernel_path is not None
+
+    def prop(self, key: str, default: str | None = None) -> str | None:
+        """The image property ``key`` (e.g. ``hw_machine_type``), or ``default``."""
+        return self.properties.get(key, default)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockDeviceSpec:
+    """A block device given to a guest: a host path exposed as ``target`` on ``bus``."""
+
+    source: Path
+    target: str
+    bus: str = "virtio"
+    readonly: bool = False
+    serial: str | None = None
+    device: str = "disk"
+
+    def __post_init__(self) -> None:
+        _set(self, "source", _check_path("block_device.source", self.source))
+        if not isinstance(self.target, str) or _TARGET_RE.fullmatch(self.target) is None:
+            raise InvalidInput(
+                "block_device.target", f"invalid target {_show(self.target)}", "vdX, sdX or hdX"
+            )
+        _check_choice("block_device.bus", self.bus, DISK_BUSES)
+        _check_choice("block_device.device", self.device, DISK_DEVICES)
+        if not isinstance(self.readonly, bool):
+            raise InvalidInput("block_device.readonly", f"invalid {_show(self.readonly)}", "bool")
+        if self.serial is not None and (
+            not isinstance(self.serial, str) or _SERIAL_RE.fullmatch(self.serial) is None
+        ):
+            raise InvalidInput(
+                "block_device.serial",
+                f"invalid serial {_show(self.serial)}",
+                "1-20 of A-Za-z0-9._-",
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class NICSpec:
+    """A network interface on a libvirt ``network`` or a host ``bridge`` (exactly one)."""
+
+    network: str | None = None
+    bridge: str | None = None
+    mac: str | None = None
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.network is None) == (self.bridge is None):
+            raise InvalidInput(
+                "nic", "give exactly one of network and bridge", ["network", "bridge"]
+            )
+        if self.network is not None:
+            validate_name(self.network, "nic.network")
+        if self.bridge is not None and (
+            not isinstance(self.bridge, str) or _BRIDGE_RE.fullmatch(self.bridge) is None
+        ):
+            raise InvalidInput("nic.bridge", f"invalid bridge {_show(self.bridge)}", _BRIDGE_RULE)
+        if self.mac is not None:
+            _set(self, "mac", _check_mac(self.mac))
+        if self.model is not None:
+            _check_choice("nic.model", self.model, NIC_MODELS)
+
+
+def _check_mac(value: object) -> str:
+    rule = "a unicast MAC such as 52:54:00:12:34:56"
+    mac = value.lower() if isinstance(value, str) else ""
+    if _MAC_RE.fullmatch(mac) is None:
+        raise InvalidInput("nic.mac", f"invalid MAC {_show(value)}", rule)
+    if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
+        raise InvalidInput("nic.mac", f"not a unicast address: {mac}", rule)
+    return mac
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance:
+    """A guest: what it runs (image, flavor), where (arch, machine and domain type), its state.
+
+    ``machine_type`` and ``domain_type`` are pinned when the instance is spawned so that a host
+    upgrade never silently changes a guest's virtual hardware.
+    """
+
+    uuid: str
+    name: str
+    flavor: Flavor
+    image: Image
+    arch: str
+    machine_type: str | None = None
+    domain_type: str | None = None
+    metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    state: InstanceState = InstanceState.BUILDING
+    task: Task | None = None
+    block_devices: tuple[BlockDeviceSpec, ...] = ()
+    nics: tuple[NICSpec, ...] = ()
+    created_at: datetime = dataclasses.field(default_factory=utcnow)
+    updated_at: datetime = dataclasses.field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        _set(self, "uuid", validate_uuid(self.uuid, "instance.uuid"))
+        validate_name(self.name, "instance.name", allow_uuid=False)
+        if not isinstance(self.flavor, Flavor):
+            raise InvalidInput("instance.flavor", f"expected a Flavor, got {_show(self.flavor)}")
+        if not isinstance(self.image, Image):
+            raise InvalidInput("instance.image", f"expected an Image, got {_show(self.image)}")
+        _check_choice("instance.arch", self.arch, ARCHITECTURES)
+        if self.image.arch is not None and self.image.arch != self.arch:
+            raise InvalidInput(
+                "instance.arch", f"image {self.image.name} is {self.image.arch}", [self.image.arch]
+            )
+        if self.machine_type is not None:
+            validate_name(self.machine_type, "instance.machine_type")
+        if self.domain_type is not None:
+            _check_choice("instance.domain_type", self.domain_type, DOMAIN_TYPES)
+        _set(self, "metadata", _string_map("instance.metadata", self.metadata, _MAX_METADATA))
+        _set(self, "state", _enum_value("instance.state", InstanceState, self.state))
+        if self.task is not None:
+            _set(self, "task", _enum_value("instance.task", Task, self.task))
+        self._check_devices()
+        _timestamp("instance.created_at", self.created_at)
+        _timestamp("instance.updated_at", self.updated_at)
+
+    def _check_devices(self) -> None:
+        _set(self, "block_devices", tuple(self.block_devices))
+        _set(self, "nics", tuple(self.nics))
+        targets = [bd.target for bd in self.block_devices]
+        if len(set(targets)) != len(targets):
+            raise InvalidInput("instance.block_devices", f"duplicate targets in {targets}")
+        macs = [nic.mac for nic in self.nics if nic.mac is not None]
+        if len(set(macs)) != len(macs):
+            raise InvalidInput("instance.nics", f"duplicate MAC addresses in {macs}")
+
+    def replace(self, **changes: object) -> Instance:
+        """A copy with some fields changed (and validated again)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

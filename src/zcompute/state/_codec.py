@@ -1,0 +1,195 @@
+"""Conversion between database rows and :mod:`zcompute.model` objects.
+
+Mappings are stored as JSON text, timestamps as ISO 8601 in UTC, paths as text. Decoding goes
+through the model constructors, so a row edited by hand into nonsense is refused on read.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from zcompute.errors import InvalidInput
+from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec
+
+__all__ = [
+    "NIC",
+    "VOLUME",
+    "attachment_row",
+    "decode_attachment",
+    "dump_json",
+    "flavor_from_json",
+    "flavor_from_row",
+    "flavor_to_json",
+    "image_from_row",
+    "image_row",
+    "instance_from_row",
+    "instance_row",
+    "timestamp",
+]
+
+VOLUME = "volume"
+NIC = "nic"
+
+
+def dump_json(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
+
+
+def timestamp(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _path(text: str | None) -> Path | None:
+    return None if text is None else Path(text)
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def image_row(image: Image) -> dict[str, Any]:
+    return {
+        "id": image.id,
+        "name": image.name,
+        "arch": image.arch,
+        "disk_format": image.disk_format,
+        "path": _text(image.path),
+        "kernel_path": _text(image.kernel_path),
+        "initrd_path": _text(image.initrd_path),
+        "cmdline": image.cmdline,
+        "properties": dump_json(image.properties),
+        "size": image.size,
+        "virtual_size": image.virtual_size,
+        "sha256": image.sha256,
+        "initrd_sha256": image.initrd_sha256,
+        "created_at": timestamp(image.created_at),
+    }
+
+
+def image_from_row(row: sqlite3.Row) -> Image:
+    return Image(
+        id=row["id"],
+        name=row["name"],
+        arch=row["arch"],
+        disk_format=row["disk_format"],
+        path=_path(row["path"]),
+        kernel_path=_path(row["kernel_path"]),
+        initrd_path=_path(row["initrd_path"]),
+        cmdline=row["cmdline"],
+        properties=json.loads(row["properties"]),
+        size=row["size"],
+        virtual_size=row["virtual_size"],
+        sha256=row["sha256"],
+        initrd_sha256=row["initrd_sha256"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+    )
+
+
+def flavor_to_json(flavor: Flavor) -> str:
+    return dump_json(
+        {
+            "name": flavor.name,
+            "vcpus": flavor.vcpus,
+            "memory_mib": flavor.memory_mib,
+            "root_gib": flavor.root_gib,
+            "extra_specs": dict(flavor.extra_specs),
+        }
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def flavor_from_json(text: str) -> Flavor:
+    # Cached: most instances share a handful of flavors, and Flavor is immutable.
+    return Flavor(**json.loads(text))
+
+
+def flavor_from_row(row: sqlite3.Row) -> Flavor:
+    return Flavor(
+        name=row["name"],
+        vcpus=row["vcpus"],
+        memory_mib=row["memory_mib"],
+        root_gib=row["root_gib"],
+        extra_specs=json.loads(row["extra_specs"]),
+    )
+
+
+def instance_row(instance: Instance) -> dict[str, Any]:
+    return {
+        "uuid": instance.uuid,
+        "name": instance.name,
+        "state": instance.state.value,
+        "task": None if instance.task is None else instance.task.value,
+        "arch": instance.arch,
+        "machine_type": instance.machine_type,
+        "domain_type": instance.domain_type,
+        "image_id": instance.image.id,
+        "flavor_name": instance.flavor.name,
+        "flavor": flavor_to_json(instance.flavor),
+        "metadata": dump_json(instance.metadata),
+        "created_at": timestamp(instance.created_at),
+        "updated_at": timestamp(instance.updated_at),
+    }
+
+
+def instance_from_row(
+    row: sqlite3.Row, image: Image, attachments: Iterable[sqlite3.Row]
+) -> Instance:
+    devices = [decode_attachment(a) for a in attachments]
+    return Instance(
+        uuid=row["uuid"],
+        name=row["name"],
+        flavor=flavor_from_json(row["flavor"]),
+        image=image,
+        arch=row["arch"],
+        machine_type=row["machine_type"],
+        domain_type=row["domain_type"],
+        metadata=json.loads(row["metadata"]),
+        state=row["state"],
+        task=row["task"],
+        block_devices=tuple(d for d in devices if isinstance(d, BlockDeviceSpec)),
+        nics=tuple(d for d in devices if isinstance(d, NICSpec)),
+        created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+    )
+
+
+def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
+    """``(kind, target, source json)`` of a device; a NIC is identified by its MAC."""
+    if isinstance(device, BlockDeviceSpec):
+        source = {
+            "source": str(device.source),
+            "bus": device.bus,
+            "readonly": device.readonly,
+            "serial": device.serial,
+            "device": device.device,
+        }
+        return VOLUME, device.target, dump_json(source)
+    if device.mac is None:
+        raise InvalidInput("nic.mac", "a NIC needs its MAC address before it is recorded")
+    source = {"network": device.network, "bridge": device.bridge, "model": device.model}
+    return NIC, device.mac, dump_json(source)
+
+
+def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
+    source = json.loads(row["source"])
+    if row["kind"] == VOLUME:
+        return BlockDeviceSpec(
+            source=Path(source["source"]),
+            target=row["target"],
+            bus=source["bus"],
+            readonly=source["readonly"],
+            serial=source["serial"],
+            device=source["device"],
+        )
+    return NICSpec(
+        network=source["network"],
+        bridge=source["bridge"],
+        mac=row["target"],
+        model=source["model"],
+    )

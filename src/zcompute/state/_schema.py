@@ -1,0 +1,119 @@
+"""The schema of the state database, as numbered migrations.
+
+``PRAGMA user_version`` holds the number of migrations applied. The pending migrations run in
+one transaction together with the version bump, so a failure leaves the database at the version
+it had, never half-migrated. Migrations are append-only: a released one is never edited.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from zcompute.errors import ZcomputeError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "StateError", "migrate", "schema_version"]
+
+
+class StateError(ZcomputeError):
+    """The state database cannot be used (corrupt, unreadable, or from a newer zcompute)."""
+
+
+Migration = tuple[str, ...]
+
+_V1_TABLES: Migration = (
+    """CREATE TABLE images (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        arch TEXT,
+        disk_format TEXT CHECK (disk_format IN ('qcow2', 'raw')),
+        path TEXT,
+        kernel_path TEXT,
+        initrd_path TEXT,
+        cmdline TEXT,
+        properties TEXT NOT NULL DEFAULT '{}',
+        size INTEGER NOT NULL,
+        virtual_size INTEGER NOT NULL DEFAULT 0,
+        sha256 TEXT NOT NULL,
+        initrd_sha256 TEXT,
+        created_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE flavors (
+        name TEXT PRIMARY KEY,
+        vcpus INTEGER NOT NULL,
+        memory_mib INTEGER NOT NULL,
+        root_gib INTEGER NOT NULL,
+        extra_specs TEXT NOT NULL DEFAULT '{}'
+    )""",
+    # An instance keeps a copy of its flavor (as Nova does): editing or deleting a flavor
+    # must not resize guests that already run with it.
+    """CREATE TABLE instances (
+        uuid TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        task TEXT,
+        arch TEXT NOT NULL,
+        machine_type TEXT,
+        domain_type TEXT,
+        image_id TEXT NOT NULL REFERENCES images (id) ON DELETE RESTRICT,
+        flavor_name TEXT NOT NULL,
+        flavor TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX instances_by_image ON instances (image_id)",
+    """CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        instance_uuid TEXT NOT NULL REFERENCES instances (uuid) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('volume', 'nic')),
+        target TEXT NOT NULL,
+        source TEXT NOT NULL,
+        UNIQUE (instance_uuid, kind, target)
+    )""",
+)
+
+# Built-in flavors are seeded by a migration, i.e. once per database: an operator who deletes
+# or redefines them is not overruled the next time zcompute starts. Sizes follow Nova's m1.*.
+_V2_DEFAULT_FLAVORS: Migration = (
+    """INSERT INTO flavors (name, vcpus, memory_mib, root_gib, extra_specs) VALUES
+        ('tiny', 1, 512, 1, '{}'),
+        ('small', 1, 2048, 20, '{}'),
+        ('medium', 2, 4096, 40, '{}')""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_TABLES, _V2_DEFAULT_FLAVORS)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The number of migrations applied to the database behind ``conn``."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Bring the database up to ``len(migrations)``; return the version it had before.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``) so that the explicit
+    transactions here are the only ones.
+    """
+    # BEGIN IMMEDIATE before reading the version: two processes opening a fresh database at
+    # once must not both run migration 1.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        before = schema_version(conn)
+        if before > len(migrations):
+            raise StateError(
+                f"the state database has schema version {before}, newer than the "
+                f"{len(migrations)} this zcompute knows; upgrade zcompute"
+            )
+        for number in range(before + 1, len(migrations) + 1):
+            for statement in migrations[number - 1]:
+                conn.execute(statement)
+            # PRAGMA takes no parameters; number is an int we computed.
+            conn.execute(f"PRAGMA user_version = {int(number)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return before

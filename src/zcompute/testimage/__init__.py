@@ -1,0 +1,15 @@
+"""Test guest images: a Debian kernel plus a busybox initramfs per architecture.
+
+The guest's ``/init`` prints ``ZCOMPUTE-GUEST-READY arch=... kernel=... cpu=...`` on the log
+console, then its block devices and NICs, then powers off (``zcompute.mode=poweroff``) or keeps a
+shell on the interactive console named by ``zcompute.tty=``.
+"""
+
+from __future__ import annotations
+
+from zcompute.testimage._build import RECIPES, TestImage, build_test_image
+
+BANNER = "ZCOMPUTE-GUEST-READY"
+DEVICES_END = "ZCOMPUTE-DEVICES-END"
+
+__all__ = ["BANNER", "DEVICES_END", "RECIPES", "TestImage", "build_test_image"]

@@ -1,0 +1,67 @@
+#!/bin/sh
+# /init of zcompute's test guest (PID 1, busybox sh).
+#
+# Prints one machine-readable banner on /dev/console (the log console), then the block devices and
+# NICs it sees, then either powers off (zcompute.mode=poweroff) or keeps an interactive shell on the
+# interactive console (zcompute.tty=...) and reports device hotplug on /dev/console.
+/bin/busybox --install -s /bin
+export PATH=/bin HOME=/ TERM=vt100
+mkdir -p /proc /sys /dev /tmp /mnt
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+
+for mod in $(cat /etc/zcompute/modules); do
+    insmod "/lib/modules/$mod.ko" 2>/dev/null
+done
+
+arg() {
+    for word in $(cat /proc/cmdline); do
+        case "$word" in "$1"=*) echo "${word#*=}"; return ;; esac
+    done
+}
+say() { echo "$*" > /dev/console; }
+
+block_list() { ls /sys/block 2>/dev/null | grep -v -E '^(loop|ram)' ; }
+nic_list() { ls /sys/class/net 2>/dev/null | grep -v '^lo$' ; }
+report_block() {
+    sectors=$(cat "/sys/block/$1/size" 2>/dev/null)
+    serial=$(cat "/sys/block/$1/serial" 2>/dev/null)
+    say "ZCOMPUTE-BLOCK $2name=$1 sectors=${sectors:-0} serial=${serial:-none}"
+}
+report_nic() {
+    mac=$(cat "/sys/class/net/$1/address" 2>/dev/null)
+    state=$(cat "/sys/class/net/$1/operstate" 2>/dev/null)
+    say "ZCOMPUTE-NIC $2name=$1 mac=${mac:-none} state=${state:-unknown}"
+}
+
+sleep 0.3  # let virtio devices probe after their modules load
+cpu=$(grep -m1 -E '^(machine|model name|CPU part|cpu)[[:space:]]*:' /proc/cpuinfo | sed 's/.*:[[:space:]]*//')
+[ -n "$cpu" ] || cpu=$(grep -m1 -o 'machine = [0-9A-Fa-f]*' /proc/cpuinfo | sed 's/machine = //')
+cpu=$(echo "${cpu:-unknown}" | tr -s ' \t' '__')
+say "ZCOMPUTE-GUEST-READY arch=$(uname -m) kernel=$(uname -r) cpu=$cpu"
+for dev in $(block_list); do report_block "$dev"; done
+for dev in $(nic_list); do report_nic "$dev"; done
+say "ZCOMPUTE-DEVICES-END"
+
+if [ "$(arg zcompute.mode)" = "poweroff" ]; then
+    sleep 1  # the s390x line-mode console flushes on a timer
+    poweroff -f
+fi
+
+tty=$(arg zcompute.tty)
+if [ -n "$tty" ] && [ -e "/dev/$tty" ]; then
+    (while true; do setsid sh -c "exec sh -i </dev/$tty >/dev/$tty 2>&1"; sleep 0.2; done) &
+fi
+
+# Report hotplugged and removed devices so tests can see what the guest sees.
+old_block=$(block_list); old_nic=$(nic_list)
+while true; do
+    sleep 0.2
+    new_block=$(block_list); new_nic=$(nic_list)
+    for dev in $new_block; do echo "$old_block" | grep -qx "$dev" || report_block "$dev" "added "; done
+    for dev in $old_block; do echo "$new_block" | grep -qx "$dev" || say "ZCOMPUTE-BLOCK removed name=$dev"; done
+    for dev in $new_nic; do echo "$old_nic" | grep -qx "$dev" || report_nic "$dev" "added "; done
+    for dev in $old_nic; do echo "$new_nic" | grep -qx "$dev" || say "ZCOMPUTE-NIC removed name=$dev"; done
+    old_block=$new_block; old_nic=$new_nic
+done

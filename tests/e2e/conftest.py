@@ -1,0 +1,122 @@
+"""Fixtures for end-to-end tests: a real libvirtd (qemu:///system), real QEMU, real guests.
+
+Every guest a test creates carries the ``zctest-`` prefix and is destroyed and undefined by the
+fixture that made it, also when the test fails. Leftovers of an interrupted earlier run (same
+prefix) are swept once per session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from zcompute.errors import HypervisorUnavailable
+from zcompute.testimage import TestImage, build_test_image
+from zcompute.virt import Hypervisor
+
+TEST_PREFIX = "zctest-"
+DATA_DIR = Path("/var/lib/zcompute")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def hypervisor() -> Iterator[Hypervisor]:
+    hv = Hypervisor("qemu:///system")
+    try:
+        hv.capabilities()
+    except HypervisorUnavailable as err:
+        pytest.fail(
+            f"{err} (end-to-end tests need libvirtd: run 'make test' or scripts/setup-host)"
+        )
+    _sweep_leftovers(hv.conn)
+    yield hv
+    hv.close()
+
+
+def _sweep_leftovers(conn: libvirt.virConnect) -> None:
+    for dom in conn.listAllDomains():
+        if dom.name().startswith(TEST_PREFIX) and not _owned_by_live_worker(dom.name()):
+            _remove_domain(dom)
+
+
+def _owned_by_live_worker(name: str) -> bool:
+    # Parallel workers (pytest-xdist) sweep at their start; a name carries the run id of the
+    # session that made it so one worker never removes another live worker's guest.
+    return RUN_ID in name
+
+
+def _remove_domain(dom: libvirt.virDomain) -> None:
+    try:
+        if dom.isActive():
+            dom.destroy()
+    except libvirt.libvirtError:
+        pass
+    with contextlib.suppress(libvirt.libvirtError):
+        dom.undefineFlags(
+            libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+        )
+
+
+RUN_ID = uuid.uuid4().hex[:6]
+
+
+@pytest.fixture
+def guest_name(request: pytest.FixtureRequest) -> str:
+    label = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:24]
+    return f"{TEST_PREFIX}{RUN_ID}-{label}-{uuid.uuid4().hex[:4]}"
+
+
+@pytest.fixture
+def transient_guests(hypervisor: Hypervisor) -> Iterator[list[str]]:
+    """Names appended here are destroyed and undefined after the test."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        with contextlib.suppress(libvirt.libvirtError):
+            _remove_domain(hypervisor.conn.lookupByName(name))
+
+
+@pytest.fixture
+def guest_dir(guest_name: str) -> Iterator[Path]:
+    """A directory for one test guest's files, readable by QEMU, removed afterwards."""
+    path = DATA_DIR / "tests" / guest_name
+    path.mkdir(parents=True, mode=0o755)
+    path.parent.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+_IMAGES: dict[str, TestImage] = {}
+
+
+def get_test_image(arch: str) -> TestImage:
+    """The test image for ``arch`` (built once per process, cached on disk across runs)."""
+    if arch not in _IMAGES:
+        _IMAGES[arch] = build_test_image(arch, DATA_DIR)
+    return _IMAGES[arch]
+
+
+def wait_for_text(path: Path, needle: str, timeout: float = 60.0) -> str:
+    """Poll a console log file until it contains ``needle``; returns the whole text."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        if path.exists():
+            text = path.read_text(errors="replace")
+            if needle in text:
+                return text
+        time.sleep(0.1)
+    raise AssertionError(f"{needle!r} not in {path} after {timeout} s; it holds:\n{text[-3000:]}")
