@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from zcompute.arch import get_profile
 from zcompute.errors import InvalidInput
 from zcompute.volumes._connection_info import FcTarget
 from zcompute.volumes._model import ZfcpUnit
@@ -173,13 +174,23 @@ class ScsiScanStrategy:
         return []
 
 
+_TRANSPORTS = ("zfcp", "scsi-scan")
+
+
 def strategy_for(arch: str) -> FcArchStrategy | None:
-    """The strategy for a host architecture, or None where FC is not supported."""
-    if arch == "s390x":
+    """The strategy the architecture profile names for FC, or None where FC is not supported.
+
+    How LUNs are configured is a platform rule (zfcp units on IBM Z, a SCSI host scan
+    elsewhere), so the profile decides; this module only implements both ways.
+    """
+    transport = get_profile(arch).fc_transport
+    if transport is None:
+        return None
+    if transport == "zfcp":
         return ZfcpStrategy()
-    if arch in ("x86_64", "aarch64"):
+    if transport == "scsi-scan":
         return ScsiScanStrategy(arch)
-    return None
+    raise InvalidInput("fc_transport", f"unknown transport {transport!r}", _TRANSPORTS)
 
 
 def _unit_of(path: FcPath) -> ZfcpUnit:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from tests.unit.volumes.fc_host_tree import HostTree, KernelSim, wait_for, x86_host
 
-from zcompute.errors import ConfigError, FeatureUnsupported, Timeout
+from zcompute.errors import ConfigError, InvalidInput, Timeout
 from zcompute.volumes import FibreChannelConnector
 
 T1 = "50060e8007e0a520"
@@ -116,9 +116,8 @@ def test_initiator_properties(host: HostTree) -> None:
 
 
 def test_unsupported_architecture_and_bad_timing(tmp_path: Path) -> None:
-    with pytest.raises(
-        FeatureUnsupported, match="Fibre Channel volumes is not supported on ppc64le"
-    ):
-        FibreChannelConnector(arch="ppc64le", root=tmp_path)
+    # every profile names an FC transport; an arch without a profile is refused by name
+    with pytest.raises(InvalidInput, match=r"mips64.*allowed: .*s390x"):
+        FibreChannelConnector(arch="mips64", root=tmp_path)
     with pytest.raises(ConfigError, match=r"fc\.poll_interval: 0 is not positive"):
         FibreChannelConnector(arch="x86_64", root=tmp_path, poll_interval=0)

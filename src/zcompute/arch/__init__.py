@@ -1,0 +1,121 @@
+"""Per-architecture platform profiles: every architecture rule of zcompute, in one place each.
+
+One module per architecture (``_s390x``, ``_x86_64``, ``_aarch64``, ``_ppc64le``) fills in an
+:class:`ArchProfile`. Profiles *decide* (machine type, consoles, devices, CPU, what is
+supported); the builder asks them and the XML layer writes what they decided. Nothing outside
+this package compares architecture names: a unit test enforces that.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from zcompute.arch._guest import IMAGE_ARCH_PROPERTY, GuestPlatform, choose_guest
+from zcompute.arch._lint import LintFinding, domain_arch, parse_domain_xml
+from zcompute.arch._machine import (
+    IMAGE_MACHINE_PROPERTY,
+    MachineChoice,
+    choose_machine_type,
+    explain_machine_type,
+    parse_machine_type_mapping,
+)
+from zcompute.arch._matrix import (
+    MATRIX_FORMATS,
+    SupportMatrix,
+    SupportRow,
+    render_json,
+    render_markdown,
+    render_matrix,
+    render_text,
+    rich_table,
+    support_matrix,
+)
+from zcompute.arch._profile import (
+    ArchProfile,
+    ConsoleLayout,
+    ConsoleSpec,
+    CpuSpec,
+    GraphicsPlan,
+    InputSpec,
+    WatchdogSpec,
+)
+from zcompute.arch._registry import ARCHES, PROFILES, canonical_arch, get_profile
+from zcompute.arch._support import (
+    FEATURES,
+    IMPLEMENTATION,
+    Claim,
+    Feature,
+    Implementation,
+    ImplState,
+    Status,
+)
+from zcompute.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from zcompute.host._domcaps import DomainCapabilities
+
+__all__ = [
+    "ARCHES",
+    "FEATURES",
+    "IMAGE_ARCH_PROPERTY",
+    "IMAGE_MACHINE_PROPERTY",
+    "IMPLEMENTATION",
+    "MATRIX_FORMATS",
+    "PROFILES",
+    "ArchProfile",
+    "Claim",
+    "ConsoleLayout",
+    "ConsoleSpec",
+    "CpuSpec",
+    "Feature",
+    "GraphicsPlan",
+    "GuestPlatform",
+    "ImplState",
+    "Implementation",
+    "InputSpec",
+    "LintFinding",
+    "MachineChoice",
+    "Status",
+    "SupportMatrix",
+    "SupportRow",
+    "WatchdogSpec",
+    "canonical_arch",
+    "choose_guest",
+    "choose_machine_type",
+    "cpu_for",
+    "domain_arch",
+    "explain_machine_type",
+    "get_profile",
+    "lint",
+    "parse_domain_xml",
+    "parse_machine_type_mapping",
+    "render_json",
+    "render_markdown",
+    "render_matrix",
+    "render_text",
+    "rich_table",
+    "support_matrix",
+]
+
+
+def cpu_for(
+    arch: str,
+    domain_type: str,
+    host_cpu_model: str | None = None,
+    domcaps: DomainCapabilities | None = None,
+) -> CpuSpec:
+    """Shorthand for ``get_profile(arch).cpu_for(...)``."""
+    return get_profile(arch).cpu_for(domain_type, host_cpu_model, domcaps)
+
+
+def lint(domain: Any, arch: str | None = None) -> list[LintFinding]:
+    """Lint ``domain`` with the profile of ``arch``, or of the arch the domain declares."""
+    chosen = arch or domain_arch(domain)
+    if not chosen:
+        raise InvalidInput("arch", "the domain declares no os/type/@arch; name one", ARCHES)
+    return get_profile(chosen).lint(domain)
+
+
+# A library logs; the application decides where warnings go (the CLI prints them itself).
+logging.getLogger("zcompute.arch").addHandler(logging.NullHandler())

@@ -1,0 +1,39 @@
+"""The architectures zcompute knows, and the lookup every caller goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from zcompute.arch._aarch64 import AARCH64
+from zcompute.arch._ppc64le import PPC64LE
+from zcompute.arch._profile import ArchProfile
+from zcompute.arch._s390x import S390X
+from zcompute.arch._x86_64 import X86_64
+from zcompute.errors import InvalidInput
+
+__all__ = ["ARCHES", "PROFILES", "canonical_arch", "get_profile"]
+
+# Matrix column order: the first-class platform first.
+PROFILES: Mapping[str, ArchProfile] = MappingProxyType(
+    {p.arch: p for p in (S390X, X86_64, AARCH64, PPC64LE)}
+)
+ARCHES: tuple[str, ...] = tuple(PROFILES)
+_ALIASES: Mapping[str, str] = MappingProxyType(
+    {alias: p.arch for p in PROFILES.values() for alias in p.aliases}
+)
+
+
+def canonical_arch(name: str, field: str = "arch") -> str:
+    """The libvirt name of an architecture (``amd64`` -> ``x86_64``); unknown is InvalidInput."""
+    key = name.strip().lower()
+    if key in PROFILES:
+        return key
+    if key in _ALIASES:
+        return _ALIASES[key]
+    raise InvalidInput(field, f"unknown architecture {name!r}", ARCHES)
+
+
+def get_profile(arch: str, field: str = "arch") -> ArchProfile:
+    """The profile for ``arch`` (aliases accepted); InvalidInput names the allowed arches."""
+    return PROFILES[canonical_arch(arch, field)]

@@ -1,0 +1,141 @@
+"""Support-matrix vocabulary: the features, their statuses, and zcompute's implementation state.
+
+Two dimensions are kept apart on purpose:
+
+* a **claim** (:class:`Claim`) says whether the *platform* can do a feature on an architecture
+  (QEMU/libvirt/guest support); each architecture's claims live in its profile module, one place
+  per architecture;
+* the **implementation** (:data:`IMPLEMENTATION`) says whether *zcompute's driver* does it yet and
+  on which architectures that was tested. It is one table, because the driver code is shared.
+
+So "s390x has no VNC" (a claim: missing) never looks like "zcompute has not written snapshot
+yet" (an implementation state), and the lead can move a feature from *not implemented* to
+*tested on s390x* without touching any profile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from zcompute.errors import InvalidInput
+
+__all__ = [
+    "FEATURES",
+    "FEATURE_KEYS",
+    "IMPLEMENTATION",
+    "Claim",
+    "Feature",
+    "ImplState",
+    "Implementation",
+    "Status",
+    "feature",
+]
+
+
+class Status(enum.StrEnum):
+    """How well a platform supports a feature (the profile's claim)."""
+
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+    MISSING = "missing"
+
+
+class ImplState(enum.StrEnum):
+    """How far zcompute's driver is with a feature, independent of the architecture."""
+
+    NOT_IMPLEMENTED = "not implemented"
+    IMPLEMENTED = "implemented"
+    TESTED = "tested"
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    key: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    status: Status
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Implementation:
+    """zcompute's state for one feature; ``tested_on`` lists arches an e2e test covers."""
+
+    state: ImplState
+    note: str = ""
+    tested_on: tuple[str, ...] = ()
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("launch", "Launch"),
+    Feature("terminate", "Terminate"),
+    Feature("get-guest-info", "Get guest info"),
+    Feature("reboot", "Reboot"),
+    Feature("power-off-on", "Power off / power on"),
+    Feature("pause", "Pause / unpause"),
+    Feature("suspend", "Suspend / resume"),
+    Feature("snapshot", "Snapshot"),
+    Feature("console-log", "Console log"),
+    Feature("interactive-console", "Interactive console"),
+    Feature("vnc", "VNC console"),
+    Feature("spice", "SPICE console"),
+    Feature("inject-networking", "Inject networking"),
+    Feature("attach-volume", "Attach / detach volume (local)"),
+    Feature("attach-volume-fc", "Attach / detach volume (FC)"),
+    Feature("attach-interface", "Attach / detach interface"),
+    Feature("trigger-crash-dump", "Trigger crash dump"),
+    Feature("watchdog", "Watchdog"),
+    Feature("live-migration", "Live migration"),
+    Feature("secure-execution", "Secure Execution (IBM Z)"),
+)
+
+FEATURE_KEYS: tuple[str, ...] = tuple(f.key for f in FEATURES)
+
+_NOT_YET = Implementation(ImplState.NOT_IMPLEMENTED, "driver operation not written yet")
+
+# The driver's progress, one line per feature. Update a line when an operation lands
+# (IMPLEMENTED) and when an end-to-end test covers it (TESTED, with the arches it ran on).
+IMPLEMENTATION: Mapping[str, Implementation] = MappingProxyType(
+    {
+        "launch": _NOT_YET,
+        "terminate": _NOT_YET,
+        "get-guest-info": _NOT_YET,
+        "reboot": _NOT_YET,
+        "power-off-on": _NOT_YET,
+        "pause": _NOT_YET,
+        "suspend": _NOT_YET,
+        "snapshot": _NOT_YET,
+        "console-log": Implementation(
+            ImplState.NOT_IMPLEMENTED, "profiles decide the console devices; driver not written"
+        ),
+        "interactive-console": Implementation(
+            ImplState.NOT_IMPLEMENTED, "profiles decide the console devices; driver not written"
+        ),
+        "vnc": _NOT_YET,
+        "spice": Implementation(ImplState.NOT_IMPLEMENTED, "not planned"),
+        "inject-networking": Implementation(ImplState.NOT_IMPLEMENTED, "not planned"),
+        "attach-volume": _NOT_YET,
+        "attach-volume-fc": _NOT_YET,
+        "attach-interface": _NOT_YET,
+        "trigger-crash-dump": _NOT_YET,
+        "watchdog": Implementation(
+            ImplState.NOT_IMPLEMENTED, "profiles decide the watchdog model; driver not written"
+        ),
+        "live-migration": _NOT_YET,
+        "secure-execution": _NOT_YET,
+    }
+)
+
+
+def feature(key: str) -> Feature:
+    """The :class:`Feature` for ``key``; unknown keys raise InvalidInput listing the known."""
+    for item in FEATURES:
+        if item.key == key:
+            return item
+    raise InvalidInput("feature", f"unknown feature {key!r}", FEATURE_KEYS)
