@@ -103,16 +103,16 @@ _NOT_YET = Implementation(ImplState.NOT_IMPLEMENTED, "driver operation not writt
 # (IMPLEMENTED) and when an end-to-end test covers it (TESTED, with the arches it ran on).
 IMPLEMENTATION: Mapping[str, Implementation] = MappingProxyType(
     {
-        "launch": _NOT_YET,
-        "terminate": _NOT_YET,
-        "get-guest-info": _NOT_YET,
+        "launch": Implementation(ImplState.TESTED, "spawn with rollback", ("s390x", "x86_64", "aarch64")),
+        "terminate": Implementation(ImplState.TESTED, "destroy: domain, files, record", ("s390x", "x86_64", "aarch64")),
+        "get-guest-info": Implementation(ImplState.TESTED, "bulk stats", ("s390x", "x86_64", "aarch64")),
         "reboot": _NOT_YET,
         "power-off-on": _NOT_YET,
         "pause": _NOT_YET,
         "suspend": _NOT_YET,
         "snapshot": _NOT_YET,
         "console-log": Implementation(
-            ImplState.NOT_IMPLEMENTED, "profiles decide the console devices; driver not written"
+            ImplState.TESTED, "early kernel messages captured in the log console", ("s390x", "x86_64", "aarch64")
         ),
         "interactive-console": Implementation(
             ImplState.NOT_IMPLEMENTED, "profiles decide the console devices; driver not written"

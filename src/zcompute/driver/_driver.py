@@ -126,14 +126,16 @@ class ComputeDriver:
                 f"libvirt >= {MIN_LIBVIRT} and QEMU >= {MIN_QEMU} (major*10^6 + minor*10^3)"
             )
         host = self.host
-        report = self._reconcile()
-        return dataclasses.replace(
-            report,
+        unknown, missing, interrupted = self._reconcile()
+        return HostReport(
             libvirt_version=libvirt_version,
             qemu_version=qemu_version,
             arch=host.caps.arch,
             cpu=host_cpu_model(host.caps),
             kvm_usable=host.kvm_usable,
+            unknown_domains=unknown,
+            records_without_domain=missing,
+            interrupted_tasks=interrupted,
         )
 
     @property
@@ -156,7 +158,10 @@ class ComputeDriver:
 
         return probe_kvm(self)
 
-    def _reconcile(self) -> HostReport:
+    def _reconcile(
+        self,
+    ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """Sync recorded power states; report unknown domains, orphan records, broken tasks."""
         stats = {s.uuid: s for s in self.domains.all_stats()}
         records = self.db.list_instances()
         missing, interrupted = [], []
@@ -174,16 +179,7 @@ class ComputeDriver:
         unknown = tuple(sorted(s.name for s in stats.values() if s.uuid not in known))
         for name in missing:
             LOG.warning("instance %s has a record but no libvirt domain", name)
-        return HostReport(
-            0,
-            0,
-            "",
-            CpuModel(None, None, "unknown"),
-            False,
-            unknown,
-            tuple(missing),
-            tuple(interrupted),
-        )
+        return unknown, tuple(missing), tuple(interrupted)
 
     def _on_lifecycle(self, uuid: str, event: LifecycleEvent) -> None:
         """Keep recorded power states in step with libvirt's lifecycle events."""
@@ -211,8 +207,7 @@ class ComputeDriver:
     ) -> GuestPlan:
         """Every decision a spawn would make, without creating anything (``--dry-run``)."""
         name = validate_name(name, "name")
-        image_obj = image if isinstance(image, Image) else self.images.get(image)
-        flavor_obj = flavor if isinstance(flavor, Flavor) else self.db.get_flavor(flavor)
+        image_obj, flavor_obj = self._resolve(image, flavor)
         uuid = uuid or new_uuid()
         has_disk = image_obj.path is not None or flavor_obj.root_gib > 0
         request = PlanRequest(
@@ -247,6 +242,7 @@ class ComputeDriver:
         matches it, e.g. a guest's ready banner. ``uuid`` may be given to know the instance's
         paths (console log) before spawn returns.
         """
+        image, flavor = self._resolve(image, flavor)
         plan = self.plan(
             name,
             image,
@@ -272,6 +268,12 @@ class ComputeDriver:
                 raise
             return inst
 
+    def _resolve(self, image: str | Image, flavor: str | Flavor) -> tuple[Image, Flavor]:
+        """Image and flavor objects for names (or the objects themselves)."""
+        image_obj = image if isinstance(image, Image) else self.images.get(image)
+        flavor_obj = flavor if isinstance(flavor, Flavor) else self.db.get_flavor(flavor)
+        return image_obj, flavor_obj
+
     def _refuse_existing(self, name: str) -> None:
         try:
             self.db.get_instance(name)
@@ -287,22 +289,20 @@ class ComputeDriver:
     def _create(
         self,
         plan: GuestPlan,
-        image: str | Image,
-        flavor: str | Flavor,
+        image: Image,
+        flavor: Flavor,
         nics: Sequence[NICSpec],
         block_devices: Sequence[BlockDeviceSpec],
         undo: UndoStack,
     ) -> Instance:
-        image_obj = image if isinstance(image, Image) else self.images.get(image)
-        flavor_obj = flavor if isinstance(flavor, Flavor) else self.db.get_flavor(flavor)
         nic_specs = tuple(
             dataclasses.replace(spec, mac=p.mac) for spec, p in zip(nics, plan.nics, strict=True)
         )
         inst = Instance(
             uuid=plan.uuid,
             name=plan.name,
-            flavor=flavor_obj,
-            image=image_obj,
+            flavor=flavor,
+            image=image,
             arch=plan.arch,
             machine_type=plan.machine,
             domain_type=plan.domain_type,
@@ -322,7 +322,7 @@ class ComputeDriver:
         undo.push("remove the instance directory", lambda: shutil.rmtree(directory))
         root = plan.disks[0] if plan.disks and plan.disks[0].boot_order == 1 else None
         if root is not None:
-            self._create_root_disk(image_obj, flavor_obj, Path(root.source))
+            self._create_root_disk(image, flavor, Path(root.source))
         xml = build_domain_xml(plan)
         self.domains.define(xml)
         undo.push("undefine the domain", lambda: self.domains.undefine(plan.uuid))
