@@ -1,4 +1,4 @@
-"""list_instances + get_info for 500 guests: zcompute against libvirt's own bulk and per-domain calls.
+"""list_instances + get_info for 500 guests: zcompute against libvirt bulk and per-domain calls.
 
 Run twice: on libvirt's in-process ``test:///default`` driver (the issue's setting), and on the
 real ``qemu:///system`` daemon with 500 defined (inactive) guests, where every per-domain call
@@ -9,7 +9,6 @@ and at least 10x faster than one call per domain (only measurable where calls co
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 import uuid as uuidlib
 from pathlib import Path
@@ -17,12 +16,10 @@ from pathlib import Path
 import libvirt
 from lxml import etree
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_of, report  # noqa: E402
-
-from zcompute.config import Config  # noqa: E402
-from zcompute.driver import ComputeDriver  # noqa: E402
-from zcompute.model import Flavor, Instance, InstanceState, Task  # noqa: E402
+from _common import best_of, report
+from zcompute.config import Config
+from zcompute.driver import ComputeDriver
+from zcompute.model import Flavor, Instance, InstanceState, Task
 
 COUNT = 500
 STATS = (

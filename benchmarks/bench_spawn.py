@@ -11,20 +11,17 @@ from __future__ import annotations
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid as uuidlib
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from zcompute.builder import build_domain_xml  # noqa: E402
-from zcompute.cli._testimage import import_test_image  # noqa: E402
-from zcompute.config import Config  # noqa: E402
-from zcompute.driver import ComputeDriver  # noqa: E402
-from zcompute.model import Flavor  # noqa: E402
-from zcompute.testimage import build_test_image  # noqa: E402
+from zcompute.builder import build_domain_xml
+from zcompute.cli._testimage import import_test_image
+from zcompute.config import Config
+from zcompute.driver import ComputeDriver
+from zcompute.model import Flavor
+from zcompute.testimage import build_test_image
 
 ROUNDS = 7
 FLAVOR = Flavor("bench-spawn", 1, 256, 1)

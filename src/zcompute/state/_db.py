@@ -18,9 +18,8 @@ Design choices:
 
 from __future__ import annotations
 
-import dataclasses
-
 import contextlib
+import dataclasses
 import os
 import sqlite3
 import threading
