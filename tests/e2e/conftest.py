@@ -18,7 +18,11 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from zcompute.cli._testimage import import_test_image
+from zcompute.config import Config
+from zcompute.driver import ComputeDriver
 from zcompute.errors import HypervisorUnavailable
+from zcompute.model import Flavor
 from zcompute.testimage import TestImage, build_test_image
 from zcompute.virt import Hypervisor
 
@@ -120,3 +124,25 @@ def wait_for_text(path: Path, needle: str, timeout: float = 60.0) -> str:
                 return text
         time.sleep(0.1)
     raise AssertionError(f"{needle!r} not in {path} after {timeout} s; it holds:\n{text[-3000:]}")
+
+
+TINY = Flavor("zctest-tiny", 1, 256, 1)
+
+
+@pytest.fixture(scope="module")
+def driver(hypervisor: Hypervisor) -> Iterator[ComputeDriver]:
+    """A driver with its own data directory (state DB, images, instances) per test module."""
+    data = DATA_DIR / "tests" / f"driver-{RUN_ID}-{uuid.uuid4().hex[:6]}"
+    drv = ComputeDriver(Config(virt_type="qemu", data_dir=data))
+    drv.init_host()
+    drv.db.add_flavor(TINY)
+    yield drv
+    for inst in drv.db.list_instances():
+        drv.destroy(inst.uuid)
+    drv.close()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def imported_test_image(driver: ComputeDriver, arch: str) -> str:
+    """The test image of ``arch`` imported into ``driver``'s image store; returns its name."""
+    return import_test_image(driver, get_test_image(arch)).name

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import DATA_DIR, RUN_ID, get_test_image
+from tests.e2e.conftest import TINY, get_test_image, imported_test_image
 from zcompute.arch import get_profile
-from zcompute.cli._testimage import import_test_image
-from zcompute.config import Config
 from zcompute.driver import ComputeDriver
 from zcompute.errors import (
     Conflict,
@@ -22,31 +19,9 @@ from zcompute.errors import (
     VirtError,
     ZcomputeError,
 )
-from zcompute.model import BlockDeviceSpec, Flavor, NICSpec
+from zcompute.model import BlockDeviceSpec, NICSpec
 from zcompute.testimage import BANNER, DEVICES_END
 from zcompute.xml import Domain
-
-TINY = Flavor("zctest-tiny", 1, 256, 1)
-
-
-@pytest.fixture(scope="module")
-def driver(hypervisor: object) -> Iterator[ComputeDriver]:
-    """A driver with its own data directory (state DB, images, instances) for this module."""
-    data = DATA_DIR / "tests" / f"driver-{RUN_ID}"
-    drv = ComputeDriver(Config(virt_type="qemu", data_dir=data))
-    drv.init_host()
-    drv.db.add_flavor(TINY)
-    yield drv
-    for inst in drv.db.list_instances():
-        drv.destroy(inst.uuid)
-    drv.close()
-    import shutil
-
-    shutil.rmtree(data, ignore_errors=True)
-
-
-def _image(driver: ComputeDriver, arch: str) -> str:
-    return import_test_image(driver, get_test_image(arch)).name
 
 
 def _nothing_left(driver: ComputeDriver, name: str) -> None:
@@ -62,7 +37,7 @@ def test_spawn_boots_logs_and_destroy_removes_everything(
     driver: ComputeDriver, arch: str, guest_name: str
 ) -> None:
     inst = driver.spawn(
-        guest_name, _image(driver, arch), TINY.name, wait_for=DEVICES_END, timeout=90
+        guest_name, imported_test_image(driver, arch), TINY.name, wait_for=DEVICES_END, timeout=90
     )
     try:
         log = driver.get_console_output(inst.name).decode(errors="replace")
@@ -115,7 +90,9 @@ def test_failure_at_define_leaves_nothing(
     try:
         twice = [BlockDeviceSpec(source=extra, target="vdb")] * 2  # libvirt: duplicate target
         with pytest.raises((SchemaError, VirtError, InvalidInput), match="vdb"):
-            driver.spawn(guest_name, _image(driver, "s390x"), TINY.name, block_devices=twice)
+            driver.spawn(
+                guest_name, imported_test_image(driver, "s390x"), TINY.name, block_devices=twice
+            )
     finally:
         extra.unlink()
     _nothing_left(driver, guest_name)
@@ -124,14 +101,18 @@ def test_failure_at_define_leaves_nothing(
 def test_failure_at_start_leaves_nothing(driver: ComputeDriver, guest_name: str) -> None:
     nic = NICSpec(network="zcompute-no-such-network")
     with pytest.raises(ZcomputeError, match="zcompute-no-such-network"):
-        driver.spawn(guest_name, _image(driver, "s390x"), TINY.name, nics=[nic])
+        driver.spawn(guest_name, imported_test_image(driver, "s390x"), TINY.name, nics=[nic])
     _nothing_left(driver, guest_name)
 
 
 def test_guest_that_never_gets_ready_is_rolled_back(driver: ComputeDriver, guest_name: str) -> None:
     with pytest.raises(Timeout, match="NEVER-PRINTED"):
         driver.spawn(
-            guest_name, _image(driver, "s390x"), TINY.name, wait_for="NEVER-PRINTED", timeout=5
+            guest_name,
+            imported_test_image(driver, "s390x"),
+            TINY.name,
+            wait_for="NEVER-PRINTED",
+            timeout=5,
         )
     _nothing_left(driver, guest_name)
 
@@ -139,13 +120,13 @@ def test_guest_that_never_gets_ready_is_rolled_back(driver: ComputeDriver, guest
 @pytest.mark.parametrize("bad", ["bad/name", "a<b", "../etc", "x y", "-lead", "", "é"])
 def test_invalid_names_create_nothing(driver: ComputeDriver, bad: str) -> None:
     with pytest.raises(InvalidInput, match=r"name: .*allowed"):
-        driver.spawn(bad, _image(driver, "s390x"), TINY.name)
+        driver.spawn(bad, imported_test_image(driver, "s390x"), TINY.name)
     assert list(driver.instances_dir.iterdir()) == []
 
 
 def test_unknown_flavor_and_image(driver: ComputeDriver, guest_name: str) -> None:
     with pytest.raises(NotFound, match="flavor 'no-such-flavor'"):
-        driver.spawn(guest_name, _image(driver, "s390x"), "no-such-flavor")
+        driver.spawn(guest_name, imported_test_image(driver, "s390x"), "no-such-flavor")
     with pytest.raises(NotFound, match="no-such-image"):
         driver.spawn(guest_name, "no-such-image", TINY.name)
     _nothing_left(driver, guest_name)
@@ -183,10 +164,10 @@ def test_machine_type_the_host_lacks(driver: ComputeDriver, guest_name: str) -> 
 
 
 def test_duplicate_name_is_refused(driver: ComputeDriver, guest_name: str) -> None:
-    inst = driver.spawn(guest_name, _image(driver, "s390x"), TINY.name)
+    inst = driver.spawn(guest_name, imported_test_image(driver, "s390x"), TINY.name)
     try:
         with pytest.raises(Conflict, match="already exists"):
-            driver.spawn(guest_name, _image(driver, "s390x"), TINY.name)
+            driver.spawn(guest_name, imported_test_image(driver, "s390x"), TINY.name)
         assert len(driver.db.list_instances()) == 1
     finally:
         driver.destroy(inst.uuid)
