@@ -32,7 +32,16 @@ EXIT_CODES: dict[type[ZcomputeError], int] = {
 }
 
 # Command families, each a private module that adds its commands to ``cli`` when imported.
-_COMMAND_MODULES = ("_host", "_testimage", "_guests")
+_COMMAND_MODULES = (
+    "_host",
+    "_testimage",
+    "_guests",
+    "_images",
+    "_flavors",
+    "_console",
+    "_volumes",
+    "_interfaces",
+)
 
 
 class AppContext:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from zcompute.arch import (
 )
 from zcompute.arch import support_matrix as build_support_matrix
 from zcompute.cli._app import AppContext, cli, pass_app
+from zcompute.cli._render import stdout_console
 from zcompute.errors import HostDataError, XMLError
 from zcompute.host import (
     DomainCapabilities,
@@ -53,11 +52,6 @@ class LintFailed(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(self.format_message(), err=True)
-
-
-def _console() -> Console:
-    width = max(shutil.get_terminal_size((120, 24)).columns, 100)
-    return Console(file=sys.stdout, width=width, highlight=False, soft_wrap=False)
 
 
 def _read(path: Path, what: str, error: type[HostDataError] | type[XMLError]) -> bytes:
@@ -136,7 +130,7 @@ def host_show(
         }
         click.echo(json.dumps(report, indent=2))
         return
-    _print_host(_console(), model, conclusions)
+    _print_host(stdout_console(), model, conclusions)
 
 
 def _cpu_line(model: HostModel) -> str:
@@ -256,7 +250,7 @@ def support_matrix(fmt: str) -> None:
     matrix = build_support_matrix()
     if fmt == "text":
         table, notes = rich_table(matrix)
-        _console().print(Group(table, *(Text(line) for line in notes)))
+        stdout_console().print(Group(table, *(Text(line) for line in notes)))
         return
     click.echo(render_matrix(matrix, fmt), nl=False)
 

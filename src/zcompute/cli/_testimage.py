@@ -96,8 +96,9 @@ DEMO_FLAVOR = Flavor("demo", 1, 256, 1)
 @click.option("--arch", type=ARCH_CHOICE, default="s390x", show_default=True)
 @click.option("--keep", is_flag=True, help="Keep the guest running afterwards.")
 @click.option("--timeout", type=float, default=120.0, show_default=True)
+@click.option("--name", help="Name of the demo guest (default: zcompute-demo-<random>).")
 @pass_app
-def demo(app: AppContext, arch: str, keep: bool, timeout: float) -> None:
+def demo(app: AppContext, arch: str, keep: bool, timeout: float, name: str | None) -> None:
     """Boot an (emulated) s390x guest, stream its boot log until its banner, then delete it."""
     driver = ComputeDriver(app.config)
     report = driver.init_host()
@@ -107,7 +108,7 @@ def demo(app: AppContext, arch: str, keep: bool, timeout: float) -> None:
         bold=True,
     )
     image = import_test_image(driver, _build(app, arch))
-    name = f"zcompute-demo-{uuidlib.uuid4().hex[:6]}"
+    name = name or f"zcompute-demo-{uuidlib.uuid4().hex[:6]}"
     uuid = str(uuidlib.uuid4())
     stop = threading.Event()
     follower = threading.Thread(

@@ -1,0 +1,419 @@
+"""Guest commands: ``boot``, ``list``, ``show``, ``delete`` and the power operations.
+
+Each command parses its options, makes one driver call and renders the result; every
+decision about the guest (machine type, consoles, disks, rollback) is the driver's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import click
+
+from zcompute.cli._app import AppContext, cli, pass_app
+from zcompute.cli._render import (
+    compile_regex,
+    human_bytes,
+    instance_dict,
+    json_option,
+    key_values,
+    open_driver,
+    print_json,
+    print_table,
+    stderr_console,
+)
+from zcompute.driver import ComputeDriver
+from zcompute.errors import NotFound
+from zcompute.model import BlockDeviceSpec, Instance, NICSpec
+
+__all__ = ["VolumeOption", "boot", "delete", "list_guests", "parse_volume", "show"]
+
+_VOLUME_KEYS = ("target", "bus", "serial", "readonly", "device")
+_BOOL_WORDS = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
+
+
+# -- boot -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--image", required=True, help="Image name or id.")
+@click.option("--flavor", required=True, help="Flavor name (see 'zcompute flavor list').")
+@click.option(
+    "--network",
+    "networks",
+    multiple=True,
+    metavar="NET",
+    help="Add a NIC on libvirt network NET (repeatable).",
+)
+@click.option(
+    "--bridge",
+    "bridges",
+    multiple=True,
+    metavar="BRIDGE",
+    help="Add a NIC on host bridge BRIDGE (repeatable).",
+)
+@click.option(
+    "--volume",
+    "volumes",
+    multiple=True,
+    metavar="PATH[,target=vdX,...]",
+    help="Add a disk: a file or block device, with optional target=, bus=, "
+    "serial=, readonly, device=cdrom (repeatable).",
+)
+@click.option(
+    "--property",
+    "properties",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Instance metadata (repeatable).",
+)
+@click.option(
+    "--wait-console",
+    "wait_console",
+    metavar="REGEX",
+    help="Return only once a console log line matches REGEX.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for --wait-console.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the domain XML; create nothing.")
+@pass_app
+def boot(
+    app: AppContext,
+    name: str,
+    image: str,
+    flavor: str,
+    networks: tuple[str, ...],
+    bridges: tuple[str, ...],
+    volumes: tuple[str, ...],
+    properties: tuple[str, ...],
+    wait_console: str | None,
+    timeout: float,
+    dry_run: bool,
+) -> None:
+    """Create and start guest NAME from an image and a flavor."""
+    nics = [NICSpec(network=n) for n in networks] + [NICSpec(bridge=b) for b in bridges]
+    disks = _volumes(volumes)
+    wait_for = compile_regex("--wait-console", wait_console)
+    metadata = key_values("--property", properties)
+    with open_driver(app) as driver:
+        if dry_run:
+            _print_plan(driver, name, image, flavor, nics, disks, metadata)
+            return
+        started = time.monotonic()
+        waiting = f", waiting for a console line matching {wait_console!r}" if wait_console else ""
+        with stderr_console().status(f"booting {name}{waiting} ..."):
+            inst = driver.spawn(
+                name,
+                image,
+                flavor,
+                nics=nics,
+                block_devices=disks,
+                metadata=metadata,
+                wait_for=wait_for,
+                timeout=timeout,
+            )
+        seconds = time.monotonic() - started
+        click.echo(
+            f"booted {inst.name} ({inst.uuid}) in {seconds:.1f} s: {inst.arch}, "
+            f"machine {inst.machine_type}, domain type {inst.domain_type}"
+        )
+        click.echo(f"  console log  {driver.console_log_path(inst.uuid)}")
+
+
+def _print_plan(
+    driver: ComputeDriver,
+    name: str,
+    image: str,
+    flavor: str,
+    nics: Sequence[NICSpec],
+    disks: Sequence[BlockDeviceSpec],
+    metadata: dict[str, str],
+) -> None:
+    from zcompute.builder import build_domain_xml
+
+    plan = driver.plan(name, image, flavor, nics=nics, block_devices=disks, metadata=metadata)
+    click.echo(build_domain_xml(plan), nl=False)
+
+
+def _volumes(specs: Sequence[str]) -> list[BlockDeviceSpec]:
+    """The ``--volume`` disks; those without ``target=`` get the next free ``vdX`` after vda."""
+    parsed = [parse_volume(spec) for spec in specs]
+    taken = {"vda"} | {v.target for v in parsed if v.target}
+    free = (t for t in _virtio_targets() if t not in taken)
+    out = []
+    for volume in parsed:
+        target = volume.target
+        if target is None:
+            if volume.bus != "virtio":
+                raise click.BadParameter(
+                    f"{volume.source}: give target= for a disk on bus {volume.bus}",
+                    param_hint="--volume",
+                )
+            target = next(free)
+        out.append(
+            BlockDeviceSpec(
+                source=volume.source,
+                target=target,
+                bus=volume.bus,
+                readonly=volume.readonly,
+                serial=volume.serial,
+                device=volume.device,
+            )
+        )
+    return out
+
+
+def _virtio_targets() -> list[str]:
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    return [f"vd{a}" for a in letters] + [f"vd{a}{b}" for a in letters for b in letters]
+
+
+@dataclasses.dataclass(frozen=True)
+class VolumeOption:
+    """One ``--volume`` as typed: the model checks the values when the spec is built."""
+
+    source: Path
+    target: str | None = None
+    bus: str = "virtio"
+    serial: str | None = None
+    readonly: bool = False
+    device: str = "disk"
+
+
+def parse_volume(spec: str) -> VolumeOption:
+    """``/srv/d.img,target=vdc,readonly`` -> VolumeOption with an absolute, existing path.
+
+    Syntax errors are usage errors naming ``--volume``.
+    """
+    path_text, *options = spec.split(",")
+    if not path_text:
+        raise click.BadParameter(f"{spec!r} names no file", param_hint="--volume")
+    source = Path(os.path.abspath(path_text))
+    if not source.exists():
+        raise click.BadParameter(f"{path_text}: no such file or device", param_hint="--volume")
+    values: dict[str, str] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if key not in _VOLUME_KEYS:
+            raise click.BadParameter(
+                f"unknown option {key!r} (allowed: {', '.join(_VOLUME_KEYS)})",
+                param_hint="--volume",
+            )
+        values[key] = value if sep else "on"
+    readonly = values.pop("readonly", "off").lower()
+    if readonly not in _BOOL_WORDS:
+        raise click.BadParameter(f"readonly={readonly}: use on or off", param_hint="--volume")
+    return VolumeOption(
+        source=source,
+        target=values.get("target"),
+        bus=values.get("bus", "virtio"),
+        serial=values.get("serial"),
+        readonly=_BOOL_WORDS[readonly],
+        device=values.get("device", "disk"),
+    )
+
+
+# -- list, show, delete ---------------------------------------------------------------------
+
+
+@cli.command("list")
+@json_option
+@pass_app
+def list_guests(app: AppContext, as_json: bool) -> None:
+    """List the guests zcompute manages, with their state as libvirt reports it now."""
+    with open_driver(app) as driver:
+        infos = {i.uuid: i for i in driver.list_instances()}
+        records = [driver.get_instance(uuid) for uuid in infos]
+        logs = {r.uuid: driver.console_log_of(r.uuid) for r in records}
+    if as_json:
+        print_json([instance_dict(r, infos[r.uuid], logs[r.uuid]) for r in records])
+        return
+    print_table(
+        "Guests",
+        ("name", "state", "arch", "machine", "flavor", "image", "vcpus", "memory", "uuid"),
+        (
+            (
+                r.name,
+                _state_text(r, infos[r.uuid].state),
+                r.arch,
+                r.machine_type,
+                r.flavor.name,
+                r.image.name,
+                r.flavor.vcpus,
+                f"{r.flavor.memory_mib} MiB",
+                r.uuid,
+            )
+            for r in records
+        ),
+    )
+
+
+def _state_text(inst: Instance, state: str) -> str:
+    return state if inst.task is None else f"{state} ({inst.task})"
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@click.option("--xml", "as_xml", is_flag=True, help="Print the live domain XML.")
+@pass_app
+def show(app: AppContext, name: str, as_json: bool, as_xml: bool) -> None:
+    """Show guest NAME (or uuid): what it runs, where, its devices and live state."""
+    with open_driver(app) as driver:
+        inst = driver.get_instance(name)
+        if as_xml:
+            click.echo(driver.domain_xml(inst.uuid), nl=False)
+            return
+        info = driver.get_info(inst.uuid) if driver.instance_exists(inst.uuid) else None
+        data = instance_dict(inst, info, driver.console_log_of(inst.uuid))
+    if as_json:
+        print_json(data)
+        return
+    flavor = inst.flavor
+    rows: list[tuple[str, object]] = [
+        ("name", inst.name),
+        ("uuid", inst.uuid),
+        ("state", _state_text(inst, data["state"])),
+        ("arch", inst.arch),
+        ("machine type", inst.machine_type),
+        ("domain type", inst.domain_type),
+        (
+            "flavor",
+            f"{flavor.name} ({flavor.vcpus} vCPU, {flavor.memory_mib} MiB, "
+            f"{flavor.root_gib} GiB root)",
+        ),
+        ("image", f"{inst.image.name} ({inst.image.id})"),
+        ("console log", data["console_log"]),
+        ("created", inst.created_at.isoformat(timespec="seconds")),
+    ]
+    rows += [
+        (f"disk {b.target}", f"{b.source} ({b.bus}{', ro' if b.readonly else ''})")
+        for b in inst.block_devices
+    ]
+    rows += [
+        (f"nic {n.mac}", f"network {n.network}" if n.network else f"bridge {n.bridge}")
+        for n in inst.nics
+    ]
+    rows += [(f"metadata {k}", v) for k, v in sorted(inst.metadata.items())]
+    print_table(f"Guest {inst.name}", ("field", "value"), rows)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@pass_app
+def delete(app: AppContext, names: tuple[str, ...]) -> None:
+    """Stop and delete guests with their disks and console logs."""
+    missing = []
+    with open_driver(app) as driver:
+        for name in names:
+            if driver.destroy(name):
+                click.echo(f"deleted {name}")
+            else:
+                missing.append(name)
+    if missing:
+        raise NotFound("instance", ", ".join(missing))
+
+
+# -- power and state ---------------------------------------------------------------------------
+
+
+def _after(driver: ComputeDriver, name: str, verb: str) -> None:
+    click.echo(f"{name}: {verb}, now {driver.get_info(name).state}")
+
+
+def _state_command(
+    command: str, doc: str, verb: str, call: Callable[[ComputeDriver, str], object]
+) -> None:
+    """Register ``zcompute COMMAND NAME``: one driver call, then the state it left."""
+
+    @cli.command(command, help=doc)
+    @click.argument("name")
+    @pass_app
+    def run(app: AppContext, name: str) -> None:
+        with open_driver(app) as driver, stderr_console().status(f"{command} {name} ..."):
+            call(driver, name)
+            _after(driver, name, verb)
+
+
+_state_command("start", "Power on a stopped guest.", "started", lambda d, n: d.power_on(n))
+_state_command("pause", "Pause a running guest (its CPUs stop).", "paused", lambda d, n: d.pause(n))
+_state_command("unpause", "Let a paused guest run again.", "unpaused", lambda d, n: d.unpause(n))
+_state_command(
+    "suspend", "Save a guest's memory to disk and stop it.", "suspended", lambda d, n: d.suspend(n)
+)
+_state_command(
+    "resume",
+    "Restore a suspended guest from its saved memory.",
+    "resumed",
+    lambda d, n: d.resume(n),
+)
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for a graceful shutdown before forcing it.",
+)
+@click.option("--force", is_flag=True, help="Power off at once, without asking the guest.")
+@pass_app
+def stop(app: AppContext, name: str, timeout: float, force: bool) -> None:
+    """Shut a guest down (gracefully, forced after --timeout)."""
+    with open_driver(app) as driver, stderr_console().status(f"stopping {name} ..."):
+        graceful = driver.power_off(name, timeout=0.0 if force else timeout)
+        _after(driver, name, "shut down by the guest" if graceful else "forced off")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--hard", is_flag=True, help="Power-cycle the guest instead of asking it.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for a soft reboot before doing a hard one.",
+)
+@pass_app
+def reboot(app: AppContext, name: str, hard: bool, timeout: float) -> None:
+    """Reboot a guest: soft (the guest reboots itself) or --hard."""
+    with open_driver(app) as driver, stderr_console().status(f"rebooting {name} ..."):
+        soft = driver.reboot(name, hard=hard, timeout=timeout)
+        _after(driver, name, "rebooted by the guest" if soft else "power-cycled (hard reboot)")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("image_name", metavar="IMAGE")
+@pass_app
+def snapshot(app: AppContext, name: str, image_name: str) -> None:
+    """Save guest NAME's root disk as a new image IMAGE (bootable with 'zcompute boot')."""
+    with open_driver(app) as driver, stderr_console().status(f"snapshotting {name} ..."):
+        image = driver.snapshot(name, image_name)
+    click.echo(
+        f"saved {name} as image {image.name} ({image.id}): {image.disk_format}, "
+        f"{human_bytes(image.virtual_size)} virtual, {human_bytes(image.size)} stored"
+    )
+
+
+@cli.command("crash-dump")
+@click.argument("name")
+@pass_app
+def crash_dump(app: AppContext, name: str) -> None:
+    """Inject a non-maskable interrupt so the guest kernel dumps or panics."""
+    with open_driver(app) as driver:
+        driver.trigger_crash_dump(name)
+    click.echo(f"{name}: crash dump triggered (NMI injected)")
