@@ -1,0 +1,138 @@
+"""Plan + builder on a real IBM Z host's capabilities: what an s390x guest gets, checked by
+libvirt's schema and its test driver, without needing an s390x machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zcompute.builder import build_domain, build_domain_xml
+from zcompute.config import Config
+from zcompute.driver import HostView, PlanRequest, make_plan
+from zcompute.driver._host import host_cpu_model
+from zcompute.errors import FeatureUnsupported, InvalidInput
+from zcompute.host import HostCapabilities
+from zcompute.model import BlockDeviceSpec, Flavor, Image, NICSpec, new_uuid, utcnow
+from zcompute.virt import validate_domain_on_libvirt
+from zcompute.xml import Domain, validate_schema
+
+
+@pytest.fixture
+def z_host(shared_testdata: Path) -> HostView:
+    """A real s390x KVM host (vdsm's dump): its capabilities carry no CPU <model>."""
+    caps = HostCapabilities.from_xml(
+        (shared_testdata / "hostcaps" / "vdsm-caps_libvirt_s390x.xml").read_text()
+    )
+    cpu = host_cpu_model(caps, shared_testdata / "cpuinfo" / "cpuinfo-vdsm-z14-3906.txt")
+    return HostView(caps=caps, host_cpu_model=cpu.model, kvm_usable=True, libvirt_version=9_000_000)
+
+
+def _image(tmp_path: Path, **props: str) -> Image:
+    kernel = tmp_path / "kernel"
+    kernel.write_bytes(b"k")
+    return Image(
+        id=new_uuid(),
+        name="linux",
+        arch="s390x",
+        disk_format=None,
+        path=None,
+        kernel_path=kernel,
+        initrd_path=kernel,
+        cmdline="root=/dev/vda console=ttyS1",
+        properties=props,
+        size=1,
+        sha256="0" * 64,
+        created_at=utcnow(),
+    )
+
+
+def _plan(tmp_path: Path, host: HostView, config: Config | None = None, **props: str):  # type: ignore[no-untyped-def]
+    extra = tmp_path / "extra.img"
+    extra.write_bytes(b"\0" * 512)
+    request = PlanRequest(
+        uuid=new_uuid(),
+        name="web1",
+        flavor=Flavor("small", 2, 2048, 10),
+        image=_image(tmp_path, **props),
+        instance_dir=tmp_path / "inst",
+        root_disk=tmp_path / "inst" / "disk.qcow2",
+        nics=(NICSpec(network="default"),),
+        block_devices=(BlockDeviceSpec(source=extra, target="vdb", serial="vol-1"),),
+        metadata={"flavor": "small", "image": "linux", "owner": "ops"},
+    )
+    return make_plan(request, config or Config(virt_type="auto"), host)
+
+
+def test_cpuinfo_fallback_gives_the_host_model(z_host: HostView) -> None:
+    assert z_host.caps.cpu.model is None  # the blueprint's exact problem
+    assert z_host.host_cpu_model == "z14"
+
+
+def test_s390x_guest_on_a_z_host(tmp_path: Path, z_host: HostView) -> None:
+    plan = _plan(tmp_path, z_host)
+    assert plan.domain_type == "kvm"
+    assert plan.machine == "s390-ccw-virtio-2.11"  # the alias, resolved to its canonical name
+    dom = build_domain(plan)
+    xml = dom.to_xml()
+    validate_schema(xml)
+    validate_domain_on_libvirt(xml)
+    assert dom.cpu.mode == "host-model"
+    assert not dom.features.exists  # no <acpi/>, no <apic/>
+    assert {(c.type, c.target_type) for c in dom.devices.consoles} == {
+        ("pty", "sclp"),
+        ("file", "sclplm"),
+    }
+    assert [c.model for c in dom.devices.controllers if c.type == "usb"] == ["none"]
+    assert dom.devices.watchdogs == []  # only on request
+    assert [p.model for p in dom.devices.panics] == ["s390"]
+    assert [(d.target_dev, d.target_bus) for d in dom.devices.disks] == [
+        ("vda", "virtio"),
+        ("vdb", "virtio"),
+    ]
+    assert dom.devices.disks[1].serial == "vol-1"
+    assert dom.devices.interfaces[0].model == "virtio"
+    # The profile's console= arguments replace the image's, so the boot log reaches the file.
+    assert dom.os.cmdline is not None
+    assert dom.os.cmdline.split()[:3] == ["root=/dev/vda", "console=ttysclp0", "console=ttyS0"]
+    assert dom.zcompute.machine == "s390-ccw-virtio-2.11"
+    assert dom.zcompute.owner == "ops"
+
+
+def test_watchdog_property_gives_diag288(tmp_path: Path, z_host: HostView) -> None:
+    dom = build_domain(_plan(tmp_path, z_host, hw_watchdog_action="poweroff"))
+    assert [(w.model, w.action) for w in dom.devices.watchdogs] == [("diag288", "poweroff")]
+
+
+def test_serial_console_form(tmp_path: Path, z_host: HostView) -> None:
+    dom = build_domain(_plan(tmp_path, z_host, Config(console_form="serial")))
+    assert dom.devices.consoles == []
+    assert {(s.type, s.target_type, s.target_model) for s in dom.devices.serials} == {
+        ("pty", "sclp-serial", "sclpconsole"),
+        ("file", "sclp-serial", "sclplmconsole"),
+    }
+    validate_schema(dom)
+
+
+def test_plan_is_deterministic(tmp_path: Path, z_host: HostView) -> None:
+    plan = _plan(tmp_path, z_host)
+    assert build_domain_xml(plan) == build_domain_xml(plan)
+    assert Domain.from_xml(build_domain_xml(plan)).to_xml() == build_domain_xml(plan)
+
+
+def test_bad_disk_bus_names_the_allowed_ones(tmp_path: Path, z_host: HostView) -> None:
+    with pytest.raises(InvalidInput, match=r"hw_disk_bus: 'ide' .*allowed: virtio, scsi"):
+        _plan(tmp_path, z_host, hw_disk_bus="ide")
+
+
+def test_tcg_when_configured(tmp_path: Path, z_host: HostView) -> None:
+    plan = _plan(tmp_path, z_host, Config(virt_type="qemu"))
+    assert plan.domain_type == "qemu"
+    assert plan.cpu.mode != "host-model"  # TCG cannot honour host-model
+
+
+def test_graphics_are_refused_on_s390x(z_host: HostView) -> None:
+    from zcompute.arch import get_profile
+
+    with pytest.raises(FeatureUnsupported, match="VNC console is not supported on s390x"):
+        get_profile("s390x").graphics("vnc")
