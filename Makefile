@@ -25,4 +25,5 @@ e2e: setup
 	$(VENV)/pytest -n 2 --dist loadgroup -m e2e $(PYTEST_ARGS)
 
 bench: setup
-	for b in benchmarks/bench_*.py; do $(VENV)/python $$b || exit 1; done
+	$(VENV)/pip install -q -e ".[dev,bench]"
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
