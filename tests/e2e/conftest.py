@@ -8,6 +8,8 @@ prefix) are swept once per session.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import re
 import shutil
 import time
@@ -51,15 +53,41 @@ def hypervisor() -> Iterator[Hypervisor]:
 
 
 def _sweep_leftovers(conn: libvirt.virConnect) -> None:
+    """Remove test guests of earlier runs that died before cleaning up (never a live run's)."""
+    _hold_run_lock()
     for dom in conn.listAllDomains():
-        if dom.name().startswith(TEST_PREFIX) and not _owned_by_live_worker(dom.name()):
+        match = _TEST_NAME.match(dom.name())
+        if match and not _run_alive(match.group(1)):
             _remove_domain(dom)
 
 
-def _owned_by_live_worker(name: str) -> bool:
-    # Parallel workers (pytest-xdist) sweep at their start; a name carries the run id of the
-    # session that made it so one worker never removes another live worker's guest.
-    return RUN_ID in name
+# Every run holds a shared lock on its own lock file while it lives; a guest whose run's lock
+# nobody holds is a leftover. Names carry the run id: zctest-<run id>-<test>-<random>.
+_LOCK_DIR = Path("/run/zcompute-tests")
+_TEST_NAME = re.compile(r"^zctest-([0-9a-f]{6})-")
+_run_lock: list[object] = []
+
+
+def _hold_run_lock() -> None:
+    if _run_lock:
+        return
+    _LOCK_DIR.mkdir(exist_ok=True)
+    handle = (_LOCK_DIR / f"{RUN_ID}.lock").open("a")
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    _run_lock.append(handle)  # held until this process exits
+
+
+def _run_alive(run_id: str) -> bool:
+    path = _LOCK_DIR / f"{run_id}.lock"
+    if not path.exists():
+        return False
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        path.unlink(missing_ok=True)
+        return False
 
 
 def _remove_domain(dom: libvirt.virDomain) -> None:
@@ -74,7 +102,9 @@ def _remove_domain(dom: libvirt.virDomain) -> None:
         )
 
 
-RUN_ID = uuid.uuid4().hex[:6]
+# One id for the whole test run, shared by all pytest-xdist workers (xdist exports it), so a
+# worker never sweeps a guest another worker of the same run is still using.
+RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex)[:6]
 
 
 @pytest.fixture
