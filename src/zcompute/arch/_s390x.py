@@ -52,7 +52,11 @@ _SUPPORT = MappingProxyType(
         "terminate": Claim(COMPLETE),
         "get-guest-info": Claim(COMPLETE),
         "reboot": Claim(COMPLETE),
-        "power-off-on": Claim(COMPLETE),
+        "power-off-on": Claim(
+            COMPLETE,
+            "graceful shutdown is an SCLP signal quiesce: Linux calls ctrl_alt_del(); init gets "
+            "SIGINT with kernel.ctrl-alt-del=0 (systemd's setting), else the guest just stops",
+        ),
         "pause": Claim(COMPLETE),
         "suspend": Claim(COMPLETE, "managed save"),
         "snapshot": Claim(COMPLETE),
@@ -64,7 +68,10 @@ _SUPPORT = MappingProxyType(
         "attach-volume": Claim(COMPLETE, "virtio-blk on the ccw bus"),
         "attach-volume-fc": Claim(COMPLETE, "zFCP; ccw-DEVNO-... by-path names"),
         "attach-interface": Claim(COMPLETE, "virtio-net on the ccw bus"),
-        "trigger-crash-dump": Claim(COMPLETE, "the NMI is a restart interrupt (guest kdump)"),
+        "trigger-crash-dump": Claim(
+            COMPLETE,
+            "the NMI is a restart interrupt: kdump if configured, else the guest stops (crashed)",
+        ),
         "watchdog": Claim(COMPLETE, "diag288"),
         "live-migration": Claim(COMPLETE, "not for Secure Execution guests"),
         "secure-execution": Claim(

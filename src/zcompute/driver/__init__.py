@@ -4,22 +4,37 @@
 >>> driver.init_host()
 >>> inst = driver.spawn("web1", image="s390x-test", flavor="tiny", wait_for="READY")
 >>> driver.get_console_output("web1")
+>>> with driver.open_console("web1") as console:
+...     console.write(b"uname -m\n")
+...     console.read(1.0)
+>>> driver.pause("web1"); driver.unpause("web1")
+>>> driver.power_off("web1", timeout=60)   # graceful, forced after 60 s
+>>> driver.snapshot("web1", "web1-snap")
 >>> driver.destroy("web1")
 """
 
 from __future__ import annotations
 
+from zcompute.driver._base import KERNEL_ID_PROPERTY
 from zcompute.driver._driver import ComputeDriver, HostReport, InstanceInfo
 from zcompute.driver._plan import DiskPlan, GuestPlan, HostView, NicPlan, PlanRequest, make_plan
+from zcompute.driver._power import HostBootReport
+from zcompute.driver._serial import SerialConsole
+from zcompute.virt import ConsoleClosed, ConsoleStream
 
 __all__ = [
+    "KERNEL_ID_PROPERTY",
     "ComputeDriver",
+    "ConsoleClosed",
+    "ConsoleStream",
     "DiskPlan",
     "GuestPlan",
+    "HostBootReport",
     "HostReport",
     "HostView",
     "InstanceInfo",
     "NicPlan",
     "PlanRequest",
+    "SerialConsole",
     "make_plan",
 ]

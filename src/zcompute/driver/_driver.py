@@ -3,6 +3,10 @@
 Each public method is one operation. Operations on one instance serialise on its lock; others
 run in parallel. Multi-step operations register an undo for every step, so a failure leaves
 nothing behind: no half-defined domain, orphan disk or stale record.
+
+Spawn, destroy and the queries live here; the other operations come from mixins: power
+(:mod:`._power`), volumes and NICs (:mod:`._devices`), snapshot (:mod:`._snapshot`) and the
+interactive console (:mod:`._serial`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 from zcompute.builder import build_domain_xml
 from zcompute.config import Config, load_config
 from zcompute.driver import _console
+from zcompute.driver._base import DriverCore
+from zcompute.driver._devices import DeviceOps
 from zcompute.driver._host import (
     MIN_LIBVIRT,
     MIN_QEMU,
@@ -30,7 +36,12 @@ from zcompute.driver._host import (
 )
 from zcompute.driver._locks import InstanceLocks
 from zcompute.driver._plan import GuestPlan, HostView, PlanRequest, make_plan
+from zcompute.driver._power import PowerOps
+from zcompute.driver._serial import ConsoleOps
+from zcompute.driver._snapshot import SnapshotOps
+from zcompute.driver._state import instance_state, settled_state
 from zcompute.driver._undo import UndoStack
+from zcompute.driver._waiters import DomainEvents
 from zcompute.errors import Conflict, NotFound, VirtError, ZcomputeError
 from zcompute.images import ImageStore
 from zcompute.model import (
@@ -47,26 +58,17 @@ from zcompute.model import (
 from zcompute.state import StateDB
 from zcompute.virt import (
     Domains,
+    DomainState,
     DomainStats,
     Hypervisor,
     LifecycleEvent,
     PowerState,
     lifecycle_subscription,
+    stats_state,
     stats_values,
 )
 
 LOG = logging.getLogger("zcompute.driver")
-
-_STATE_OF = {
-    PowerState.RUNNING: InstanceState.RUNNING,
-    PowerState.BLOCKED: InstanceState.RUNNING,
-    PowerState.PAUSED: InstanceState.PAUSED,
-    PowerState.SHUTDOWN: InstanceState.SHUTDOWN,
-    PowerState.SHUTOFF: InstanceState.SHUTOFF,
-    PowerState.CRASHED: InstanceState.CRASHED,
-    PowerState.PMSUSPENDED: InstanceState.SUSPENDED,
-    PowerState.NOSTATE: InstanceState.NOSTATE,
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +98,7 @@ class HostReport:
     interrupted_tasks: tuple[tuple[str, str], ...]
 
 
-class ComputeDriver:
+class ComputeDriver(PowerOps, DeviceOps, SnapshotOps, ConsoleOps, DriverCore):
     """zcompute's compute driver for one host."""
 
     def __init__(self, config: Config | None = None) -> None:
@@ -113,6 +115,7 @@ class ComputeDriver:
         self._locks = InstanceLocks()
         self._host: HostView | None = None
         self._host_lock = threading.Lock()
+        self.events = DomainEvents(self.hv)
         self.hv.subscribe(lifecycle_subscription(self._on_lifecycle))
 
     # -- host ------------------------------------------------------------------------------
@@ -163,6 +166,7 @@ class ComputeDriver:
     ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
         """Sync recorded power states; report unknown domains, orphan records, broken tasks."""
         stats = {s.uuid: s for s in self.domains.all_stats()}
+        saved = self.domains.managed_save_uuids()
         records = self.db.list_instances()
         missing, interrupted = [], []
         for inst in records:
@@ -172,7 +176,8 @@ class ComputeDriver:
             if found is None:
                 missing.append(inst.name)
                 continue
-            state = _STATE_OF[found.state]
+            live = DomainState(found.state, found.reason, inst.uuid in saved)
+            state = settled_state(inst.state, live)
             if inst.task is None and state != inst.state:
                 self.db.update_instance(inst.uuid, state=state)
         known = {inst.uuid for inst in records}
@@ -188,7 +193,8 @@ class ComputeDriver:
         try:
             inst = self.db.get_instance(uuid)
             if inst.task is None:  # a running operation records its own outcome
-                self.db.update_instance(uuid, state=_STATE_OF[self.domains.state(uuid)])
+                state = settled_state(inst.state, self.live_state(uuid))
+                self.db.update_instance(uuid, state=state)
         except ZcomputeError:
             pass  # not ours, or gone already: nothing to record
 
@@ -209,17 +215,18 @@ class ComputeDriver:
         name = validate_name(name, "name")
         image_obj, flavor_obj = self._resolve(image, flavor)
         uuid = uuid or new_uuid()
-        has_disk = image_obj.path is not None or flavor_obj.root_gib > 0
+        has_disk = self.has_root_disk(image_obj, flavor_obj)
         request = PlanRequest(
             uuid=uuid,
             name=name,
             flavor=flavor_obj,
             image=image_obj,
             instance_dir=self.instances_dir / uuid,
-            root_disk=self.instances_dir / uuid / "disk.qcow2" if has_disk else None,
+            root_disk=self.root_disk_path(uuid) if has_disk else None,
             nics=tuple(nics),
             block_devices=tuple(block_devices),
             metadata=_metadata(uuid, name, flavor_obj, image_obj, metadata),
+            boot_image=self.boot_image_for(image_obj),
         )
         return make_plan(request, self.config, self.host)
 
@@ -364,18 +371,22 @@ class ComputeDriver:
 
     def get_info(self, name_or_uuid: str) -> InstanceInfo:
         inst = self.db.get_instance(name_or_uuid)
-        return _info(inst.uuid, inst.name, self.domains.stats(inst.uuid))
+        stats = self.domains.stats(inst.uuid)
+        saved = stats.state is PowerState.SHUTOFF and self.domains.has_managed_save(inst.uuid)
+        return _info(inst.uuid, inst.name, stats, DomainState(stats.state, stats.reason, saved))
 
     def list_instances(self) -> list[InstanceInfo]:
         """Every instance zcompute manages, with live state, from one bulk libvirt call."""
         stats = self.domains.all_stats_by_uuid()
+        saved = self.domains.managed_save_uuids()  # suspended guests: one more bulk call
         out = []
         for rec in self.db.instance_index():
             values = stats.get(rec.uuid)
             if values is None:  # a record whose domain is gone: visible, never hidden
                 out.append(InstanceInfo(rec.uuid, rec.name, InstanceState.ERROR, 0, 0, 0, 0))
                 continue
-            state, max_kib, cur_kib, vcpus, cpu_ns = stats_values(values)
+            _state, max_kib, cur_kib, vcpus, cpu_ns = stats_values(values)
+            state = instance_state(stats_state(values, rec.uuid in saved))
             # Where libvirt reports no sizes (its test driver), the configured ones are the
             # instance's flavor, which zcompute recorded.
             configured = rec.memory_mib * 1024
@@ -383,7 +394,7 @@ class ComputeDriver:
                 InstanceInfo(
                     rec.uuid,
                     rec.name,
-                    _STATE_OF[state],
+                    state,
                     max_kib or configured,
                     cur_kib or configured,
                     vcpus or rec.vcpus,
@@ -461,11 +472,11 @@ def _supported(host: HostView) -> list[tuple[str, str]]:
     return out
 
 
-def _info(uuid: str, name: str, stats: DomainStats) -> InstanceInfo:
+def _info(uuid: str, name: str, stats: DomainStats, live: DomainState) -> InstanceInfo:
     return InstanceInfo(
         uuid,
         name,
-        _STATE_OF[stats.state],
+        instance_state(live),
         stats.max_memory_kib,
         stats.memory_kib,
         stats.vcpus,

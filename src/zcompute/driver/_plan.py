@@ -126,6 +126,9 @@ class PlanRequest:
     metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
     machine_type: str | None = None  # pinned at spawn; later plans reuse it
     virt_type: str | None = None
+    # A disk image made from a kernel-boot guest (a snapshot) boots with that guest's kernel,
+    # initrd and command line: the kernel-boot image its ``kernel_id`` property names.
+    boot_image: Image | None = None
 
 
 def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan:
@@ -141,6 +144,7 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
     log_path = str(request.instance_dir / "console.log")
     layout = profile.layout(log_path, form)
     watchdog_action = props.get(WATCHDOG_PROPERTY)
+    boot = request.boot_image or image
     return GuestPlan(
         uuid=request.uuid,
         name=request.name,
@@ -162,9 +166,9 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
         ),
         disks=_disks(request, profile, props),
         nics=tuple(_nic(nic, profile) for nic in request.nics),
-        kernel=str(image.kernel_path) if image.kernel_path else None,
-        initrd=str(image.initrd_path) if image.initrd_path else None,
-        cmdline=_cmdline(image, props, layout.kernel_args, layout.interactive_device),
+        kernel=str(boot.kernel_path) if boot.kernel_path else None,
+        initrd=str(boot.initrd_path) if boot.initrd_path else None,
+        cmdline=_cmdline(boot, props, layout.kernel_args, layout.interactive_device),
         metadata=request.metadata,
     )
 
@@ -226,6 +230,11 @@ def disk_plan(spec: BlockDeviceSpec, profile: ArchProfile) -> DiskPlan:
 def _format_of(path: Path) -> str:
     with path.open("rb") as handle:
         return "qcow2" if handle.read(4) == b"QFI\xfb" else "raw"
+
+
+def nic_plan(nic: NICSpec, profile: ArchProfile) -> NicPlan:
+    """One NIC (also used on its own for hotplug); a MAC is generated when none is given."""
+    return _nic(nic, profile)
 
 
 def _nic(nic: NICSpec, profile: ArchProfile) -> NicPlan:

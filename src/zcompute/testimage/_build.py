@@ -45,7 +45,13 @@ class Recipe:
 _COMMON_MODULES = ("virtio_blk", "virtio_net", "virtio_scsi", "sd_mod", "sr_mod", "virtio_balloon")
 RECIPES: dict[str, Recipe] = {
     "s390x": Recipe("s390x", "linux-image-s390x", (*_COMMON_MODULES, "diag288_wdt")),
-    "x86_64": Recipe("amd64", "linux-image-cloud-amd64", ("virtio_pci", *_COMMON_MODULES), True),
+    # button + evdev: the ACPI power button as an input device, for busybox acpid (shutdown)
+    "x86_64": Recipe(
+        "amd64",
+        "linux-image-cloud-amd64",
+        ("virtio_pci", *_COMMON_MODULES, "button", "evdev"),
+        True,
+    ),
     "aarch64": Recipe("arm64", "linux-image-cloud-arm64", ("virtio_pci", *_COMMON_MODULES)),
 }
 

@@ -4,6 +4,9 @@
 # Prints one machine-readable banner on /dev/console (the log console), then the block devices and
 # NICs it sees, then either powers off (zcompute.mode=poweroff) or keeps an interactive shell on the
 # interactive console (zcompute.tty=...) and reports device hotplug on /dev/console.
+#
+# A graceful shutdown request from the host is honoured on every architecture: the init prints
+# ZCOMPUTE-SHUTDOWN-REQUESTED and powers off. It arrives as SIGINT to PID 1 (see below).
 /bin/busybox --install -s /bin
 export PATH=/bin HOME=/ TERM=vt100
 mkdir -p /proc /sys /dev /tmp /mnt
@@ -34,6 +37,32 @@ report_nic() {
     state=$(cat "/sys/class/net/$1/operstate" 2>/dev/null)
     say "ZCOMPUTE-NIC $2name=$1 mac=${mac:-none} state=${state:-unknown}"
 }
+
+# How a host's shutdown request (virDomainShutdown, and libvirt's soft reboot) reaches this init:
+# - s390x: QEMU sends an SCLP "signal quiesce" event; the kernel calls ctrl_alt_del(). With the
+#   default kernel.ctrl-alt-del=1 the kernel restarts at once (QEMU then sees the guest stop),
+#   without this init knowing. With 0 the kernel sends SIGINT to PID 1 instead.
+# - x86_64: QEMU presses the ACPI power button; the button driver reports it on an evdev input
+#   device; busybox acpid runs /etc/acpi/PWRF/00000080, which sends PID 1 the same SIGINT.
+# Tests make the guest deaf to shutdown requests (to see the host force it) by creating
+# /tmp/zcompute-ignore-shutdown.
+shutdown_requested() {
+    if [ -e /tmp/zcompute-ignore-shutdown ]; then
+        say "ZCOMPUTE-SHUTDOWN-IGNORED"
+        return
+    fi
+    say "ZCOMPUTE-SHUTDOWN-REQUESTED"
+    sleep 1  # the s390x line-mode console flushes on a timer
+    poweroff -f
+}
+trap shutdown_requested INT
+echo 0 > /proc/sys/kernel/ctrl-alt-del
+if ls /dev/input/event* >/dev/null 2>&1; then
+    mkdir -p /etc/acpi/PWRF
+    printf '#!/bin/sh\nkill -INT 1\n' > /etc/acpi/PWRF/00000080
+    chmod 0755 /etc/acpi/PWRF/00000080
+    acpid -f -c /etc/acpi -l /dev/null -p /tmp/acpid.pid </dev/null >/dev/null 2>&1 &
+fi
 
 sleep 0.3  # let virtio devices probe after their modules load
 cpu=$(grep -m1 -E '^(machine|model name|CPU part|cpu)[[:space:]]*:' /proc/cpuinfo | sed 's/.*:[[:space:]]*//')

@@ -7,25 +7,41 @@ Everything libvirt raises is mapped here into :mod:`zcompute.errors`, with
 from __future__ import annotations
 
 from zcompute.virt._connection import Hypervisor, validate_domain_on_libvirt
-from zcompute.virt._domains import Domains, DomainStats, PowerState, stats_values
+from zcompute.virt._domains import (
+    Domains,
+    DomainState,
+    DomainStats,
+    PowerState,
+    stats_state,
+    stats_values,
+)
 from zcompute.virt._errors import libvirt_errors
 from zcompute.virt._events import (
+    BlockJobStatus,
     LifecycleEvent,
     Subscription,
+    block_job_subscription,
     device_removed_subscription,
     lifecycle_subscription,
 )
+from zcompute.virt._stream import ConsoleClosed, ConsoleStream
 
 __all__ = [
+    "BlockJobStatus",
+    "ConsoleClosed",
+    "ConsoleStream",
+    "DomainState",
     "DomainStats",
     "Domains",
     "Hypervisor",
     "LifecycleEvent",
     "PowerState",
     "Subscription",
+    "block_job_subscription",
     "device_removed_subscription",
     "libvirt_errors",
     "lifecycle_subscription",
+    "stats_state",
     "stats_values",
     "validate_domain_on_libvirt",
 ]

@@ -102,6 +102,11 @@ class Hypervisor:
         with libvirt_errors("hostname"):
             return str(self.conn.getHostname())
 
+    def network_names(self) -> list[str]:
+        """The names of libvirt's networks (active or not)."""
+        with libvirt_errors("networks"):
+            return sorted(str(net.name()) for net in self.conn.listAllNetworks(0))
+
     def node_info(self) -> tuple[str, int, int]:
         """(host arch, memory MiB, logical CPUs) from ``virNodeGetInfo``."""
         with libvirt_errors("node info"):

@@ -47,6 +47,58 @@ def power_state(code: int) -> PowerState:
     return _STATES.get(code, PowerState.NOSTATE)
 
 
+# Why a guest is in its state (libvirt's per-state reason enums), by name. Only the reasons of the
+# states zcompute acts on are named; any other reason reads "unknown".
+_REASONS: dict[int, dict[int, str]] = {
+    libvirt.VIR_DOMAIN_RUNNING: {
+        libvirt.VIR_DOMAIN_RUNNING_BOOTED: "booted",
+        libvirt.VIR_DOMAIN_RUNNING_MIGRATED: "migrated",
+        libvirt.VIR_DOMAIN_RUNNING_RESTORED: "restored",
+        libvirt.VIR_DOMAIN_RUNNING_FROM_SNAPSHOT: "from-snapshot",
+        libvirt.VIR_DOMAIN_RUNNING_UNPAUSED: "unpaused",
+        libvirt.VIR_DOMAIN_RUNNING_WAKEUP: "wakeup",
+        libvirt.VIR_DOMAIN_RUNNING_CRASHED: "crashed",
+    },
+    libvirt.VIR_DOMAIN_PAUSED: {
+        libvirt.VIR_DOMAIN_PAUSED_USER: "user",
+        libvirt.VIR_DOMAIN_PAUSED_MIGRATION: "migration",
+        libvirt.VIR_DOMAIN_PAUSED_SAVE: "save",
+        libvirt.VIR_DOMAIN_PAUSED_DUMP: "dump",
+        libvirt.VIR_DOMAIN_PAUSED_IOERROR: "ioerror",
+        libvirt.VIR_DOMAIN_PAUSED_WATCHDOG: "watchdog",
+        libvirt.VIR_DOMAIN_PAUSED_SHUTTING_DOWN: "shutting-down",
+        libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT: "snapshot",
+        libvirt.VIR_DOMAIN_PAUSED_CRASHED: "crashed",
+        libvirt.VIR_DOMAIN_PAUSED_STARTING_UP: "starting-up",
+    },
+    libvirt.VIR_DOMAIN_SHUTOFF: {
+        libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN: "shutdown",
+        libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED: "destroyed",
+        libvirt.VIR_DOMAIN_SHUTOFF_CRASHED: "crashed",
+        libvirt.VIR_DOMAIN_SHUTOFF_MIGRATED: "migrated",
+        libvirt.VIR_DOMAIN_SHUTOFF_SAVED: "saved",
+        libvirt.VIR_DOMAIN_SHUTOFF_FAILED: "failed",
+        libvirt.VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT: "from-snapshot",
+        libvirt.VIR_DOMAIN_SHUTOFF_DAEMON: "daemon",
+    },
+    libvirt.VIR_DOMAIN_CRASHED: {libvirt.VIR_DOMAIN_CRASHED_PANICKED: "panicked"},
+}
+
+
+def state_reason(code: int, reason: int) -> str:
+    """libvirt's reason for a guest being in state ``code``, by name ("unknown" if unnamed)."""
+    return _REASONS.get(code, {}).get(reason, "unknown")
+
+
+@dataclass(frozen=True)
+class DomainState:
+    """A guest's power state, why it is in it, and whether a managed save image waits."""
+
+    state: PowerState
+    reason: str
+    managed_save: bool = False
+
+
 @dataclass(frozen=True)
 class DomainStats:
     """What ``get_info`` reports for one guest (from ``getAllDomainStats``)."""
@@ -58,6 +110,7 @@ class DomainStats:
     memory_kib: int
     vcpus: int
     cpu_time_ns: int
+    reason: str = "unknown"
 
 
 _STATS = (
@@ -130,6 +183,14 @@ class Domains:
             code, _reason = self._lookup(uuid).state()
         return power_state(code)
 
+    def state_detail(self, uuid: str) -> DomainState:
+        """The power state with libvirt's reason, and whether a managed save image exists."""
+        with libvirt_errors(uuid):
+            dom = self._lookup(uuid)
+            code, reason = dom.state()
+            saved = code == libvirt.VIR_DOMAIN_SHUTOFF and bool(dom.hasManagedSaveImage(0))
+        return DomainState(power_state(code), state_reason(code, reason), saved)
+
     def xml(self, uuid: str, *, inactive: bool = False) -> str:
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
         with libvirt_errors(uuid):
@@ -194,6 +255,13 @@ class Domains:
         with libvirt_errors(uuid):
             return bool(self._lookup(uuid).hasManagedSaveImage(0))
 
+    def remove_managed_save(self, uuid: str) -> None:
+        """Discard the guest's managed save image (its saved memory), if it has one."""
+        with libvirt_errors(uuid):
+            dom = self._lookup(uuid)
+            if dom.hasManagedSaveImage(0):
+                dom.managedSaveRemove(0)
+
     def inject_nmi(self, uuid: str) -> None:
         with libvirt_errors(uuid):
             dom = self._lookup(uuid)
@@ -209,6 +277,34 @@ class Domains:
         with libvirt_errors("device XML"):
             self._lookup(uuid).detachDeviceFlags(xml, _affect(live, config))
 
+    def block_copy(self, uuid: str, disk: str, dest_xml: str) -> None:
+        """Start mirroring disk ``disk`` (a target such as ``vda``) into ``<disk>`` ``dest_xml``.
+
+        The whole backing chain is copied (the copy stands alone). The job is transient, which
+        libvirt requires for a persistent guest: it does not survive a libvirtd restart.
+        """
+        with libvirt_errors("block copy"):
+            self._lookup(uuid).blockCopy(
+                disk, dest_xml, None, libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB
+            )
+
+    def block_job_progress(self, uuid: str, disk: str) -> tuple[int, int] | None:
+        """(done, total) of the block job on ``disk``, or None when there is none."""
+        with libvirt_errors(uuid):
+            info = self._lookup(uuid).blockJobInfo(disk, 0)
+        if not info:
+            return None
+        return int(info["cur"]), int(info["end"])
+
+    def block_job_abort(self, uuid: str, disk: str) -> None:
+        """End the block job on ``disk`` and wait until it is gone.
+
+        A block copy that reached its ready phase leaves a complete, consistent copy as of this
+        moment; the guest keeps using its own disk.
+        """
+        with libvirt_errors("block job"):
+            self._lookup(uuid).blockJobAbort(disk, 0)
+
     def set_autostart(self, uuid: str, enabled: bool) -> None:
         with libvirt_errors(uuid):
             self._lookup(uuid).setAutostart(1 if enabled else 0)
@@ -218,6 +314,12 @@ class Domains:
         with libvirt_errors("domain stats"):
             records = self.hv.conn.getAllDomainStats(_STATS, 0)
             return [_stats(dom, values) for dom, values in records]
+
+    def managed_save_uuids(self) -> set[str]:
+        """The UUIDs of every domain with a managed save image, in one call."""
+        with libvirt_errors("domain list"):
+            found = self.hv.conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE)
+            return {str(dom.UUIDString()) for dom in found}
 
     def all_stats_by_uuid(self) -> dict[str, dict[str, int]]:
         """libvirt's raw stats of every domain by UUID, in one bulk call.
@@ -259,10 +361,18 @@ def stats_values(values: dict[str, int]) -> tuple[PowerState, int, int, int, int
     )
 
 
+def stats_state(values: dict[str, int], managed_save: bool = False) -> DomainState:
+    """The power state and its reason from one raw stats record (see :func:`stats_values`)."""
+    code = int(values.get("state.state", libvirt.VIR_DOMAIN_NOSTATE))
+    reason = state_reason(code, int(values.get("state.reason", 0)))
+    return DomainState(power_state(code), reason, managed_save)
+
+
 def _stats(dom: libvirt.virDomain, values: dict[str, int]) -> DomainStats:
     # Stats a driver does not report are 0 here; no per-domain call fills them in, so that
     # listing stays one round trip however many guests there are.
-    state = power_state(int(values.get("state.state", libvirt.VIR_DOMAIN_NOSTATE)))
+    code = int(values.get("state.state", libvirt.VIR_DOMAIN_NOSTATE))
+    state = power_state(code)
     max_kib = int(values.get("balloon.maximum", 0))
     cur_kib = int(values.get("balloon.current", 0))
     vcpus = int(values.get("vcpu.current", 0))
@@ -274,4 +384,5 @@ def _stats(dom: libvirt.virDomain, values: dict[str, int]) -> DomainStats:
         memory_kib=int(cur_kib),
         vcpus=int(vcpus),
         cpu_time_ns=int(values.get("cpu.time", 0)),
+        reason=state_reason(code, int(values.get("state.reason", 0))),
     )

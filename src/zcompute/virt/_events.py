@@ -65,6 +65,25 @@ LifecycleCallback = Callable[[str, LifecycleEvent], None]
 DeviceRemovedCallback = Callable[[str, str], None]
 
 
+class BlockJobStatus(enum.StrEnum):
+    """libvirt's ``virConnectDomainEventBlockJobStatus`` by name."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    READY = "ready"
+
+
+_BLOCK_JOB = {
+    libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED: BlockJobStatus.COMPLETED,
+    libvirt.VIR_DOMAIN_BLOCK_JOB_FAILED: BlockJobStatus.FAILED,
+    libvirt.VIR_DOMAIN_BLOCK_JOB_CANCELED: BlockJobStatus.CANCELED,
+    libvirt.VIR_DOMAIN_BLOCK_JOB_READY: BlockJobStatus.READY,
+}
+
+BlockJobCallback = Callable[[str, str, BlockJobStatus], None]
+
+
 @dataclass(frozen=True)
 class Subscription:
     """A callback to (re)register on every connection a :class:`Hypervisor` opens."""
@@ -86,3 +105,13 @@ def device_removed_subscription(callback: DeviceRemovedCallback) -> Subscription
         callback(str(dom.UUIDString()), alias)
 
     return Subscription(libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, adapter)
+
+
+def block_job_subscription(callback: BlockJobCallback) -> Subscription:
+    """Block job progress: ``callback(uuid, disk target, status)``."""
+
+    def adapter(_conn: Any, dom: Any, disk: str, _kind: int, status: int, _opaque: Any) -> None:
+        if status in _BLOCK_JOB:
+            callback(str(dom.UUIDString()), disk, _BLOCK_JOB[status])
+
+    return Subscription(libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2, adapter)

@@ -1,0 +1,294 @@
+"""Local volumes and NICs: attach to and detach from a guest, running (hotplug) or stopped.
+
+A running or paused guest gets the device live *and* in its persistent definition; a stopped one
+only in its definition. The instance record lists every attached device, so a hard reboot, which
+defines the guest again from its record, keeps them.
+
+Detaching from a running guest is a request the guest must answer (it releases the device);
+libvirt reports the device's removal with a DEVICE_REMOVED event, which the driver waits for,
+with a timeout. Only then is the device removed from the definition and the record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from zcompute.arch import get_profile
+from zcompute.builder import disk_device, nic_device
+from zcompute.driver._base import DriverCore, Operation
+from zcompute.driver._plan import DISK_BUS_PROPERTY, disk_plan, nic_plan, target_name
+from zcompute.driver._state import ACTIVE, ANY_STOPPED
+from zcompute.errors import Conflict, InvalidInput, NotFound, Timeout, VirtError, ZcomputeError
+from zcompute.model import BlockDeviceSpec, Instance, NICSpec, Task
+from zcompute.volumes import DiskSource
+from zcompute.xml import Device, Disk, Domain, Interface
+
+__all__ = ["DeviceOps"]
+
+DEFAULT_DETACH_TIMEOUT = 30.0
+HOTPLUG_BUSES = ("virtio", "scsi", "usb")  # IDE and SATA disks cannot be added to a running guest
+_ATTACHABLE = {*ACTIVE, *ANY_STOPPED}
+# libvirt's messages when a bus has no free address left (PCI slots; ccw device numbers).
+_BUS_FULL = re.compile(r"No more available PCI slots|no more free CCW devnos", re.IGNORECASE)
+
+DeviceFinder = Callable[[Domain], Device | None]
+
+
+class DeviceOps(DriverCore):
+    """The volume and NIC operations of :class:`~zcompute.driver.ComputeDriver`."""
+
+    # -- volumes ---------------------------------------------------------------------------
+
+    def attach_volume(
+        self,
+        name_or_uuid: str,
+        volume: BlockDeviceSpec | DiskSource | Path | str,
+        *,
+        target: str | None = None,
+        bus: str | None = None,
+        readonly: bool = False,
+        serial: str | None = None,
+    ) -> BlockDeviceSpec:
+        """Attach a file or block device as a disk; returns what was attached.
+
+        ``volume`` is a :class:`BlockDeviceSpec`; or a path, or the :class:`DiskSource` of a
+        volume a connector made local (its path, bus and serial): then ``target`` defaults to
+        the first free name on ``bus`` (the image's ``hw_disk_bus``, else the arch's bus).
+        """
+        verb = "attach a volume to"
+        with self._operation(name_or_uuid, Task.ATTACHING_VOLUME, _ATTACHABLE, verb) as op:
+            spec = self._volume_spec(op.instance, volume, target, bus, readonly, serial)
+            live = op.state in ACTIVE
+            self._check_new_disk(op, spec, live)
+            disk = disk_device(disk_plan(spec, get_profile(op.instance.arch)))
+            what = f"disk {spec.target}"
+            self._attach(op, disk, what, live, spec.bus)
+            self._record(op, spec, _disk_with_target(spec.target), what)
+            return spec
+
+    def detach_volume(
+        self, name_or_uuid: str, target: str, timeout: float = DEFAULT_DETACH_TIMEOUT
+    ) -> BlockDeviceSpec:
+        """Detach the volume attached as ``target`` (e.g. ``vdb``); returns what it was."""
+        verb = "detach a volume from"
+        with self._operation(name_or_uuid, Task.DETACHING_VOLUME, _ATTACHABLE, verb) as op:
+            spec = next((b for b in op.instance.block_devices if b.target == target), None)
+            if spec is None:
+                if self._is_root_disk(op.instance, target):
+                    raise InvalidInput("target", f"{target} is the root disk of {op.name}")
+                attached = [b.target for b in op.instance.block_devices]
+                raise NotFound(
+                    "volume",
+                    f"{target} of instance {op.name}",
+                    _attached(f"no volume {target!r} is attached to instance {op.name}", attached),
+                )
+            self._detach(op, _disk_with_target(target), f"disk {target}", timeout)
+            self.db.remove_attachment(op.uuid, "volume", target)
+            return spec
+
+    def _volume_spec(
+        self,
+        inst: Instance,
+        volume: BlockDeviceSpec | DiskSource | Path | str,
+        target: str | None,
+        bus: str | None,
+        readonly: bool,
+        serial: str | None,
+    ) -> BlockDeviceSpec:
+        if isinstance(volume, DiskSource):
+            # virtio-blk keeps 20 bytes of a serial; a Cinder volume id (36) is cut, as QEMU would
+            bus, serial = bus or volume.bus, (serial or volume.serial)[:20]
+            volume = volume.path
+        if isinstance(volume, BlockDeviceSpec):
+            if target is not None or bus is not None:
+                raise InvalidInput("target", "give target and bus in the BlockDeviceSpec")
+            spec = volume
+        else:
+            bus = bus or inst.image.prop(DISK_BUS_PROPERTY) or get_profile(inst.arch).disk_bus
+            source = Path(volume).absolute()
+            spec = BlockDeviceSpec(
+                source=source,
+                target=target or self._free_target(inst, bus),
+                bus=bus,
+                readonly=readonly,
+                serial=serial,
+            )
+        if not (spec.source.is_file() or spec.source.is_block_device()):
+            raise InvalidInput(
+                "block_device.source",
+                f"{spec.source} is neither a file nor a block device",
+                "an existing file or block device",
+            )
+        prefix = target_name(spec.bus, 0)[:2]
+        if spec.device == "disk" and not spec.target.startswith(prefix):
+            raise InvalidInput(
+                "block_device.target",
+                f"{spec.target} does not name a disk on bus {spec.bus}",
+                f"{prefix}a, {prefix}b, ...",
+            )
+        return spec
+
+    def _free_target(self, inst: Instance, bus: str) -> str:
+        taken = self._disk_targets(inst)
+        for index in range(26 + 26 * 26):  # vda ... vdzz: what a target name can hold
+            name = target_name(bus, index)
+            if name not in taken:
+                return name
+        raise Conflict(f"instance {inst.name} has no free disk name on bus {bus}")
+
+    def _disk_targets(self, inst: Instance) -> set[str]:
+        """Targets in use: the record's volumes, and every disk of the live and stored XML."""
+        taken = {b.target for b in inst.block_devices}
+        for xml in self._definitions(inst.uuid):
+            taken |= {d.target_dev for d in xml.devices.disks if d.target_dev}
+        return taken
+
+    def _definitions(self, uuid: str) -> list[Domain]:
+        docs = [Domain.from_xml(self.domains.xml(uuid, inactive=True))]
+        if self.observed_state(uuid) in ACTIVE:
+            docs.append(Domain.from_xml(self.domains.xml(uuid)))
+        return docs
+
+    def _check_new_disk(self, op: Operation, spec: BlockDeviceSpec, live: bool) -> None:
+        if spec.target in self._disk_targets(op.instance):
+            raise Conflict(f"instance {op.name} already has a disk {spec.target}")
+        sources = {str(b.source) for b in op.instance.block_devices}
+        for xml in self._definitions(op.uuid):
+            sources |= {d.source_file or d.source_dev or "" for d in xml.devices.disks}
+        if str(spec.source) in sources:
+            raise Conflict(f"{spec.source} is already attached to instance {op.name}")
+        if live and spec.bus not in HOTPLUG_BUSES:
+            raise InvalidInput(
+                "block_device.bus",
+                f"a {spec.bus} disk cannot be added to running instance {op.name}",
+                HOTPLUG_BUSES,
+            )
+
+    def _is_root_disk(self, inst: Instance, target: str) -> bool:
+        root = str(self.root_disk_path(inst.uuid))
+        stored = Domain.from_xml(self.domains.xml(inst.uuid, inactive=True))
+        disk = _disk_with_target(target)(stored)
+        return isinstance(disk, Disk) and disk.source_file == root
+
+    # -- NICs ------------------------------------------------------------------------------
+
+    def attach_interface(self, name_or_uuid: str, nic: NICSpec) -> NICSpec:
+        """Attach a NIC on a libvirt network or host bridge; returns it with its MAC."""
+        verb = "attach a NIC to"
+        with self._operation(name_or_uuid, Task.ATTACHING_INTERFACE, _ATTACHABLE, verb) as op:
+            self._check_nic_source(nic)
+            planned = nic_plan(nic, get_profile(op.instance.arch))
+            macs = self._macs(op.instance)
+            if planned.mac in macs:
+                raise Conflict(f"instance {op.name} already has a NIC with MAC {planned.mac}")
+            spec = NICSpec(network=nic.network, bridge=nic.bridge, mac=planned.mac, model=nic.model)
+            what = f"NIC {planned.mac}"
+            self._attach(op, nic_device(planned), what, op.state in ACTIVE)
+            self._record(op, spec, _nic_with_mac(planned.mac), what)
+            return spec
+
+    def detach_interface(
+        self, name_or_uuid: str, mac: str, timeout: float = DEFAULT_DETACH_TIMEOUT
+    ) -> NICSpec:
+        """Detach the NIC with MAC address ``mac``; returns what it was."""
+        verb = "detach a NIC from"
+        with self._operation(name_or_uuid, Task.DETACHING_INTERFACE, _ATTACHABLE, verb) as op:
+            wanted = mac.lower()
+            spec = next((n for n in op.instance.nics if n.mac == wanted), None)
+            if spec is None:
+                macs = [n.mac or "" for n in op.instance.nics]
+                raise NotFound(
+                    "NIC",
+                    f"{mac} of instance {op.name}",
+                    _attached(f"no NIC with MAC {mac} is attached to instance {op.name}", macs),
+                )
+            self._detach(op, _nic_with_mac(wanted), f"NIC {wanted}", timeout)
+            self.db.remove_attachment(op.uuid, "nic", wanted)
+            return spec
+
+    def _check_nic_source(self, nic: NICSpec) -> None:
+        if nic.network is not None:
+            networks = self.hv.network_names()
+            if nic.network not in networks:
+                raise InvalidInput(
+                    "nic.network", f"libvirt has no network {nic.network!r}", networks
+                )
+        elif nic.bridge is not None and not Path("/sys/class/net", nic.bridge, "bridge").is_dir():
+            bridges = sorted(p.parent.name for p in Path("/sys/class/net").glob("*/bridge"))
+            raise InvalidInput("nic.bridge", f"no host bridge {nic.bridge!r}", bridges)
+
+    def _macs(self, inst: Instance) -> set[str]:
+        macs = {n.mac for n in inst.nics if n.mac}
+        for xml in self._definitions(inst.uuid):
+            macs |= {i.mac.lower() for i in xml.devices.interfaces if i.mac}
+        return macs
+
+    # -- attach and detach -----------------------------------------------------------------
+
+    def _attach(
+        self, op: Operation, device: Device, what: str, live: bool, bus: str = "virtio"
+    ) -> None:
+        try:
+            self.domains.attach_device(op.uuid, device.to_xml(), live=live, config=True)
+        except VirtError as err:
+            if _BUS_FULL.search(str(err)):
+                raise Conflict(
+                    f"cannot attach {what} to instance {op.name}: its {bus} bus is full "
+                    f"(libvirt: {err}); nothing was attached"
+                ) from err
+            raise
+
+    def _record(
+        self, op: Operation, spec: BlockDeviceSpec | NICSpec, find: DeviceFinder, what: str
+    ) -> None:
+        """Record an attached device; if that fails, detach it again (no unrecorded devices)."""
+        try:
+            self.db.add_attachment(op.uuid, spec)
+        except BaseException:
+            with contextlib.suppress(ZcomputeError):
+                self._detach(op, find, what, DEFAULT_DETACH_TIMEOUT)
+            raise
+
+    def _detach(self, op: Operation, find: DeviceFinder, what: str, timeout: float) -> None:
+        """Remove a device from the running guest (waiting for it), then from its definition."""
+        if op.state in ACTIVE:
+            device = find(Domain.from_xml(self.domains.xml(op.uuid)))
+            if device is not None:
+                self._unplug(op, device, what, timeout)
+        stored = find(Domain.from_xml(self.domains.xml(op.uuid, inactive=True)))
+        if stored is not None:
+            self.domains.detach_device(op.uuid, stored.to_xml(), live=False, config=True)
+
+    def _unplug(self, op: Operation, device: Device, what: str, timeout: float) -> None:
+        alias = device.alias or ""
+        with self.events.expect_removal(op.uuid, alias) as removed:
+            self.domains.detach_device(op.uuid, device.to_xml(), live=True, config=False)
+            if removed.wait(timeout) is None:
+                raise Timeout(
+                    f"instance {op.name} did not release {what} within {timeout:.0f} s; it is "
+                    "still attached (the guest must answer the unplug request; retry later)"
+                )
+
+
+def _attached(message: str, attached: list[str]) -> str:
+    return f"{message} (attached: {', '.join(attached) or 'none'})"
+
+
+def _disk_with_target(target: str) -> DeviceFinder:
+    def find(dom: Domain) -> Device | None:
+        return next((d for d in dom.devices.disks if d.target_dev == target), None)
+
+    return find
+
+
+def _nic_with_mac(mac: str) -> DeviceFinder:
+    def find(dom: Domain) -> Device | None:
+        found: Interface | None = next(
+            (i for i in dom.devices.interfaces if (i.mac or "").lower() == mac), None
+        )
+        return found
+
+    return find
