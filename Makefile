@@ -19,8 +19,8 @@ test: setup
 	$(VENV)/ruff check src tests benchmarks
 	$(VENV)/ruff format --check src tests benchmarks
 	$(VENV)/mypy
-	$(VENV)/pytest -n 2 --dist loadgroup --deselect $(ALONE) $(PYTEST_ARGS)
 	$(VENV)/pytest $(ALONE) $(PYTEST_ARGS)
+	$(VENV)/pytest -n 2 --dist loadgroup --deselect $(ALONE) $(PYTEST_ARGS)
 
 unit: setup
 	$(VENV)/pytest -n 2 -m "not e2e" $(PYTEST_ARGS)

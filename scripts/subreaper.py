@@ -46,11 +46,19 @@ def main() -> int:
         if pid == child:
             status = os.waitstatus_to_exitcode(wait_status)
             # Keep reaping any remaining orphans (QEMU) until none are left.
+    _remove_own_pidfile(pidfile)
+    return status if status >= 0 else 128 - status
+
+
+def _remove_own_pidfile(pidfile: str) -> None:
+    """Remove the pid file only while it still names us (a successor may have replaced it)."""
     try:
+        with open(pidfile) as handle:
+            if handle.read().strip() != str(os.getpid()):
+                return
         os.unlink(pidfile)
     except FileNotFoundError:
         pass
-    return status if status >= 0 else 128 - status
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from zcompute.errors import (
-    Conflict,
     ConfigError,
+    Conflict,
     FeatureUnsupported,
     HostDataError,
     HypervisorUnavailable,
@@ -23,8 +23,8 @@ from zcompute.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Conflict",
     "ConfigError",
+    "Conflict",
     "FeatureUnsupported",
     "HostDataError",
     "HypervisorUnavailable",

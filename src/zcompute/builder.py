@@ -162,6 +162,7 @@ def chardev(spec: ConsoleSpec) -> Console | Serial:
     dev = kind(
         type=cast("CharType", spec.source_type),
         source_path=spec.path,
+        source_append=True if spec.source_type == "file" and spec.append else None,
         log_file=spec.log_file,
         log_append=(spec.log_append or None) if spec.log_file else None,
         target_port=spec.port,

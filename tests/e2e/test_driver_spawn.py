@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -169,5 +170,24 @@ def test_duplicate_name_is_refused(driver: ComputeDriver, guest_name: str) -> No
         with pytest.raises(Conflict, match="already exists"):
             driver.spawn(guest_name, imported_test_image(driver, "s390x"), TINY.name)
         assert len(driver.db.list_instances()) == 1
+    finally:
+        driver.destroy(inst.uuid)
+
+
+def test_s390x_boot_log_survives_a_restart(driver: ComputeDriver, guest_name: str) -> None:
+    """The sclplm file is opened with append: a second boot adds to the first one's log."""
+    inst = driver.spawn(
+        guest_name, imported_test_image(driver, "s390x"), TINY.name, wait_for=DEVICES_END
+    )
+    try:
+        driver.power_off(inst.name, timeout=0)
+        driver.power_on(inst.name)
+        log_path = driver.console_log_path(inst.name)
+        deadline = time.monotonic() + 60
+        while log_path.read_text(errors="replace").count(DEVICES_END) < 2:
+            assert time.monotonic() < deadline, "the second boot never finished"
+            time.sleep(0.1)
+        log = log_path.read_text(errors="replace")
+        assert log.count("Linux version") == 2
     finally:
         driver.destroy(inst.uuid)

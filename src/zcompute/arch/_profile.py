@@ -57,6 +57,9 @@ class ConsoleSpec:
     log_file: str | None = None
     log_append: bool = False
     port: int | None = None
+    # For a file source: append instead of truncating when QEMU (re)opens the file, so the
+    # boot logs of reboots and restarts follow each other instead of replacing one another.
+    append: bool = True
 
     @property
     def log_path(self) -> str | None:

@@ -37,6 +37,8 @@ class CharDevice(Device):
     tty: Attr[str] = Attr("@tty")
     source_mode: Attr[CharSourceMode] = Attr("source/@mode", choice(CharSourceMode))
     source_path: Attr[str] = Attr("source/@path")
+    #: keep what a file already holds when QEMU (re)opens it, instead of truncating it
+    source_append: Attr[bool] = Attr("source/@append", ONOFF)
     source_host: Attr[str] = Attr("source/@host")
     source_service: Attr[str] = Attr("source/@service")
     protocol: Attr[CharProtocol] = Attr("protocol/@type", choice(CharProtocol))

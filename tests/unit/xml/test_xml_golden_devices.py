@@ -210,6 +210,7 @@ def golden_chardevs_s390x() -> Domain:
         Console(
             type="file",
             source_path="/var/lib/zcompute/instances/c/console.log",
+            source_append=True,
             target_type="sclplm",
         )
     )
@@ -230,6 +231,7 @@ def golden_chardevs_s390x() -> Domain:
     ]
     assert consoles[0].log_append is True
     assert consoles[1].source_path == "/var/lib/zcompute/instances/c/console.log"
+    assert consoles[1].source_append is True
     assert devices.channels[0].target_name == "org.qemu.guest_agent.0"
     consoles[0].log_append = False
     return dom
