@@ -146,7 +146,13 @@ IMPLEMENTATION: Mapping[str, Implementation] = MappingProxyType(
             "file or block device, hotplug and persistent; detach waits for DEVICE_REMOVED",
             ("s390x", "x86_64"),
         ),
-        "attach-volume-fc": _NOT_YET,
+        "attach-volume-fc": Implementation(
+            ImplState.TESTED,
+            "tested on synthetic hosts: an IBM Z LPAR's zfcp sysfs (unit_add/unit_remove, three"
+            " by-path spellings, a LUN reaching a real s390x guest through a loop device) and an"
+            " x86 host's SCSI scan; real FCP channels, SAN timing and multipathd need hardware",
+            ("s390x",),
+        ),
         "attach-interface": Implementation(
             ImplState.TESTED,
             "libvirt network or host bridge; MAC given or generated",

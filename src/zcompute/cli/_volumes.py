@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,11 +26,9 @@ from zcompute.cli._render import (
     print_table,
     stderr_console,
 )
-from zcompute.driver import ComputeDriver
 from zcompute.errors import InvalidInput
-from zcompute.model import DISK_BUSES, BlockDeviceSpec
+from zcompute.model import DISK_BUSES
 from zcompute.volumes import (
-    FibreChannelConnector,
     HostFs,
     discover_fc_hbas,
     normalize_wwpn,
@@ -171,39 +168,12 @@ def volume_attach(
                 )
             else:
                 volume_id = serial or f"{paths[0].wwpn}-{paths[0].lun}"
-                spec = _attach_fc(
-                    driver,
-                    inst.uuid,
-                    fc_connection_info(paths, volume_id),
-                    target=target,
-                    bus=bus,
-                    readonly=readonly,
+                # The driver connects the LUN, attaches it and records the connection, so
+                # that detach and delete disconnect it on the host again.
+                spec = driver.attach_fc_volume(
+                    inst.uuid, fc_connection_info(paths, volume_id), target=target
                 )
     click.echo(f"attached {spec.source} to {name} as {spec.target}")
-
-
-def _attach_fc(
-    driver: ComputeDriver,
-    uuid: str,
-    connection_info: dict[str, Any],
-    *,
-    target: str | None,
-    bus: str | None,
-    readonly: bool,
-) -> BlockDeviceSpec:
-    """Make the LUN a local block device, then give it to the guest; undo on failure.
-
-    The connector works on this host's sysfs, so it is built for the arch this CLI runs on.
-    """
-    connector = FibreChannelConnector(arch=platform.machine())
-    connected = connector.connect(connection_info)
-    try:
-        return driver.attach_volume(
-            uuid, connected.disk_source(), target=target, bus=bus, readonly=readonly
-        )
-    except BaseException:
-        connector.disconnect(connection_info, connected)
-        raise
 
 
 @volume_group.command("detach")

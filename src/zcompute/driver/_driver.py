@@ -24,7 +24,7 @@ from zcompute.builder import build_domain_xml
 from zcompute.config import Config, load_config
 from zcompute.driver import _console
 from zcompute.driver._base import DriverCore
-from zcompute.driver._devices import DeviceOps
+from zcompute.driver._fc import FcVolumeOps
 from zcompute.driver._host import (
     MIN_LIBVIRT,
     MIN_QEMU,
@@ -98,7 +98,7 @@ class HostReport:
     interrupted_tasks: tuple[tuple[str, str], ...]
 
 
-class ComputeDriver(PowerOps, DeviceOps, SnapshotOps, ConsoleOps, DriverCore):
+class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
     """zcompute's compute driver for one host."""
 
     def __init__(self, config: Config | None = None) -> None:
@@ -360,6 +360,8 @@ class ComputeDriver(PowerOps, DeviceOps, SnapshotOps, ConsoleOps, DriverCore):
             if self.domains.exists(inst.uuid):
                 self.domains.destroy(inst.uuid)
                 self.domains.undefine(inst.uuid)
+            for problem in self.release_volume_connections(inst.uuid):
+                LOG.error("destroy %s: could not disconnect volume %s", inst.name, problem)
             shutil.rmtree(self.instances_dir / inst.uuid, ignore_errors=True)
             self.db.delete_instance(inst.uuid, missing_ok=True)
         return True

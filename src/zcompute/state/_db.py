@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -406,6 +407,26 @@ class StateDB:
             )
         except sqlite3.IntegrityError as err:
             raise Conflict(f"{kind} {target} is already attached to instance {uuid}") from err
+
+    def set_volume_connection(self, uuid: str, target: str, connection: Mapping[str, Any]) -> None:
+        """Remember how the volume attached as ``target`` was connected on this host."""
+        with self.transaction():
+            updated = self._execute(
+                "UPDATE attachments SET connection = ? WHERE instance_uuid = ? AND kind = ?"
+                " AND target = ?",
+                (json.dumps(dict(connection)), uuid, codec.VOLUME, target),
+            ).rowcount
+            if updated == 0:
+                raise NotFound("volume", f"{target} of instance {uuid}")
+
+    def volume_connections(self, uuid: str) -> dict[str, dict[str, Any]]:
+        """target -> recorded connection, for the instance's volumes that have one."""
+        rows = self._rows(
+            "SELECT target, connection FROM attachments WHERE instance_uuid = ? AND kind = ?"
+            " AND connection IS NOT NULL",
+            (uuid, codec.VOLUME),
+        )
+        return {str(row[0]): json.loads(row[1]) for row in rows}
 
     def remove_attachment(self, uuid: str, kind: str, target: str) -> Instance:
         """Forget the volume (by target, e.g. ``vdb``) or NIC (by MAC) of an instance."""

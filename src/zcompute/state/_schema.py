@@ -82,7 +82,15 @@ _V2_DEFAULT_FLAVORS: Migration = (
         ('medium', 2, 4096, 40, '{}')""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_TABLES, _V2_DEFAULT_FLAVORS)
+# A volume that a connector made local (a Fibre Channel LUN) keeps how it was connected, so
+# that detaching it, or destroying its instance, can undo the host side (zfcp unit_remove).
+_V3_ATTACHMENT_CONNECTIONS: Migration = ("ALTER TABLE attachments ADD COLUMN connection TEXT",)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _V1_TABLES,
+    _V2_DEFAULT_FLAVORS,
+    _V3_ATTACHMENT_CONNECTIONS,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

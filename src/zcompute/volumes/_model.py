@@ -9,6 +9,7 @@ the architecture needs, so nothing here knows about libvirt XML.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -55,6 +56,23 @@ class ConnectedVolume:
     def disk_source(self) -> DiskSource:
         """The guest disk for this volume: the resolved block device, serial = volume id."""
         return DiskSource(path=self.device_path, serial=self.volume_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record, so a later process can disconnect exactly this volume."""
+        data = dataclasses.asdict(self)
+        data["configured_units"] = [dataclasses.asdict(u) for u in self.configured_units]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConnectedVolume:
+        return cls(
+            volume_id=str(data["volume_id"]),
+            device_path=str(data["device_path"]),
+            by_path=str(data["by_path"]),
+            path_devices=tuple(data["path_devices"]),
+            multipath_device=data.get("multipath_device"),
+            configured_units=tuple(ZfcpUnit(**unit) for unit in data["configured_units"]),
+        )
 
 
 @runtime_checkable
