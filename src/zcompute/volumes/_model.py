@@ -8,8 +8,8 @@ the architecture needs, so nothing here knows about libvirt XML.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
