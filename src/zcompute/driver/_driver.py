@@ -64,6 +64,7 @@ from zcompute.virt import (
     LifecycleEvent,
     PowerState,
     lifecycle_subscription,
+    stats_shut_off,
     stats_state,
     stats_values,
 )
@@ -380,7 +381,10 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
     def list_instances(self) -> list[InstanceInfo]:
         """Every instance zcompute manages, with live state, from one bulk libvirt call."""
         stats = self.domains.all_stats_by_uuid()
-        saved = self.domains.managed_save_uuids()  # suspended guests: one more bulk call
+        # Only a shut-off guest can have a managed save (it is suspended then): ask libvirt
+        # for those in one more bulk call, and only when there is a shut-off guest at all.
+        shutoff = any(stats_shut_off(values) for values in stats.values())
+        saved = self.domains.managed_save_uuids() if shutoff else set()
         out = []
         for rec in self.db.instance_index():
             values = stats.get(rec.uuid)

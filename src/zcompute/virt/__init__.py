@@ -12,6 +12,7 @@ from zcompute.virt._domains import (
     DomainState,
     DomainStats,
     PowerState,
+    stats_shut_off,
     stats_state,
     stats_values,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "device_removed_subscription",
     "libvirt_errors",
     "lifecycle_subscription",
+    "stats_shut_off",
     "stats_state",
     "stats_values",
     "validate_domain_on_libvirt",

@@ -360,6 +360,11 @@ def _affect(live: bool, config: bool) -> int:
     return flags
 
 
+def stats_shut_off(values: dict[str, int]) -> bool:
+    """Whether one raw stats record is of a shut-off domain."""
+    return bool(values.get("state.state") == libvirt.VIR_DOMAIN_SHUTOFF)
+
+
 def stats_values(values: dict[str, int]) -> tuple[PowerState, int, int, int, int]:
     """(state, max memory KiB, memory KiB, vcpus, cpu time ns) from one raw stats record.
 
