@@ -65,7 +65,6 @@ from zcompute.virt import (
     PowerState,
     lifecycle_subscription,
     stats_shut_off,
-    stats_state,
     stats_values,
 )
 
@@ -391,8 +390,8 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
             if values is None:  # a record whose domain is gone: visible, never hidden
                 out.append(InstanceInfo(rec.uuid, rec.name, InstanceState.ERROR, 0, 0, 0, 0))
                 continue
-            _state, max_kib, cur_kib, vcpus, cpu_ns = stats_values(values)
-            state = instance_state(stats_state(values, rec.uuid in saved))
+            domain_state, max_kib, cur_kib, vcpus, cpu_ns = stats_values(values, rec.uuid in saved)
+            state = instance_state(domain_state)
             # Where libvirt reports no sizes (its test driver), the configured ones are the
             # instance's flavor, which zcompute recorded.
             configured = rec.memory_mib * 1024

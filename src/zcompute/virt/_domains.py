@@ -365,13 +365,15 @@ def stats_shut_off(values: dict[str, int]) -> bool:
     return bool(values.get("state.state") == libvirt.VIR_DOMAIN_SHUTOFF)
 
 
-def stats_values(values: dict[str, int]) -> tuple[PowerState, int, int, int, int]:
+def stats_values(
+    values: dict[str, int], managed_save: bool = False
+) -> tuple[DomainState, int, int, int, int]:
     """(state, max memory KiB, memory KiB, vcpus, cpu time ns) from one raw stats record.
 
     Values a driver does not report are 0 (libvirt's test driver reports only the state).
     """
     return (
-        _STATES.get(values.get("state.state", 0), PowerState.NOSTATE),
+        stats_state(values, managed_save),
         values.get("balloon.maximum", 0),
         values.get("balloon.current", 0),
         values.get("vcpu.current", 0),
