@@ -112,9 +112,14 @@ def host_show(
         # Offline: the cpuinfo must come from the same host as the file, so never ours.
         model = HostModel.build(caps, cpuinfo_path=cpuinfo_file, domain_capabilities=extra)
     else:
+        from zcompute.driver._host import recorded_kvm_probe
         from zcompute.virt import Hypervisor  # only a live inspection needs libvirt
 
-        model = read_host(Hypervisor(app.config.uri), cpuinfo_file or Path("/proc/cpuinfo"))
+        hypervisor = Hypervisor(app.config.uri)
+        model = read_host(hypervisor, cpuinfo_file or Path("/proc/cpuinfo"))
+        probe = recorded_kvm_probe(app.config.data_dir, hypervisor.versions())
+        if probe is not None:
+            model = dataclasses.replace(model, kvm_probed=probe.usable)
         if extra:
             model = dataclasses.replace(
                 model, domain_capabilities=model.domain_capabilities + tuple(extra)
@@ -152,7 +157,10 @@ def _summary_table(model: HostModel) -> Table:
     kvm = "offered by libvirt" if model.kvm_offered else "not offered (emulation only)"
     if model.kvm_device is not None:
         kvm += f"; /dev/kvm {'present' if model.kvm_device else 'missing'}"
-    kvm += " (not probed by booting a guest)"
+    if model.kvm_probed is None:
+        kvm += " (not probed yet: zcompute boots a test guest with KVM on first use)"
+    else:
+        kvm += "; probed: " + ("KVM guests run" if model.kvm_probed else "KVM guests do NOT run")
     rows = [
         ("arch", model.arch),
         ("CPU model", _cpu_line(model)),

@@ -67,19 +67,34 @@ def kvm_usable(
         return virt_type == "kvm"
     if not os.path.exists("/dev/kvm"):
         return False
-    key = f"{os.uname().release}/{versions[0]}/{versions[1]}"
-    record = data_dir / "kvm-probe.json"
-    try:
-        saved = json.loads(record.read_text())
-        if saved.get("key") == key:
-            return bool(saved["usable"])
-    except (OSError, ValueError, KeyError):
-        pass  # not probed yet on this kernel/libvirt/QEMU
+    saved = recorded_kvm_probe(data_dir, versions)
+    if saved is not None:
+        return saved.usable
     result = prober()
     LOG.warning("KVM probe: %s", result.detail)
+    record = data_dir / _PROBE_RECORD
     record.parent.mkdir(parents=True, exist_ok=True)
+    key = _probe_key(versions)
     record.write_text(json.dumps({"key": key, "usable": result.usable, "detail": result.detail}))
     return result.usable
+
+
+_PROBE_RECORD = "kvm-probe.json"
+
+
+def _probe_key(versions: tuple[int, int]) -> str:
+    return f"{os.uname().release}/{versions[0]}/{versions[1]}"
+
+
+def recorded_kvm_probe(data_dir: Path, versions: tuple[int, int]) -> KvmProbe | None:
+    """The KVM probe's answer for this kernel, libvirt and QEMU, if it ran already."""
+    try:
+        saved = json.loads((data_dir / _PROBE_RECORD).read_text())
+        if saved.get("key") == _probe_key(versions):
+            return KvmProbe(bool(saved["usable"]), str(saved.get("detail", "")))
+    except (OSError, ValueError, KeyError):
+        pass  # not probed yet on this kernel/libvirt/QEMU
+    return None
 
 
 def read_host_view(hv: Hypervisor, kvm: bool, cpuinfo: Path = Path("/proc/cpuinfo")) -> HostView:

@@ -41,6 +41,8 @@ class HostModel:
     cpuinfo_guess: CpuModelGuess | None
     domain_capabilities: tuple[DomainCapabilities, ...] = ()
     kvm_device: bool | None = None
+    #: the answer of zcompute's KVM probe (a test guest booted with KVM), None if not probed
+    kvm_probed: bool | None = None
     warnings: tuple[str, ...] = ()
 
     @classmethod
@@ -94,8 +96,10 @@ class HostModel:
 
     @property
     def kvm_usable(self) -> bool:
-        """KVM as far as we can tell without starting a guest (a device that is not known
-        to be missing, and libvirt offering it)."""
+        """KVM as zcompute's probe found it; unprobed, as far as we can tell without
+        starting a guest (a device that is not known to be missing, and libvirt offering it)."""
+        if self.kvm_probed is not None:
+            return self.kvm_offered and self.kvm_probed
         return self.kvm_offered and self.kvm_device is not False
 
     def domcaps_for(self, arch: str, domain_type: str | None = None) -> DomainCapabilities | None:
@@ -122,7 +126,12 @@ class HostModel:
             "cpus": caps.cpu_count,
             "memory_kib": caps.memory_kib,
             "numa_cells": [dataclasses.asdict(cell) for cell in caps.cells],
-            "kvm": {"offered": self.kvm_offered, "device": self.kvm_device},
+            "kvm": {
+                "offered": self.kvm_offered,
+                "device": self.kvm_device,
+                "probed": self.kvm_probed,
+                "usable": self.kvm_usable,
+            },
             "guests": [
                 {
                     "arch": g.name,

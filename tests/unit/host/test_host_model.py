@@ -174,3 +174,21 @@ def test_read_host_fetches_domcaps_per_profile_arch(arch_offered: str) -> None:
         pytest.skip(f"this libvirt offers no {arch_offered} guests")
     assert model.domcaps_for(arch_offered) is not None
     assert any(c.arch == arch_offered and c.machine for c in conclude(model, "qemu"))
+
+
+def test_a_kvm_probe_answer_overrides_the_device_guess(shared_testdata: Path) -> None:
+    """/dev/kvm being there proves nothing: the probe's answer (a booted guest) decides."""
+    import dataclasses
+
+    caps = _caps(shared_testdata, "vdsm-caps_libvirt_s390x.xml")
+    model = HostModel.build(caps, kvm_device=True)
+    assert model.kvm_usable  # not probed: offered by libvirt and the device exists
+    failed = dataclasses.replace(model, kvm_probed=False)
+    assert not failed.kvm_usable
+    assert failed.to_dict()["kvm"] == {
+        "offered": True,
+        "device": True,
+        "probed": False,
+        "usable": False,
+    }
+    assert dataclasses.replace(model, kvm_probed=True).kvm_usable
