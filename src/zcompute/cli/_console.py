@@ -71,6 +71,8 @@ def console_log(
             text = b"".join(text.splitlines(keepends=True)[-lines:] if lines else [])
         out = _binary_stdout()
         out.write(text)
+        if not follow and text and not text.endswith(b"\n"):
+            out.write(b"\n")  # the guest's last line may be unfinished; the shell's prompt is not
         out.flush()
         if not follow:
             return
