@@ -48,7 +48,8 @@ def test_console_log_prints_the_log_and_its_tail(zc: Zc, make_guest: GuestFactor
     assert whole.code == 0
     assert whole.out.startswith("line 1\nline 2\n")
     tail = zc("console-log", guest.name, "--tail", "2")
-    assert tail.out == "line 10\nbinary \ufffd\ufffd tail"  # invalid UTF-8 passes through
+    # invalid UTF-8 passes through; an unfinished last line gets its newline
+    assert tail.out == "line 10\nbinary \ufffd\ufffd tail\n"
     assert zc("console-log", guest.name, "--tail", "0").out == ""
 
 
