@@ -191,3 +191,24 @@ def test_s390x_boot_log_survives_a_restart(driver: ComputeDriver, guest_name: st
         assert log.count("Linux version") == 2
     finally:
         driver.destroy(inst.uuid)
+
+
+def test_lifecycle_events_keep_the_record_in_step(driver: ComputeDriver, guest_name: str) -> None:
+    """A guest stopped and started behind zcompute's back (virsh, the guest itself) is
+    recorded as such, from libvirt's lifecycle events, without any zcompute call."""
+    inst = driver.spawn(guest_name, imported_test_image(driver, "s390x"), TINY.name)
+    try:
+        assert driver.db.get_instance(inst.uuid).state == "running"
+        driver.domains.destroy(inst.uuid)  # out of band, as `virsh destroy` would
+        _wait_recorded(driver, inst.uuid, "shutoff")
+        driver.domains.start(inst.uuid)  # out of band, as `virsh start` would
+        _wait_recorded(driver, inst.uuid, "running")
+    finally:
+        driver.destroy(inst.uuid)
+
+
+def _wait_recorded(driver: ComputeDriver, uuid: str, state: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while driver.db.get_instance(uuid).state != state:
+        assert time.monotonic() < deadline, f"record never became {state}"
+        time.sleep(0.05)
