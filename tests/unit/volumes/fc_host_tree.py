@@ -268,13 +268,18 @@ class KernelSim:
             raise self.errors[0]
 
     def writes_to(self, suffix: str) -> list[tuple[str, str]]:
+        """Writes to paths ending in ``suffix``, including any the thread has not handled yet."""
         with self._lock:
+            self._step()
             return [(path, value) for path, value in self.writes if path.endswith(suffix)]
 
     def values_written(self, host_path: str) -> list[str]:
         """Values written to a host path, followed through the tree's symlinks."""
         real = "/" + self.tree.p(host_path).resolve().relative_to(self.tree.root).as_posix()
         with self._lock:
+            # Handle writes made since the thread's last step: a caller asks right after the
+            # code under test wrote, and the answer must not depend on the thread's timing.
+            self._step()
             return [value for path, value in self.writes if path == real]
 
     # -- the watch loop -----------------------------------------------------------------
