@@ -18,7 +18,7 @@ import shutil
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from zcompute.builder import build_domain_xml
 from zcompute.config import Config, load_config
@@ -64,16 +64,18 @@ from zcompute.virt import (
     LifecycleEvent,
     PowerState,
     lifecycle_subscription,
-    stats_shut_off,
     stats_values,
 )
 
 LOG = logging.getLogger("zcompute.driver")
 
 
-@dataclasses.dataclass(frozen=True)
-class InstanceInfo:
-    """``get_info``: what libvirt says about a guest right now."""
+class InstanceInfo(NamedTuple):
+    """``get_info``: what libvirt says about a guest right now.
+
+    A named tuple rather than a dataclass: ``list_instances`` builds hundreds at a time, and a
+    tuple is built three times faster than a frozen dataclass.
+    """
 
     uuid: str
     name: str
@@ -379,29 +381,32 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
 
     def list_instances(self) -> list[InstanceInfo]:
         """Every instance zcompute manages, with live state, from one bulk libvirt call."""
-        stats = self.domains.all_stats_by_uuid()
-        # Only a shut-off guest can have a managed save (it is suspended then): ask libvirt
-        # for those in one more bulk call, and only when there is a shut-off guest at all.
-        shutoff = any(stats_shut_off(values) for values in stats.values())
-        saved = self.domains.managed_save_uuids() if shutoff else set()
-        out = []
+        stats = self.domains.raw_stats_by_uuid_bytes()
+        saved: set[str] | None = None  # managed saves, asked for once a shut-off guest shows
+        out: list[InstanceInfo] = []
+        append = out.append  # hundreds of guests: lookups hoisted out of the loop
         for rec in self.db.instance_index():
-            values = stats.get(rec.uuid)
+            values = stats.get(rec.uuid_bytes)
             if values is None:  # a record whose domain is gone: visible, never hidden
-                out.append(InstanceInfo(rec.uuid, rec.name, InstanceState.ERROR, 0, 0, 0, 0))
+                append(InstanceInfo(rec.uuid, rec.name, InstanceState.ERROR, 0, 0, 0, 0))
                 continue
-            domain_state, max_kib, cur_kib, vcpus, cpu_ns = stats_values(values, rec.uuid in saved)
-            state = instance_state(domain_state)
+            live, max_kib, cur_kib, vcpus, cpu_ns = stats_values(values)
+            # Only a shut-off guest can have a managed save (it is suspended then): one more
+            # bulk call finds them all, and only when a shut-off guest is listed at all.
+            if live.state is PowerState.SHUTOFF:
+                if saved is None:
+                    saved = self.domains.managed_save_uuids()
+                if rec.uuid in saved:
+                    live = dataclasses.replace(live, managed_save=True)
             # Where libvirt reports no sizes (its test driver), the configured ones are the
             # instance's flavor, which zcompute recorded.
-            configured = rec.memory_mib * 1024
-            out.append(
+            append(
                 InstanceInfo(
                     rec.uuid,
                     rec.name,
-                    state,
-                    max_kib or configured,
-                    cur_kib or configured,
+                    instance_state(live),
+                    max_kib or rec.memory_kib,
+                    cur_kib or rec.memory_kib,
                     vcpus or rec.vcpus,
                     cpu_ns,
                 )

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from uuid import UUID
 
 from zcompute.errors import Conflict, InvalidInput, InvalidState, NotFound, Timeout, ZcomputeError
 from zcompute.model import (
@@ -68,6 +69,8 @@ class InstanceSummary:
     name: str
     vcpus: int
     memory_mib: int
+    uuid_bytes: bytes  # the 16 raw bytes, which libvirt hands out cheaper than the string
+    memory_kib: int
 
 
 class StateDB:
@@ -310,7 +313,12 @@ class StateDB:
             if self._index is not None and self._index[0] == key:
                 return self._index[1]
             rows = self._conn.execute(query).fetchall()
-            index = [InstanceSummary(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+            index = [
+                InstanceSummary(
+                    str(r[0]), str(r[1]), int(r[2]), int(r[3]), UUID(r[0]).bytes, int(r[3]) * 1024
+                )
+                for r in rows
+            ]
             self._index = (key, index)
             return index
 

@@ -12,7 +12,6 @@ from zcompute.virt._domains import (
     DomainState,
     DomainStats,
     PowerState,
-    stats_shut_off,
     stats_state,
     stats_values,
 )
@@ -42,7 +41,6 @@ __all__ = [
     "device_removed_subscription",
     "libvirt_errors",
     "lifecycle_subscription",
-    "stats_shut_off",
     "stats_state",
     "stats_values",
     "validate_domain_on_libvirt",
