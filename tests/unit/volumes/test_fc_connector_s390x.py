@@ -199,7 +199,8 @@ def test_target_that_never_appears_times_out_and_removes_its_units(
     started = time.monotonic()
     with pytest.raises(Timeout) as caught:
         connector(lpar, sim, timeout=0.3).connect(info(lun=7))
-    assert time.monotonic() - started < 1.0
+    # it gave up after the 0.3 s it was given, not the default 30 s (slack for a busy CI)
+    assert time.monotonic() - started < 3.0
     message = str(caught.value)
     assert f"0x{T1} LUN 7" in message
     assert "5f1c6a1e-0d8f-4b43-9d55-6f0d3b0c2a11" in message
