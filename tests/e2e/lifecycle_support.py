@@ -9,6 +9,7 @@ and reports on the log console: ``ZCOMPUTE-GUEST-READY`` at boot, then its disks
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -161,6 +162,22 @@ def timed(arch: str, operation: str) -> Iterator[None]:
     if target:
         with open(target, "a") as handle:
             handle.write(json.dumps({"arch": arch, "op": operation, "s": round(seconds, 3)}) + "\n")
+
+
+_TIOCVHANGUP = 0x5437  # linux/asm-generic/ioctls.h (x86, arm, s390); Python's termios lacks it
+
+
+def hang_up_console_pty(driver: ComputeDriver, name: str) -> None:
+    """Hang up the pty behind the guest's interactive console, as a dropped line would: every
+    open file of it (libvirtd's too) reads end of file, while QEMU and the guest run on."""
+    path = driver.get_serial_console(name).pty
+    assert path is not None
+    assert path.startswith("/dev/pts/"), path
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        fcntl.ioctl(fd, _TIOCVHANGUP)
+    finally:
+        os.close(fd)
 
 
 def open_shell(driver: ComputeDriver, name: str) -> ConsoleStream:

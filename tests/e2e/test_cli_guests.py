@@ -142,7 +142,11 @@ def console_through_a_pipe(cli: Cli, name: str, tag: str) -> bytes:
     def send() -> None:
         if proc.poll() is not None:
             assert proc.stderr is not None
-            pytest.fail(f"zcompute console exited {proc.returncode}: {proc.stderr.read()!r}")
+            log = cli("console-log", name, "--tail", "40")  # what the guest said last
+            pytest.fail(
+                f"zcompute console exited {proc.returncode}: {proc.stderr.read()!r}\n"
+                f"--- the guest's log console ends with:\n{log}"
+            )
         stdin.write(f"echo zc-$((6*7))-{tag}\n".encode())
         stdin.flush()
 

@@ -12,7 +12,7 @@ import pytest
 from zcompute.driver import ComputeDriver
 from zcompute.errors import InvalidState
 from zcompute.model import InstanceState
-from zcompute.virt import ConsoleStream, PowerState
+from zcompute.virt import ConsoleClosed, ConsoleStream, PowerState
 from zcompute.xml import Domain
 
 from .conftest import TINY, imported_test_image
@@ -22,10 +22,12 @@ from .lifecycle_support import (
     SHUTDOWN_IGNORED,
     SHUTDOWN_REQUESTED,
     LogWatch,
+    hang_up_console_pty,
     open_shell,
     qemu_pid,
     run,
     timed,
+    wait_for_shell,
 )
 
 RUNNING, PAUSED, SHUTOFF = InstanceState.RUNNING, InstanceState.PAUSED, InstanceState.SHUTOFF
@@ -48,7 +50,15 @@ def test_power_operations_on_a_real_guest(
             assert run(shell, "echo zc-$((6*7))") == "zc-42"
             with timed(arch, "console command round trip"):
                 run(shell, "echo kept-in-ram > /tmp/zc-state")
-            _pause_and_unpause(driver, arch, guest_name, shell)
+            hang_up_console_pty(driver, guest_name)  # the guest runs on: the stream reopens
+            wait_for_shell(shell)  # (what was typed just as the line dropped may be lost)
+            assert run(shell, "echo zc-$((6*8))") == "zc-48"
+            assert shell.reopens == 1
+            with driver.open_console(guest_name) as taker:  # another client takes it over:
+                with pytest.raises(ConsoleClosed):  # the first one ends, and does not take it back
+                    shell.read_until(b"never printed", 10)
+                assert shell.reopens == 1
+                _pause_and_unpause(driver, arch, guest_name, taker)
         _suspend_and_resume(driver, arch, guest_name)
         _reboots(driver, arch, guest_name, log)
         _power_off_and_on(driver, arch, guest_name, log)
@@ -129,9 +139,13 @@ def _power_off_and_on(driver: ComputeDriver, arch: str, name: str, log: LogWatch
     log.wait(BOOTED)
     with open_shell(driver, name) as shell:
         run(shell, IGNORE_SHUTDOWN)
-    log.mark()
-    with timed(arch, "power off ignored: forced after 3 s"):
-        assert driver.power_off(name, timeout=3) is False
+        log.mark()
+        with timed(arch, "power off ignored: forced after 3 s"):
+            assert driver.power_off(name, timeout=3) is False
+        # the console of a stopped guest ends, and says why
+        with pytest.raises(ConsoleClosed, match=r"the guest stopped \(shutoff, destroyed\)$"):
+            shell.read_until(b"never printed", 30)
+        assert shell.reopens == 0
     log.wait(SHUTDOWN_IGNORED)
     assert driver.live_state(driver.get_instance(name).uuid).reason == "destroyed"
     driver.power_on(name)
