@@ -21,7 +21,7 @@ from zcompute.model import BlockDeviceSpec, NICSpec
 from zcompute.xml import Domain
 
 from .conftest import TINY, imported_test_image
-from .lifecycle_support import BOOTED, LogWatch, timed
+from .lifecycle_support import BOOTED, LogWatch, open_shell, run, timed
 
 NETWORK = "zcompute-isolated"
 MIB = 1 << 20
@@ -52,6 +52,16 @@ def _disks(driver: ComputeDriver, name: str, *, inactive: bool = False) -> dict[
     uuid = driver.get_instance(name).uuid
     dom = Domain.from_xml(driver.domains.xml(uuid, inactive=inactive))
     return {d.target_dev or "": d.source_file or d.source_dev or "" for d in dom.devices.disks}
+
+
+def _wait_for_nic(driver: ComputeDriver, name: str, log: LogWatch, mac: str) -> str:
+    """The guest's report of a hotplugged NIC; if it never comes, what the guest does see."""
+    try:
+        return log.wait(rf"ZCOMPUTE-NIC added .*mac={mac}")
+    except AssertionError as missing:
+        with open_shell(driver, name) as shell:
+            seen = run(shell, "grep -H . /sys/class/net/*/address; dmesg | tail -20")
+        raise AssertionError(f"{missing}\n--- the guest sees:\n{seen}") from None
 
 
 def _macs(driver: ComputeDriver, name: str, *, inactive: bool = False) -> set[str]:
@@ -119,11 +129,11 @@ def test_nics_and_the_persistent_definition_on_a_real_guest(
             nic = driver.attach_interface(name, NICSpec(network=NETWORK, mac=mac))
         assert nic.mac == mac
         with timed(arch, "attached NIC seen by the guest"):
-            assert f"mac={mac}" in log.wait(rf"ZCOMPUTE-NIC added .*mac={mac}")
+            assert f"mac={mac}" in _wait_for_nic(driver, name, log, mac)
         generated = driver.attach_interface(name, NICSpec(network=NETWORK))
         assert generated.mac is not None
         assert generated.mac.startswith("52:54:00:")
-        log.wait(rf"ZCOMPUTE-NIC added .*mac={generated.mac}")
+        _wait_for_nic(driver, name, log, generated.mac)
         assert {mac, generated.mac} <= _macs(driver, name) & _macs(driver, name, inactive=True)
         with pytest.raises(Conflict, match=f"already has a NIC with MAC {mac}"):
             driver.attach_interface(name, NICSpec(network=NETWORK, mac=mac))
