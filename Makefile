@@ -1,7 +1,10 @@
 # The two commands a newcomer needs (README): `make demo` and `make test`.
 # Both run the idempotent host setup first (root: apt packages, venv, libvirtd).
+# STACK=stable runs everything on Debian 12's libvirt 9.0 / QEMU 7.2 instead of the default
+# new stack, libvirt 11.3 / QEMU 10.0 (docs/platforms.md).
 VENV := .venv/bin
-SETUP := scripts/setup-host
+STACK ?=
+SETUP := scripts/setup-host $(if $(STACK),--stack $(STACK))
 PYTEST_ARGS ?=
 # Restarts libvirtd: it must not run while other tests start guests, so it gets its own
 # pytest invocation after the parallel one (under -n 2 it would only skip itself).

@@ -18,7 +18,8 @@ so callers never need to import libvirt to handle a failure::
     ├── ImageError              image store failures (format, checksum, unsafe backing file)
     ├── VolumeError             volume connector failures (HBA, LUN, path never appears)
     └── VirtError               any other libvirt failure; carries libvirt's code and message
-        └── HypervisorUnavailable   libvirtd cannot be reached
+        ├── HypervisorUnavailable   libvirtd cannot be reached
+        └── HostUnsupported     libvirt or QEMU older than zcompute's tested minimum
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "Conflict",
     "FeatureUnsupported",
     "HostDataError",
+    "HostUnsupported",
     "HypervisorUnavailable",
     "ImageError",
     "InvalidInput",
@@ -139,3 +141,7 @@ class VirtError(ZcomputeError):
 
 class HypervisorUnavailable(VirtError):
     """libvirtd could not be reached."""
+
+
+class HostUnsupported(VirtError):
+    """The host's libvirt or QEMU is older than the minimum zcompute is tested on."""

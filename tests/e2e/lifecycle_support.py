@@ -180,6 +180,19 @@ def hang_up_console_pty(driver: ComputeDriver, name: str) -> None:
         os.close(fd)
 
 
+def wait_until_reopened(stream: ConsoleStream, count: int, timeout: float = 10.0) -> None:
+    """Read until the stream has noticed a hang-up and opened the console again.
+
+    Writing before libvirtd noticed the hang-up itself makes libvirtd 11.3 write into the
+    hung-up pty, fail, and abort (a double free in its stream's error path; libvirt 9 just
+    reports the error): keystrokes are sent only once the stream knows the line dropped.
+    """
+    deadline = time.monotonic() + timeout
+    while stream.reopens < count:
+        assert time.monotonic() < deadline, f"the console was not reopened within {timeout} s"
+        stream.read(0.1)
+
+
 def open_shell(driver: ComputeDriver, name: str) -> ConsoleStream:
     stream = driver.open_console(name)
     wait_for_shell(stream)

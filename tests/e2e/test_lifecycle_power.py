@@ -28,6 +28,7 @@ from .lifecycle_support import (
     run,
     timed,
     wait_for_shell,
+    wait_until_reopened,
 )
 
 RUNNING, PAUSED, SHUTOFF = InstanceState.RUNNING, InstanceState.PAUSED, InstanceState.SHUTOFF
@@ -51,7 +52,8 @@ def test_power_operations_on_a_real_guest(
             with timed(arch, "console command round trip"):
                 run(shell, "echo kept-in-ram > /tmp/zc-state")
             hang_up_console_pty(driver, guest_name)  # the guest runs on: the stream reopens
-            wait_for_shell(shell)  # (what was typed just as the line dropped may be lost)
+            wait_until_reopened(shell, 1)
+            wait_for_shell(shell)
             assert run(shell, "echo zc-$((6*8))") == "zc-48"
             assert shell.reopens == 1
             with driver.open_console(guest_name) as taker:  # another client takes it over:

@@ -9,10 +9,13 @@ when it is the only test running (``make test`` gives it its own pytest invocati
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
+import uuid as uuidlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from zcompute.driver import ComputeDriver
+from zcompute.errors import HypervisorUnavailable
 from zcompute.model import InstanceState
 from zcompute.virt import PowerState
 
@@ -112,3 +116,117 @@ def test_the_driver_reconnects_and_restores_guests_that_should_run(
     driver.unpause(steady)
     with open_shell(driver, steady) as shell:
         assert run(shell, "echo zc-$((6*7))") == "zc-42"
+
+
+def _libvirtd_pid() -> int:
+    """The pid of the libvirtd setup-host started (never one looked up by name)."""
+    out = subprocess.run([str(RESTART), "pid"], capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+def _restarted_after(old_pid: int, timeout: float = 30.0) -> int:
+    """Wait until the supervisor (subreaper or systemd) runs a new libvirtd; its pid."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(subprocess.CalledProcessError, ValueError):
+            pid = _libvirtd_pid()
+            if pid != old_pid:
+                return pid
+        time.sleep(0.1)
+    raise AssertionError(f"no new libvirtd {timeout} s after pid {old_pid} died")
+
+
+def _qemu_started(name: str, timeout: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            return qemu_pid(name)
+        time.sleep(0.02)
+    raise AssertionError(f"guest {name} never started")
+
+
+def _booting(log: Path, timeout: float = 60.0) -> None:
+    """Wait until the guest writes its log: the start call has returned, the kernel boots."""
+    deadline = time.monotonic() + timeout
+    while not (log.exists() and log.stat().st_size > 0):
+        assert time.monotonic() < deadline, f"{log} stayed empty"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("phase", ["start", "boot"])
+@pytest.mark.parametrize("signum", [signal.SIGABRT, signal.SIGKILL], ids=["abort", "kill"])
+def test_a_crashing_libvirtd_is_restarted_and_strands_nothing(
+    driver: ComputeDriver, guest_name: str, libvirtd_comes_back: None, signum: int, phase: str
+) -> None:
+    """libvirtd dies (as libvirtd 11.3 did on a console pty hang-up) under a running guest with
+    an open console, and under a boot in flight: its supervisor starts it again, zcompute
+    reconnects, the boot converges, the console goes on, nothing is orphaned.
+
+    ``start``: libvirtd dies inside the start call (QEMU is there, its CPUs not yet running):
+    that call fails, and the boot is undone once libvirtd is back. ``boot``: it dies while the
+    guest boots: the boot waits for libvirtd and completes.
+    """
+    steady, booting = f"{guest_name}-steady", f"{guest_name}-booting"
+    driver.spawn(steady, imported_test_image(driver, "s390x"), TINY.name, wait_for=BOOTED)
+    steady_pid = qemu_pid(steady)
+    shell = open_shell(driver, steady)
+    old = _libvirtd_pid()
+    uuid = str(uuidlib.uuid4())
+    with ThreadPoolExecutor(1) as pool:
+        boot = pool.submit(
+            driver.spawn, booting, imported_test_image(driver, "x86_64"), TINY.name,
+            wait_for=BOOTED, uuid=uuid,
+        )  # fmt: skip
+        _qemu_started(booting)
+        if phase == "boot":
+            _booting(driver.console_log_of(uuid))
+        os.kill(old, signum)
+        with timed("host", f"libvirtd back after {signal.Signals(signum).name}"):
+            _restarted_after(old)
+        outcome = boot.exception(timeout=120)
+
+    if phase == "boot":  # the boot converged by completing once libvirtd was back
+        assert outcome is None, outcome
+        assert driver.get_info(booting).state is RUNNING
+        assert driver.get_instance(booting).task is None
+    else:  # it converged by being undone: a clean error, and nothing of it left
+        assert isinstance(outcome, HypervisorUnavailable), outcome
+        assert not getattr(outcome, "__notes__", None), outcome.__notes__  # rollback complete
+        assert not driver.instance_exists(booting)
+        assert driver.domains.uuid_of(booting) is None
+        assert not driver.console_log_of(uuid).parent.exists()
+    assert driver.get_info(steady).state is RUNNING
+    assert qemu_pid(steady) == steady_pid  # the same QEMU: the guest never noticed
+    with shell:  # the console opened before the crash goes on, on a new connection
+        assert run(shell, "echo zc-$((6*7))") == "zc-42"
+        assert shell.reopens == 1
+    report = driver.init_host()
+    assert report.interrupted_tasks == ()
+    assert report.records_without_domain == ()
+    assert not [n for n in report.unknown_domains if n.startswith(guest_name)]
+    for inst in driver.db.list_instances():
+        driver.destroy(inst.uuid)
+    assert not [d for d in driver.hv.conn.listAllDomains() if d.name().startswith(guest_name)]
+    assert not any(driver.instances_dir.iterdir())
+    assert "restarted as pid" in _supervisor_log()
+
+
+def _supervisor_log() -> str:
+    """What the subreaper logged (it writes libvirtd's log file); systemd keeps its own."""
+    path = Path("/var/log/zcompute/libvirtd.log")
+    return path.read_text(errors="replace")[-20000:] if path.exists() else "restarted as pid"
+
+
+def test_commands_exit_4_while_libvirtd_is_down_and_work_once_it_is_back(
+    driver: ComputeDriver, guest_name: str, libvirtd_comes_back: None
+) -> None:
+    zcompute = Path(sys.executable).with_name("zcompute")
+    data = ["--data-dir", str(driver.config.data_dir)]
+    _libvirtd("stop")
+    down = subprocess.run([str(zcompute), *data, "list"], capture_output=True, text=True)
+    assert down.returncode == 4, down.stderr
+    assert "libvirtd" in down.stderr
+    assert len(down.stderr.strip().splitlines()) == 1  # one line, no traceback
+    _libvirtd("start")
+    back = subprocess.run([str(zcompute), *data, "list"], capture_output=True, text=True)
+    assert back.returncode == 0, back.stderr

@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     except ZcomputeError as err:
         if debug:
             raise
-        click.echo(f"zcompute: error: {err}", err=True)
+        notes = "".join(f"; {note}" for note in getattr(err, "__notes__", ()))
+        click.echo(f"zcompute: error: {err}{notes}", err=True)
         return _exit_code(err)
     except KeyboardInterrupt:
         return 130

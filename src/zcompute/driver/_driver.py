@@ -11,6 +11,7 @@ interactive console (:mod:`._serial`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
@@ -26,13 +27,12 @@ from zcompute.driver import _console
 from zcompute.driver._base import DriverCore
 from zcompute.driver._fc import FcVolumeOps
 from zcompute.driver._host import (
-    MIN_LIBVIRT,
-    MIN_QEMU,
     CpuModel,
     KvmProbe,
     host_cpu_model,
     kvm_usable,
     read_host_view,
+    version_problem,
 )
 from zcompute.driver._locks import InstanceLocks
 from zcompute.driver._plan import GuestPlan, HostView, PlanRequest, make_plan
@@ -42,7 +42,7 @@ from zcompute.driver._snapshot import SnapshotOps
 from zcompute.driver._state import instance_state, settled_state
 from zcompute.driver._undo import UndoStack
 from zcompute.driver._waiters import DomainEvents
-from zcompute.errors import Conflict, NotFound, VirtError, ZcomputeError
+from zcompute.errors import Conflict, HostUnsupported, NotFound, ZcomputeError
 from zcompute.images import ImageStore
 from zcompute.model import (
     BlockDeviceSpec,
@@ -124,13 +124,8 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
 
     def init_host(self) -> HostReport:
         """Connect, check versions, read the host, and reconcile records with libvirt."""
+        host = self.host  # refuses a libvirt or QEMU older than zcompute's minimum
         libvirt_version, qemu_version = self.hv.versions()
-        if libvirt_version < MIN_LIBVIRT or qemu_version < MIN_QEMU:
-            raise VirtError(
-                f"libvirt {libvirt_version} / QEMU {qemu_version} are too old; zcompute needs "
-                f"libvirt >= {MIN_LIBVIRT} and QEMU >= {MIN_QEMU} (major*10^6 + minor*10^3)"
-            )
-        host = self.host
         unknown, missing, interrupted = self._reconcile()
         return HostReport(
             libvirt_version=libvirt_version,
@@ -148,8 +143,12 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
         """The host as read once: capabilities, CPU model, and whether KVM really runs."""
         with self._host_lock:
             if self._host is None:
+                versions = self.hv.versions()
+                problem = version_problem(*versions)
+                if problem is not None:
+                    raise HostUnsupported(problem)
                 kvm = kvm_usable(
-                    self.config.virt_type, self.config.data_dir, self.hv.versions(), self._probe_kvm
+                    self.config.virt_type, self.config.data_dir, versions, self._probe_kvm
                 )
                 self._host = read_host_view(self.hv, kvm)
             return self._host
@@ -263,7 +262,7 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
         )
         with self._locks.hold(plan.name, plan.uuid):
             self._refuse_existing(plan.name)
-            undo = UndoStack()
+            undo = UndoStack(guard=self.hv.when_back)
             try:
                 inst = self._create(plan, image, flavor, nics, block_devices, undo)
                 if wait_for is not None:
@@ -272,8 +271,8 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
                 inst = self.db.end_task(plan.uuid, InstanceState.RUNNING)
             except BaseException as err:
                 failed = undo.rollback()
-                if failed and isinstance(err, ZcomputeError):
-                    raise type(err)(f"{err} (rollback incomplete: {'; '.join(failed)})") from err
+                if failed:
+                    err.add_note(f"rollback incomplete: {'; '.join(failed)}")
                 raise
             return inst
 
@@ -334,9 +333,16 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
             self._create_root_disk(image, flavor, Path(root.source))
         xml = build_domain_xml(plan)
         self.domains.define(xml)
-        undo.push("undefine the domain", lambda: self.domains.undefine(plan.uuid))
+        undo.push(
+            "undefine the domain",
+            lambda: self.domains.undefine(plan.uuid),
+            needed_by_older=True,
+        )
+        # registered before the start: a start cut short (libvirtd died) may have started QEMU
+        undo.push(
+            "destroy the domain", lambda: self._destroy_if_any(plan.uuid), needed_by_older=True
+        )
         self.domains.start(plan.uuid)
-        undo.push("destroy the domain", lambda: self.domains.destroy(plan.uuid))
         self.domains.wait_state(plan.uuid, {PowerState.RUNNING}, timeout=30)
         return inst
 
@@ -346,8 +352,14 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
         else:  # a kernel-boot image still gets the flavor's root disk, blank
             self.images.create_blank(dest, flavor.root_gib)
 
+    def _destroy_if_any(self, uuid: str) -> None:
+        with contextlib.suppress(NotFound):
+            self.domains.destroy(uuid)
+
     def _running(self, uuid: str) -> bool:
-        return self.domains.state(uuid) in (PowerState.RUNNING, PowerState.BLOCKED)
+        # a libvirtd restarted under the guest is waited for: QEMU runs on meanwhile
+        state = self.hv.when_back(lambda: self.domains.state(uuid))
+        return state in (PowerState.RUNNING, PowerState.BLOCKED)
 
     # -- destroy ----------------------------------------------------------------------------
 

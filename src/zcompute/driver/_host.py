@@ -16,10 +16,35 @@ from zcompute.virt import Hypervisor
 
 LOG = logging.getLogger("zcompute.driver")
 
-# libvirt 1.0.4 / QEMU 1.4.0 are the blueprint's floor; zcompute uses APIs of later releases
-# (getAllDomainStats 1.2.8, sclp-serial 3.10, VIR_DOMAIN_DEFINE_VALIDATE 1.2.12).
-MIN_LIBVIRT = 6_000_000
-MIN_QEMU = 4_002_000
+# The oldest versions zcompute is tested on (docs/platforms.md): Debian 12's libvirt 9.0 and
+# QEMU 7.2; CI also runs libvirt 11.3 / QEMU 10.0 (Debian 13, bookworm-backports). Versions are
+# encoded as libvirt does: major * 1_000_000 + minor * 1000 + micro.
+MIN_LIBVIRT = 9_000_000
+MIN_QEMU = 7_002_000
+TESTED_STACKS = ("libvirt 9.0 / QEMU 7.2", "libvirt 11.3 / QEMU 10.0")
+
+
+def version_text(encoded: int) -> str:
+    """``11003000`` -> ``11.3.0``."""
+    return f"{encoded // 1_000_000}.{encoded // 1000 % 1000}.{encoded % 1000}"
+
+
+def version_problem(libvirt_version: int, qemu_version: int) -> str | None:
+    """Why these versions are too old for zcompute, or None when they are fine."""
+    old = [
+        f"{name} {version_text(have)} (needs >= {version_text(need)})"
+        for name, have, need in (
+            ("libvirt", libvirt_version, MIN_LIBVIRT),
+            ("QEMU", qemu_version, MIN_QEMU),
+        )
+        if have < need
+    ]
+    if not old:
+        return None
+    return (
+        f"this host runs {' and '.join(old)}; zcompute is tested on "
+        f"{' and '.join(TESTED_STACKS)}: run 'scripts/setup-host' or upgrade libvirt and QEMU"
+    )
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import libvirt
 
 from zcompute.errors import HypervisorUnavailable
 from zcompute.virt._errors import libvirt_errors
 from zcompute.virt._events import Subscription, ensure_event_loop
+
+T = TypeVar("T")
+
+# How long an operation that lost libvirtd half-way waits for it to come back before it gives
+# up: a supervisor (systemd, or setup-host's subreaper) restarts a crashed libvirtd within a
+# second or two, and guests keep running under QEMU meanwhile.
+RECONNECT_PATIENCE = 30.0
 
 
 class Hypervisor:
@@ -18,8 +28,9 @@ class Hypervisor:
     Only wraps libvirt calls and maps their errors; it makes no decisions.
     """
 
-    def __init__(self, uri: str = "qemu:///system") -> None:
+    def __init__(self, uri: str = "qemu:///system", patience: float = RECONNECT_PATIENCE) -> None:
         self.uri = uri
+        self.patience = patience
         self._conn: libvirt.virConnect | None = None
         self._lock = threading.Lock()
         self._generation = 0
@@ -54,6 +65,31 @@ class Hypervisor:
                 err.get_error_code(),
             ) from err
         return conn
+
+    def wait_until_back(self, timeout: float | None = None) -> None:
+        """Wait until libvirtd answers again (at most ``timeout``, default :attr:`patience`
+        seconds); raises :class:`HypervisorUnavailable` if it does not."""
+        deadline = time.monotonic() + (self.patience if timeout is None else timeout)
+        while True:
+            try:
+                self.conn  # noqa: B018 (opens the connection anew)
+                return
+            except HypervisorUnavailable:
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.2)
+
+    def when_back(self, call: Callable[[], T]) -> T:
+        """Run ``call``; if libvirtd went away meanwhile, wait for it and run ``call`` once more.
+
+        Only for calls that may safely run twice: reads, and undo steps that check what is
+        there before they remove it.
+        """
+        try:
+            return call()
+        except HypervisorUnavailable:
+            self.wait_until_back()
+            return call()
 
     def subscribe(self, subscription: Subscription) -> None:
         """Deliver an event kind to a callback, on this and every future connection."""

@@ -56,6 +56,8 @@ def map_error(err: libvirt.libvirtError, *, what: str = "") -> Exception:
         libvirt.VIR_FROM_RPC,
     ):
         return HypervisorUnavailable(message, code)
+    if code == libvirt.VIR_ERR_INTERNAL_ERROR and err.get_error_domain() == libvirt.VIR_FROM_RPC:
+        return HypervisorUnavailable(message, code)  # "client socket is closed"
     return VirtError(message, code)
 
 

@@ -9,6 +9,8 @@ How a stream ends decides what happens next:
 * the pty under libvirtd was hung up (libvirtd reads end of file from it, or fails to read or
   write it) while the same QEMU process still runs the guest: the console is opened again, a
   few times at most, and the caller notices nothing beyond a warning in the log;
+* libvirtd itself went away (it crashed or was restarted; QEMU runs on): the console is
+  opened again on a new connection once libvirtd answers, within the hypervisor's patience;
 * the same signs because the guest stopped (its QEMU closed the pty): :class:`ConsoleClosed`,
   naming the guest's state and libvirt's reason for it (``shutoff, crashed``);
 * any other error, such as another client taking the console over: :class:`ConsoleClosed` at
@@ -26,7 +28,7 @@ from typing import Any
 
 import libvirt
 
-from zcompute.errors import InvalidState, NotFound, Timeout
+from zcompute.errors import HypervisorUnavailable, InvalidState, NotFound, Timeout
 from zcompute.virt._connection import Hypervisor
 from zcompute.virt._domains import power_state, state_reason
 from zcompute.virt._errors import libvirt_errors
@@ -66,6 +68,7 @@ class ConsoleStream:
         self.uuid = uuid
         self.device = device
         self.reopens = 0  # how often a hung-up pty was survived by opening the console again
+        self._hv = hypervisor
         self._conn = hypervisor.conn
         self._cond = threading.Condition()
         self._reopen_lock = threading.RLock()  # held to replace the stream, or to send on it
@@ -180,11 +183,12 @@ class ConsoleStream:
                 try:
                     count = self._stream.send(data[sent:])
                 except libvirt.libvirtError as err:
-                    if not _hangup(err):
+                    gone = self._libvirtd_gone()
+                    if not (_hangup(err) or gone):
                         with libvirt_errors(self.uuid):
                             raise
                     message = f"the console stream failed: {err.get_error_message()}"
-                    self._end(self._generation, message, hung_up=True)
+                    self._end(self._generation, message, hung_up=not gone)
                     continue
             if count == _WOULD_BLOCK:
                 if time.monotonic() >= deadline:
@@ -202,13 +206,26 @@ class ConsoleStream:
             if self._ended is None:
                 return  # another thread reopened it meanwhile
             if self._final is None:
-                if self._hung_up and self.reopens < _MAX_REOPENS and self._reopen():
+                reopen = self._hung_up or self._libvirtd_gone()
+                if reopen and self.reopens < _MAX_REOPENS and self._reopen():
                     return
                 self._final = self._why_over()
             raise ConsoleClosed(self._final)
 
+    def _libvirtd_gone(self) -> bool:
+        try:
+            return not self._conn.isAlive()
+        except libvirt.libvirtError:
+            return True
+
     def _reopen(self) -> bool:
         time.sleep(_REOPEN_DELAY)
+        if self._libvirtd_gone():
+            try:
+                self._hv.wait_until_back()
+            except HypervisorUnavailable:
+                return False
+            self._conn = self._hv.conn
         try:
             dom = self._conn.lookupByUUIDString(self.uuid)
             if not dom.isActive() or dom.ID() != self._domain_id:
@@ -231,7 +248,7 @@ class ConsoleStream:
             return False
         self._released = False
         self.reopens += 1
-        LOG.warning("console of %s: the pty was hung up while the guest runs; reopened", self.uuid)
+        LOG.warning("console of %s: %s while the guest runs; reopened", self.uuid, ended)
         return True
 
     def _release(self) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,42 @@ def test_undo_runs_newest_first_and_continues_past_a_failing_step() -> None:
     failed = undo.rollback()
     assert done == ["last", "first"]
     assert failed == ["broken: division by zero"]
+
+
+def test_undo_keeps_what_older_steps_made_when_a_step_they_depend_on_fails() -> None:
+    done: list[str] = []
+    undo = UndoStack()
+    undo.push("delete the record", lambda: done.append("record"))
+    undo.push("remove the folder", lambda: done.append("folder"))
+    undo.push("destroy the domain", lambda: 1 / 0, needed_by_older=True)
+    undo.push("remove the tap", lambda: done.append("tap"))
+    failed = undo.rollback()
+    assert done == ["tap"]  # the record still names the domain that could not be destroyed
+    assert failed == [
+        "destroy the domain: division by zero",
+        "remove the folder: kept, since the step above failed",
+        "delete the record: kept, since the step above failed",
+    ]
+
+
+def test_undo_runs_each_action_through_its_guard() -> None:
+    attempts: list[int] = []
+
+    def flaky() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError("gone for a moment")
+
+    def retry_once(action: Callable[[], object]) -> object:
+        try:
+            return action()
+        except OSError:
+            return action()
+
+    undo = UndoStack(guard=retry_once)
+    undo.push("flaky", flaky, needed_by_older=True)
+    assert undo.rollback() == []
+    assert len(attempts) == 2
 
 
 def test_tail_reads_only_the_end_of_a_large_file(tmp_path: Path) -> None:

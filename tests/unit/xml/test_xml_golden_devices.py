@@ -277,7 +277,21 @@ def golden_chardevs_x86() -> Domain:
             target_port=1,
         )
     )
-    devices.add(Console(type="pty", target_type="virtio", target_port=0))
+    # The first console mirrors serial port 0, as libvirt documents it; libvirt 11 adds this
+    # mirror itself when it is missing (and moves a virtio console to port 1), libvirt 9 only
+    # when there is no console at all: stating it makes both read the same devices.
+    devices.add(
+        Console(
+            type="tcp",
+            source_mode="bind",
+            source_host="127.0.0.1",
+            source_service="4555",
+            protocol="telnet",
+            target_type="serial",
+            target_port=0,
+        )
+    )
+    devices.add(Console(type="pty", target_type="virtio", target_port=1))
     devices.add(
         Channel(
             type="unix",
