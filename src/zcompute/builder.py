@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from zcompute.arch import ConsoleSpec
 from zcompute.xml import (
+    BackingStore,
     Console,
     Controller,
     Cpu,
@@ -137,11 +138,21 @@ def disk_device(plan: DiskPlan) -> Disk:
         driver_type=plan.driver_type,
         source_dev=plan.source if block else None,
         source_file=None if block else plan.source,
+        backing_store=_backing_store(plan),
         target_dev=plan.target,
         target_bus=cast("DiskBus", plan.bus),
         readonly=plan.readonly or None,
         serial=plan.serial,
         boot_order=plan.boot_order,
+    )
+
+
+def _backing_store(plan: DiskPlan) -> BackingStore | None:
+    """The plan's backing file: a shared base, so libvirt must never chown it to QEMU."""
+    if plan.backing is None:
+        return None
+    return BackingStore(
+        type="file", format=plan.backing_format, source_file=plan.backing, dac_relabel=False
     )
 
 

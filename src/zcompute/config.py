@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,13 +22,17 @@ __all__ = ["VIRT_TYPES", "Config", "default_data_dir", "load_config"]
 VIRT_TYPES = ("auto", "kvm", "qemu")
 CONSOLE_FORMS = ("console", "serial")
 DEFAULT_CONFIG_FILE = Path("/etc/zcompute/zcompute.toml")
+# NUL cannot be in a path or URI, and no setting has a use for other control characters.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def default_data_dir() -> Path:
     """``/var/lib/zcompute`` for root, the XDG data directory otherwise."""
     if os.geteuid() == 0:
         return Path("/var/lib/zcompute")
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(xdg):  # the XDG spec: a relative value is invalid and ignored
+        xdg = str(Path.home() / ".local" / "share")
     return Path(xdg) / "zcompute"
 
 
@@ -47,6 +52,9 @@ class Config:
     data_dir: Path = dataclasses.field(default_factory=default_data_dir)
     machine_types: str = ""
     console_form: str = "console"
+    # Where file volumes may live (comma-separated absolute directories); see
+    # zcompute.volumes.VolumePolicy for what is refused wherever they are.
+    volume_dirs: str = "/srv,/var/lib/zcompute-volumes"
 
     def __post_init__(self) -> None:
         if self.virt_type not in VIRT_TYPES:
@@ -55,6 +63,19 @@ class Config:
             raise ConfigError("console_form", f"unknown value {self.console_form!r}", CONSOLE_FORMS)
         if not self.uri:
             raise ConfigError("uri", "must not be empty")
+        for name in ("uri", "machine_types", "volume_dirs"):
+            if _CONTROL.search(getattr(self, name)):
+                raise ConfigError(name, "control characters are not allowed", "printable text")
+        _check_data_dir(str(self.data_dir))
+
+
+def _check_data_dir(text: str) -> None:
+    """An absolute path: a relative one would make the current directory the data directory."""
+    rule = "an absolute path such as /var/lib/zcompute"
+    if not os.path.isabs(text):
+        raise ConfigError("data_dir", f"must be an absolute path, got {text!r}", rule)
+    if _CONTROL.search(text):
+        raise ConfigError("data_dir", f"control characters in {text!r}", rule)
 
 
 _FIELDS = {f.name for f in dataclasses.fields(Config)}
@@ -64,13 +85,28 @@ def _coerce(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in values.items():
         if key not in _FIELDS:
-            raise ConfigError(f"{origin}: {key}", "unknown setting", sorted(_FIELDS))
-        if key == "data_dir":
-            value = Path(str(value))
-        elif not isinstance(value, str):
+            shown = key if key.isprintable() else repr(key)  # a key from a file: any text
+            raise ConfigError(f"{origin}: {shown}", "unknown setting", sorted(_FIELDS))
+        if not isinstance(value, str | Path):
             raise ConfigError(f"{origin}: {key}", f"expected a string, got {value!r}")
+        if key == "data_dir":
+            _check_data_dir(str(value))  # before Path() turns "" into "."
+            value = Path(value)
         out[key] = value
     return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The settings in the TOML file ``path``; any problem is one ConfigError naming the file."""
+    try:
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as err:
+        raise ConfigError(str(path), f"cannot read configuration: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        bad = f"byte 0x{err.object[err.start]:02x} at offset {err.start}"
+        raise ConfigError(str(path), f"cannot read configuration: not UTF-8 ({bad})") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(str(path), f"cannot read configuration: {err}") from err
 
 
 def load_config(
@@ -84,11 +120,7 @@ def load_config(
     path = config_file or Path(env.get("ZCOMPUTE_CONFIG", str(DEFAULT_CONFIG_FILE)))
     merged: dict[str, Any] = {}
     if path.is_file():
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as err:
-            raise ConfigError(str(path), f"cannot read configuration: {err}") from err
-        merged.update(_coerce(data, str(path)))
+        merged.update(_coerce(_read_toml(path), str(path)))
     from_env = {
         name: env[f"ZCOMPUTE_{name.upper()}"]
         for name in _FIELDS

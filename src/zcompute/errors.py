@@ -2,7 +2,8 @@
 
 Every error zcompute raises is a :class:`ZcomputeError`. Errors from libvirt are
 mapped into this tree at one boundary (:mod:`zcompute.virt`) with ``raise ... from``,
-so callers never need to import libvirt to handle a failure::
+so callers never need to import libvirt to handle a failure; an ``OSError`` is mapped the same
+way (:func:`from_os_error`), so no caller of the driver sees one::
 
     ZcomputeError
     ├── InvalidInput            bad value from a user, an image or a flavor; names the field
@@ -14,9 +15,11 @@ so callers never need to import libvirt to handle a failure::
     ├── NotFound                an instance, image, flavor, domain or device that is not there
     ├── InvalidState            the operation does not fit the instance's current state
     ├── Conflict                something with that name or target already exists / is in use
+    │   └── BusFull             a guest's device bus has no free address left (PCI slots, CCW)
     ├── Timeout                 a wait ran out (guest never got ready, device never appeared)
     ├── ImageError              image store failures (format, checksum, unsafe backing file)
     ├── VolumeError             volume connector failures (HBA, LUN, path never appears)
+    ├── HostFileError           a host file or directory that cannot be read or written; names it
     └── VirtError               any other libvirt failure; carries libvirt's code and message
         ├── HypervisorUnavailable   libvirtd cannot be reached
         └── HostUnsupported     libvirt or QEMU older than zcompute's tested minimum
@@ -27,10 +30,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "BusFull",
     "ConfigError",
     "Conflict",
     "FeatureUnsupported",
     "HostDataError",
+    "HostFileError",
     "HostUnsupported",
     "HypervisorUnavailable",
     "ImageError",
@@ -43,6 +48,7 @@ __all__ = [
     "VolumeError",
     "XMLError",
     "ZcomputeError",
+    "from_os_error",
 ]
 
 
@@ -119,6 +125,10 @@ class Conflict(ZcomputeError):
     """An object with that identity already exists, or the object is in use."""
 
 
+class BusFull(Conflict):
+    """A device could not be added: the guest's bus has no free address (slot, devno) left."""
+
+
 class Timeout(ZcomputeError):
     """A wait ran out before the awaited condition held."""
 
@@ -129,6 +139,15 @@ class ImageError(ZcomputeError):
 
 class VolumeError(ZcomputeError):
     """A volume could not be connected, found or disconnected."""
+
+
+class HostFileError(ZcomputeError):
+    """A file or directory on the host could not be read or written; ``path`` names it."""
+
+    def __init__(self, path: str | None, message: str, errno: int | None = None) -> None:
+        self.path = path
+        self.errno = errno
+        super().__init__(f"{path}: {message}" if path else message)
 
 
 class VirtError(ZcomputeError):
@@ -145,3 +164,20 @@ class HypervisorUnavailable(VirtError):
 
 class HostUnsupported(VirtError):
     """The host's libvirt or QEMU is older than the minimum zcompute is tested on."""
+
+
+def from_os_error(err: OSError, doing: str = "") -> ZcomputeError:
+    """``err`` as the zcompute error that says what went wrong with which path.
+
+    A missing file is :class:`NotFound` (exit code 3 on the command line); everything else
+    (permissions, a full disk, a directory where a file was expected) is :class:`HostFileError`.
+    ``doing`` says what zcompute was doing, e.g. ``"cannot create the instance directory"``.
+    """
+    path = None if err.filename is None else str(err.filename)
+    if err.filename2 is not None:
+        path = f"{path} -> {err.filename2}"  # a rename or link
+    reason = err.strerror or str(err)
+    message = f"{doing}: {reason}" if doing else reason
+    if isinstance(err, FileNotFoundError) and path is not None:
+        return NotFound("file", path, f"{path}: {message}")
+    return HostFileError(path, message, err.errno)

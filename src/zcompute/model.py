@@ -25,6 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
+from zcompute.arch._profile import WATCHDOG_ACTIONS
 from zcompute.errors import InvalidInput
 
 __all__ = [
@@ -33,8 +34,11 @@ __all__ = [
     "DISK_FORMATS",
     "DOMAIN_TYPES",
     "IMAGE_PROPERTIES",
+    "KERNEL_ID_PROPERTY",
+    "MAX_TIMEOUT",
     "NAME_RULE",
     "NIC_MODELS",
+    "TIMEOUT_RULE",
     "BlockDeviceSpec",
     "Flavor",
     "Image",
@@ -46,8 +50,10 @@ __all__ = [
     "new_uuid",
     "utcnow",
     "validate_arch",
+    "validate_extra_specs",
     "validate_image_properties",
     "validate_name",
+    "validate_timeout",
     "validate_uuid",
 ]
 
@@ -74,6 +80,10 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_METADATA = 255  # Nova's limit for instance metadata keys and values
 _MAX_PROPERTY = 65535  # Glance's limit for an image property value
 _MAX_CMDLINE = 4096  # COMMAND_LINE_SIZE of current x86_64 and s390x kernels
+
+#: Longest wait any operation takes (seconds): a week. Longer is a typo, not a wish.
+MAX_TIMEOUT = 7 * 24 * 3600
+TIMEOUT_RULE = f"seconds from 0 to {MAX_TIMEOUT}"
 
 
 def _show(value: object) -> str:
@@ -122,6 +132,21 @@ def validate_uuid(value: object, field: str = "uuid") -> str:
 def validate_arch(value: object, field: str = "arch") -> str:
     """Return ``value`` if it is an architecture zcompute knows (:data:`ARCHITECTURES`)."""
     return _check_choice(field, value, ARCHITECTURES)
+
+
+def validate_timeout(value: object, field: str = "timeout") -> float:
+    """Return ``value`` as seconds if it is a number from 0 to :data:`MAX_TIMEOUT`.
+
+    NaN is refused (every comparison with it is false, so a wait for NaN seconds never ends),
+    and so are infinity and negative numbers.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_TIMEOUT
+    ):
+        raise InvalidInput(field, f"invalid timeout {_show(value)}", TIMEOUT_RULE)
+    return float(value)
 
 
 def new_uuid() -> str:
@@ -214,7 +239,8 @@ IMAGE_PROPERTIES: Mapping[str, Callable[[str, str], None]] = MappingProxyType(
         "hw_disk_bus": _choice(DISK_BUSES),
         "hw_cdrom_bus": _choice(DISK_BUSES),
         "hw_vif_model": _choice(NIC_MODELS),
-        "hw_watchdog_action": _choice(("disabled", "reset", "poweroff", "pause", "none")),
+        # Nova's "disabled" (no watchdog), or an action the architecture profiles accept
+        "hw_watchdog_action": _choice(("disabled", *WATCHDOG_ACTIONS)),
         "hw_firmware_type": _choice(("bios", "uefi")),
         "hw_video_model": _choice(("none", "virtio", "vga", "cirrus", "bochs", "qxl")),
         "hw_rng_model": _choice(("virtio",)),
@@ -226,18 +252,38 @@ IMAGE_PROPERTIES: Mapping[str, Callable[[str, str], None]] = MappingProxyType(
 )
 
 
+#: Image property of a disk image made from a kernel-boot guest: the id of the kernel-boot image
+#: (kernel, initrd, command line) it boots with, like Nova's ``kernel_id``.
+KERNEL_ID_PROPERTY = "kernel_id"
+
+
 def validate_image_properties(properties: Mapping[str, str]) -> MappingProxyType[str, str]:
     """Check image properties: known ones against their allowed values, all for safe text.
 
     Errors about a known property name the property itself (``hw_disk_bus``), as an operator
     typed it; other errors name ``properties[key]``.
     """
+    _check_known_properties(properties, _MAX_PROPERTY)
+    return _string_map("properties", properties, _MAX_PROPERTY)
+
+
+def validate_extra_specs(extra_specs: Mapping[str, str]) -> MappingProxyType[str, str]:
+    """Check flavor extra specs as image properties are checked (:data:`IMAGE_PROPERTIES`).
+
+    A boot merges the flavor's extra specs over the image's properties and acts on the same
+    keys, so a value that no boot could use is refused when the flavor is created, not at every
+    boot; other keys are kept as they are, like unknown image properties.
+    """
+    _check_known_properties(extra_specs, _MAX_METADATA)
+    return _string_map("flavor.extra_specs", extra_specs, _MAX_METADATA)
+
+
+def _check_known_properties(properties: Mapping[str, str], max_value: int) -> None:
     if isinstance(properties, Mapping):
         for key, value in properties.items():
             check = IMAGE_PROPERTIES.get(key)
             if check is not None:
-                check(key, _check_text(key, value, _MAX_PROPERTY))
-    return _string_map("properties", properties, _MAX_PROPERTY)
+                check(key, _check_text(key, value, max_value))
 
 
 # --- states and tasks -------------------------------------------------------------------
@@ -310,7 +356,7 @@ class Flavor:
         _check_int("flavor.vcpus", self.vcpus, 1, 4096)
         _check_int("flavor.memory_mib", self.memory_mib, 16, 16 * 1024 * 1024)
         _check_int("flavor.root_gib", self.root_gib, 0, 64 * 1024)
-        _set(self, "extra_specs", _string_map("flavor.extra_specs", self.extra_specs, 255))
+        _set(self, "extra_specs", validate_extra_specs(self.extra_specs))
 
 
 def _check_int(field: str, value: object, low: int, high: int) -> None:
@@ -416,9 +462,14 @@ class BlockDeviceSpec:
     readonly: bool = False
     serial: str | None = None
     device: str = "disk"
+    # decided once (stated by the operator, or by the format inspector when the volume is
+    # first attached), recorded, and given to libvirt explicitly from then on
+    format: str | None = None
 
     def __post_init__(self) -> None:
         _set(self, "source", _check_path("block_device.source", self.source))
+        if self.format is not None:
+            _check_choice("block_device.format", self.format, DISK_FORMATS)
         if not isinstance(self.target, str) or _TARGET_RE.fullmatch(self.target) is None:
             raise InvalidInput(
                 "block_device.target", f"invalid target {_show(self.target)}", "vdX, sdX or hdX"

@@ -163,7 +163,10 @@ TINY = Flavor("zctest-tiny", 1, 256, 1)
 def driver(hypervisor: Hypervisor) -> Iterator[ComputeDriver]:
     """A driver with its own data directory (state DB, images, instances) per test module."""
     data = DATA_DIR / "tests" / f"driver-{RUN_ID}-{uuid.uuid4().hex[:6]}"
-    drv = ComputeDriver(Config(virt_type="qemu", data_dir=data))
+    # volumes of the tests live in their guest_dir folders, beside the data directories
+    drv = ComputeDriver(
+        Config(virt_type="qemu", data_dir=data, volume_dirs=str(DATA_DIR / "tests"))
+    )
     drv.init_host()
     drv.db.add_flavor(TINY)
     yield drv

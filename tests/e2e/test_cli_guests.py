@@ -42,10 +42,13 @@ class Cli:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
+        # where this test's volume files live: beside the data directory, never inside it
+        self.volume_dir = data_dir.with_name(f"{data_dir.name}-volumes")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ZCOMPUTE_")}
         self.env |= {
             "ZCOMPUTE_VIRT_TYPE": "qemu",
             "ZCOMPUTE_CONFIG": str(data_dir / "absent.toml"),
+            "ZCOMPUTE_VOLUME_DIRS": str(self.volume_dir),
         }
 
     def argv(self, *args: str) -> list[str]:
@@ -85,8 +88,10 @@ def cli(guest_name: str, hypervisor: Hypervisor) -> Iterator[Cli]:
     data = DATA_DIR / "tests" / f"cli-{guest_name}"
     data.mkdir(parents=True, mode=0o755)
     (data / "testimages").symlink_to(DATA_DIR / "testimages")
+    made = Cli(data)
+    made.volume_dir.mkdir(mode=0o755)
     try:
-        yield Cli(data)
+        yield made
     finally:
         driver = ComputeDriver(Config(data_dir=data, virt_type="qemu"))
         for inst in driver.db.list_instances():
@@ -97,6 +102,7 @@ def cli(guest_name: str, hypervisor: Hypervisor) -> Iterator[Cli]:
             if dom.name().startswith(guest_name):
                 _remove_domain(dom)
         shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(made.volume_dir, ignore_errors=True)
 
 
 def _domain_names(hypervisor: Hypervisor) -> set[str]:
@@ -290,7 +296,7 @@ def test_devices_pause_suspend_reboot_snapshot_on_one_s390x_guest(
     cli: Cli, guest_name: str, tmp_path: Path
 ) -> None:
     cli("testimage", "import", "--arch", "s390x")
-    boot_disk = cli.data_dir / "boot-disk.img"
+    boot_disk = cli.volume_dir / "boot-disk.img"
     boot_disk.write_bytes(b"\0" * (8 << 20))
     cli(
         "boot",
@@ -311,7 +317,7 @@ def test_devices_pause_suspend_reboot_snapshot_on_one_s390x_guest(
     [nic] = cli.json("interface", "list", guest_name)
     assert f"mac={nic['mac']}" in log
 
-    hot_disk = cli.data_dir / "hot-disk.img"
+    hot_disk = cli.volume_dir / "hot-disk.img"
     hot_disk.write_bytes(b"\0" * (4 << 20))
     assert "as vdc" in cli("volume", "attach", guest_name, "--file", str(hot_disk))
     cli(

@@ -84,18 +84,15 @@ def _check_platform(arch: str, live: Domain) -> None:
 
 
 def test_failure_at_define_leaves_nothing(
-    driver: ComputeDriver, guest_name: str, tmp_path: Path
+    driver: ComputeDriver, guest_name: str, guest_dir: Path
 ) -> None:
-    extra = Path(driver.config.data_dir) / f"{guest_name}-extra.img"
+    extra = guest_dir / "extra.img"  # a volume directory of the tests, not the data directory
     extra.write_bytes(b"\0" * 1024 * 1024)
-    try:
-        twice = [BlockDeviceSpec(source=extra, target="vdb")] * 2  # libvirt: duplicate target
-        with pytest.raises((SchemaError, VirtError, InvalidInput), match="vdb"):
-            driver.spawn(
-                guest_name, imported_test_image(driver, "s390x"), TINY.name, block_devices=twice
-            )
-    finally:
-        extra.unlink()
+    twice = [BlockDeviceSpec(source=extra, target="vdb")] * 2  # libvirt: duplicate target
+    with pytest.raises((SchemaError, VirtError, InvalidInput), match="vdb"):
+        driver.spawn(
+            guest_name, imported_test_image(driver, "s390x"), TINY.name, block_devices=twice
+        )
     _nothing_left(driver, guest_name)
 
 

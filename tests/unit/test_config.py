@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,4 +38,50 @@ def test_unreadable_toml_is_a_config_error(tmp_path: Path) -> None:
     conf = tmp_path / "zcompute.toml"
     conf.write_text("uri = \n")
     with pytest.raises(ConfigError, match="cannot read configuration"):
+        load_config(config_file=conf, environ={})
+
+
+def test_a_config_file_that_is_not_utf8_is_one_error_naming_it(tmp_path: Path) -> None:
+    conf = tmp_path / "zcompute.toml"
+    conf.write_bytes(b'uri = "qemu:///system"\n# caf\xe9\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file=conf, environ={})
+    assert str(caught.value) == (
+        f"{conf}: cannot read configuration: not UTF-8 (byte 0xe9 at offset 28)"
+    )
+
+
+@pytest.mark.parametrize("value", ["", ".", "relative/dir", "./zc", "~/zc"])
+def test_a_data_dir_must_be_an_absolute_path_wherever_it_comes_from(
+    tmp_path: Path, value: str
+) -> None:
+    """A relative data dir would make the current directory (whatever it is) the data dir."""
+    conf = tmp_path / "zcompute.toml"
+    conf.write_text(f"data_dir = {value!r}\n".replace("'", '"'))
+    message = rf"data_dir: must be an absolute path, got {value!r}"
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config(config_file=conf, environ={})
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config(environ={"ZCOMPUTE_DATA_DIR": value, "ZCOMPUTE_CONFIG": "/nonexistent"})
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config({"data_dir": value}, config_file=tmp_path / "absent.toml", environ={})
+    with pytest.raises(ConfigError, match="data_dir: must be an absolute path"):
+        Config(data_dir=Path(value))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("data_dir = 5\n", "data_dir: expected a string, got 5"),
+        ('data_dir = "/srv/zc\\u0000x"\n', "data_dir: control characters"),
+        ('uri = "qemu:///system\\u0000"\n', "uri: control characters are not allowed"),
+        ("virt_type = []\n", "virt_type: expected a string, got []"),
+    ],
+)
+def test_wrong_types_and_control_characters_are_config_errors(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    conf = tmp_path / "zcompute.toml"
+    conf.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(config_file=conf, environ={})

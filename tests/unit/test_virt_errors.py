@@ -5,7 +5,14 @@ from __future__ import annotations
 import libvirt
 import pytest
 
-from zcompute.errors import HypervisorUnavailable, InvalidState, NotFound, VirtError
+from zcompute.errors import (
+    BusFull,
+    Conflict,
+    HypervisorUnavailable,
+    InvalidState,
+    NotFound,
+    VirtError,
+)
 from zcompute.virt._errors import map_error
 
 
@@ -41,3 +48,18 @@ def test_other_errors_keep_their_meaning() -> None:
     )
     internal = map_error(_error(libvirt.VIR_ERR_INTERNAL_ERROR, libvirt.VIR_FROM_QEMU, "qemu died"))
     assert type(internal) is VirtError
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "internal error: No more available PCI slots",  # x86: PCI bus 0 is full
+        "internal error: There are no more free CCW devnos.",  # s390x
+    ],
+)
+def test_a_full_bus_is_a_conflict_of_its_own(message: str) -> None:
+    """libvirt says so only in its message; the one error map knows it, not the driver."""
+    mapped = map_error(_error(libvirt.VIR_ERR_INTERNAL_ERROR, libvirt.VIR_FROM_QEMU, message))
+    assert isinstance(mapped, BusFull)
+    assert isinstance(mapped, Conflict)  # what callers that handle "in use" already catch
+    assert str(mapped) == message

@@ -10,11 +10,12 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from zcompute.arch._lint import LintFinding, lint_domain
 from zcompute.arch._support import FEATURE_KEYS, Claim, Status, feature
 from zcompute.errors import FeatureUnsupported, InvalidInput
+from zcompute.xml._enums import WatchdogAction
 
 if TYPE_CHECKING:
     from zcompute.host._domcaps import DomainCapabilities
@@ -34,7 +35,8 @@ __all__ = [
 LOG = logging.getLogger("zcompute.arch")
 
 DOMAIN_TYPES = ("kvm", "qemu")
-WATCHDOG_ACTIONS = ("reset", "shutdown", "poweroff", "pause", "none", "dump", "inject-nmi")
+#: What libvirt's schema allows in ``<watchdog action=...>``: the one list of watchdog actions.
+WATCHDOG_ACTIONS: tuple[str, ...] = get_args(WatchdogAction)
 CONSOLE_ROLES = ("interactive", "log")
 
 

@@ -1,8 +1,14 @@
-"""The root command group, shared options and the error-to-exit-code mapping."""
+"""The root command group, shared options and the error-to-exit-code mapping.
+
+Nothing leaves :func:`main` as a traceback (unless ``--debug`` asks for it): zcompute's errors
+and ``OSError`` become one line and the exit code of their kind; anything else is a bug, shown
+as one ``internal error`` line with exit code 70 (``EX_SOFTWARE`` of sysexits.h).
+"""
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from typing import Any
 
@@ -18,6 +24,16 @@ from zcompute.errors import (
     InvalidState,
     NotFound,
     ZcomputeError,
+    from_os_error,
+)
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in zcompute, never a problem of the input
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped with Ctrl-C
+#: Every exit code, for ``zcompute --help`` (the README says the same).
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success, 1 a user error (one line saying what to change), 2 a usage error, "
+    "3 not found, 4 libvirt unreachable, 70 an internal error (a bug: --debug shows the "
+    "traceback), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
 )
 
 # 0 success, 1 user error, 2 usage error (click's own), 3 not found, 4 libvirt unreachable.
@@ -41,6 +57,7 @@ _COMMAND_MODULES = (
     "_console",
     "_volumes",
     "_interfaces",
+    "_repair",
 )
 
 
@@ -62,7 +79,7 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.option("--connect", "uri", metavar="URI", help="libvirt URI (default qemu:///system).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="zcompute's data directory.")
 @click.option("--virt-type", type=click.Choice(["auto", "kvm", "qemu"]), help="kvm or qemu (TCG).")
@@ -93,10 +110,35 @@ def _load_command_modules() -> None:
                 raise
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (``kill``, ``timeout``, systemd): raised in the main thread so that the
+    running operation rolls back as it does on any error, then the command exits 143."""
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     _load_command_modules()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(argv, debug)
+    except Terminated:
+        click.echo("zcompute: terminated (SIGTERM); the operation was rolled back", err=True)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None, debug: bool) -> int:
+    if argv is not None and any("\0" in arg for arg in argv):
+        # a process's arguments cannot hold one; a caller of main() could pass it, and no path,
+        # name or value may contain it
+        click.echo("zcompute: error: an argument contains a NUL character", err=True)
+        return 2
     try:
         cli.main(args=argv, prog_name="zcompute", standalone_mode=False)
     except click.exceptions.Abort:
@@ -105,15 +147,32 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as err:
         err.show()
         return err.exit_code
-    except ZcomputeError as err:
+    except (ZcomputeError, OSError) as err:
         if debug:
             raise
-        notes = "".join(f"; {note}" for note in getattr(err, "__notes__", ()))
-        click.echo(f"zcompute: error: {err}{notes}", err=True)
-        return _exit_code(err)
+        return _report(err if isinstance(err, ZcomputeError) else from_os_error(err))
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as err:  # the last resort: a bug, but still one line, not a traceback
+        if debug:
+            raise
+        message = f"{type(err).__name__}: {_one_line(str(err))}"
+        click.echo(
+            f"zcompute: internal error: {message} (run with --debug for the traceback)", err=True
+        )
+        return EXIT_INTERNAL
     return 0
+
+
+def _report(err: ZcomputeError) -> int:
+    notes = "".join(f"; {note}" for note in getattr(err, "__notes__", ()))
+    click.echo(f"zcompute: error: {_one_line(f'{err}{notes}')}", err=True)
+    return _exit_code(err)
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line: any line break (also \\x85 or \\u2028 from a file) becomes a space."""
+    return " ".join(text.split()) if len(text.splitlines()) > 1 else text
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,7 @@ import click
 
 from zcompute.cli._app import AppContext, cli, pass_app
 from zcompute.cli._render import compile_regex, open_driver
+from zcompute.cli._types import SECONDS
 from zcompute.driver import ComputeDriver
 from zcompute.errors import NotFound, Timeout, ZcomputeError
 
@@ -48,7 +49,10 @@ _POLL = 0.2
     "--until", "until", metavar="REGEX", help="With --follow: stop once a line matches REGEX."
 )
 @click.option(
-    "--timeout", type=float, metavar="SECONDS", help="With --until: give up (exit 1) after SECONDS."
+    "--timeout",
+    type=SECONDS,
+    metavar="SECONDS",
+    help="With --until: give up (exit 1) after SECONDS.",
 )
 @pass_app
 def console_log(
@@ -244,7 +248,7 @@ def _raw_mode(fd: int) -> Iterator[None]:
 @click.argument("name")
 @click.option(
     "--linger",
-    type=float,
+    type=SECONDS,
     default=2.0,
     show_default=True,
     metavar="SECONDS",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,13 +27,15 @@ from zcompute.cli._render import (
     print_table,
     stderr_console,
 )
+from zcompute.cli._types import SECONDS
 from zcompute.driver import ComputeDriver
 from zcompute.errors import NotFound
+from zcompute.images._copy import file_kind
 from zcompute.model import BlockDeviceSpec, Instance, NICSpec
 
 __all__ = ["VolumeOption", "boot", "delete", "list_guests", "parse_volume", "show"]
 
-_VOLUME_KEYS = ("target", "bus", "serial", "readonly", "device")
+_VOLUME_KEYS = ("target", "bus", "serial", "readonly", "device", "format")
 _BOOL_WORDS = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
 
 
@@ -63,7 +66,8 @@ _BOOL_WORDS = {"on": True, "yes": True, "true": True, "off": False, "no": False,
     multiple=True,
     metavar="PATH[,target=vdX,...]",
     help="Add a disk: a file or block device, with optional target=, bus=, "
-    "serial=, readonly, device=cdrom (repeatable).",
+    "serial=, readonly, device=cdrom, format=raw|qcow2 (default: inspected once and recorded; "
+    "see volume_dirs in 'host show' for where files may live) (repeatable).",
 )
 @click.option(
     "--property",
@@ -80,12 +84,16 @@ _BOOL_WORDS = {"on": True, "yes": True, "true": True, "off": False, "no": False,
 )
 @click.option(
     "--timeout",
-    type=float,
+    type=SECONDS,
     default=120.0,
     show_default=True,
     help="Seconds to wait for --wait-console.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the domain XML; create nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the domain XML; create nothing (and never boot the KVM probe).",
+)
 @pass_app
 def boot(
     app: AppContext,
@@ -141,7 +149,12 @@ def _print_plan(
 ) -> None:
     from zcompute.builder import build_domain_xml
 
-    plan = driver.plan(name, image, flavor, nics=nics, block_devices=disks, metadata=metadata)
+    host, note = driver.dry_run_host()
+    plan = driver.plan(
+        name, image, flavor, nics=nics, block_devices=disks, metadata=metadata, host=host
+    )
+    if note is not None:  # a comment keeps the output a domain XML that virsh accepts
+        click.echo(f"<!-- zcompute dry run: {note} -->")
     click.echo(build_domain_xml(plan), nl=False)
 
 
@@ -168,6 +181,7 @@ def _volumes(specs: Sequence[str]) -> list[BlockDeviceSpec]:
                 readonly=volume.readonly,
                 serial=volume.serial,
                 device=volume.device,
+                format=volume.format,
             )
         )
     return out
@@ -188,6 +202,7 @@ class VolumeOption:
     serial: str | None = None
     readonly: bool = False
     device: str = "disk"
+    format: str | None = None
 
 
 def parse_volume(spec: str) -> VolumeOption:
@@ -201,6 +216,11 @@ def parse_volume(spec: str) -> VolumeOption:
     source = Path(os.path.abspath(path_text))
     if not source.exists():
         raise click.BadParameter(f"{path_text}: no such file or device", param_hint="--volume")
+    mode = source.stat().st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):  # a FIFO, directory, /dev/null ...
+        raise click.BadParameter(
+            f"{path_text} is {file_kind(mode)}: give a file or block device", param_hint="--volume"
+        )
     values: dict[str, str] = {}
     for option in options:
         key, sep, value = option.partition("=")
@@ -220,6 +240,7 @@ def parse_volume(spec: str) -> VolumeOption:
         serial=values.get("serial"),
         readonly=_BOOL_WORDS[readonly],
         device=values.get("device", "disk"),
+        format=values.get("format"),
     )
 
 
@@ -274,7 +295,7 @@ def show(app: AppContext, name: str, as_json: bool, as_xml: bool) -> None:
         if as_xml:
             click.echo(driver.domain_xml(inst.uuid), nl=False)
             return
-        info = driver.get_info(inst.uuid) if driver.instance_exists(inst.uuid) else None
+        info = driver.instance_info(inst.uuid)  # the state list shows (error: domain gone)
         data = instance_dict(inst, info, driver.console_log_of(inst.uuid))
     if as_json:
         print_json(data)
@@ -363,7 +384,7 @@ _state_command(
 @click.argument("name")
 @click.option(
     "--timeout",
-    type=float,
+    type=SECONDS,
     default=60.0,
     show_default=True,
     help="Seconds to wait for a graceful shutdown before forcing it.",
@@ -382,7 +403,7 @@ def stop(app: AppContext, name: str, timeout: float, force: bool) -> None:
 @click.option("--hard", is_flag=True, help="Power-cycle the guest instead of asking it.")
 @click.option(
     "--timeout",
-    type=float,
+    type=SECONDS,
     default=60.0,
     show_default=True,
     help="Seconds to wait for a soft reboot before doing a hard one.",

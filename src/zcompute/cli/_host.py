@@ -27,7 +27,8 @@ from zcompute.arch import (
 from zcompute.arch import support_matrix as build_support_matrix
 from zcompute.cli._app import AppContext, cli, pass_app
 from zcompute.cli._render import stdout_console
-from zcompute.errors import HostDataError, XMLError
+from zcompute.cli._types import RegularFile
+from zcompute.errors import HostDataError, ImageError, XMLError
 from zcompute.host import (
     DomainCapabilities,
     GuestConclusion,
@@ -36,6 +37,7 @@ from zcompute.host import (
     conclude,
     read_host,
 )
+from zcompute.volumes import SYSTEM_DIRS, VolumePolicy, parse_volume_dirs
 
 __all__ = ["host_group", "host_show", "support_matrix", "xml_group", "xml_lint"]
 
@@ -55,8 +57,14 @@ class LintFailed(click.ClickException):
 
 
 def _read(path: Path, what: str, error: type[HostDataError] | type[XMLError]) -> bytes:
+    """The whole file; a FIFO, device or directory is refused at once instead of read."""
+    from zcompute.images._copy import open_regular
+
     try:
-        return path.read_bytes()
+        with open(open_regular(path), "rb") as handle:
+            return handle.read()
+    except ImageError as err:
+        raise error(str(path), f"cannot read {what}: {err}") from err
     except OSError as err:
         raise error(str(path), f"cannot read {what}: {err.strerror or err}") from err
 
@@ -86,7 +94,7 @@ def host_group() -> None:
 @click.option(
     "--cpuinfo",
     "cpuinfo_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=RegularFile(),
     help="cpuinfo file for the CPU model fallback (default /proc/cpuinfo for a live host).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
@@ -125,9 +133,15 @@ def host_show(
                 model, domain_capabilities=model.domain_capabilities + tuple(extra)
             )
     conclusions = conclude(model, app.config.virt_type, app.config.machine_types)
+    policy = VolumePolicy(parse_volume_dirs(app.config.volume_dirs), app.config.data_dir)
     if as_json:
         report = model.to_dict()
         report["conclusions"] = [c.to_dict() for c in conclusions]
+        report["volume_policy"] = {
+            "volume_dirs": [str(d) for d in policy.volume_dirs],
+            "refused": [str(app.config.data_dir), *SYSTEM_DIRS],
+            "summary": policy.describe(),
+        }
         report["input"] = {
             "capabilities": str(caps_file) if caps_file else app.config.uri,
             "cpuinfo": str(cpuinfo_file) if cpuinfo_file else None,
@@ -136,6 +150,7 @@ def host_show(
         click.echo(json.dumps(report, indent=2))
         return
     _print_host(stdout_console(), model, conclusions)
+    stdout_console().print(f"Local volumes (volume_dirs): {policy.describe()}")
 
 
 def _cpu_line(model: HostModel) -> str:

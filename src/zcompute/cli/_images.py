@@ -26,12 +26,12 @@ from zcompute.cli._render import (
     print_table,
     stderr_console,
 )
-from zcompute.errors import Conflict
+from zcompute.cli._types import RegularFile
 from zcompute.model import ARCHITECTURES, Image
 
 __all__ = ["image_group"]
 
-_FILE = click.Path(exists=True, dir_okay=False, resolve_path=True, path_type=Path)
+_FILE = RegularFile()  # not a FIFO or device: reading one would block or never end
 
 
 @cli.group("image")
@@ -197,11 +197,8 @@ def _show_value(value: object) -> str:
 @click.argument("name")
 @pass_app
 def image_delete(app: AppContext, name: str) -> None:
-    """Delete an image (NAME or id); refused while an instance uses it."""
+    """Delete an image (NAME or id); refused while an instance or another image uses it."""
     with open_driver(app) as driver:
         image = driver.images.get(name)
-        try:
-            driver.images.delete(image.id)
-        except Conflict as err:
-            raise Conflict(f"{err}; delete those instances first") from err
+        driver.images.delete(image.id)
     click.echo(f"deleted image {image.name} ({image.id})")

@@ -59,9 +59,26 @@ def open_driver(app: AppContext) -> Iterator[ComputeDriver]:
 
     driver = ComputeDriver(app.config)
     try:
+        _recover_leftovers(driver)
         yield driver
     finally:
         driver.close()
+
+
+def _recover_leftovers(driver: ComputeDriver) -> None:
+    """Finish or undo what an interrupted earlier command left (a killed boot, a half-made
+    image), before this command looks at anything; say what was done."""
+    from zcompute.errors import HypervisorUnavailable, ZcomputeError
+
+    try:
+        report = driver.recover_leftovers()
+    except HypervisorUnavailable:
+        raise
+    except ZcomputeError as err:  # e.g. a full disk: this command may still read
+        click.echo(f"zcompute: warning: could not recover interrupted operations: {err}", err=True)
+        return
+    for action in report.actions:
+        click.echo(f"zcompute: recovered: {action}", err=True)
 
 
 # -- consoles, tables and JSON -------------------------------------------------------------

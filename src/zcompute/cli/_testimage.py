@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from zcompute.cli._app import AppContext, cli, pass_app
+from zcompute.cli._types import SECONDS
 from zcompute.driver import ComputeDriver
 from zcompute.errors import NotFound
 from zcompute.model import Flavor, Image
@@ -95,7 +96,13 @@ DEMO_FLAVOR = Flavor("demo", 1, 256, 1)
 @cli.command()
 @click.option("--arch", type=ARCH_CHOICE, default="s390x", show_default=True)
 @click.option("--keep", is_flag=True, help="Keep the guest running afterwards.")
-@click.option("--timeout", type=float, default=120.0, show_default=True)
+@click.option(
+    "--timeout",
+    type=SECONDS,
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for the guest's banner.",
+)
 @click.option("--name", help="Name of the demo guest (default: zcompute-demo-<random>).")
 @pass_app
 def demo(app: AppContext, arch: str, keep: bool, timeout: float, name: str | None) -> None:

@@ -27,7 +27,7 @@ from zcompute.cli._render import (
     stderr_console,
 )
 from zcompute.errors import InvalidInput
-from zcompute.model import DISK_BUSES
+from zcompute.model import DISK_BUSES, DISK_FORMATS
 from zcompute.volumes import (
     HostFs,
     discover_fc_hbas,
@@ -138,6 +138,12 @@ def _adapter_of(device_path: str) -> str | None:
     "--bus", type=click.Choice(DISK_BUSES), help="Disk bus; default: the image's or the arch's."
 )
 @click.option("--readonly", is_flag=True, help="Attach read-only.")
+@click.option(
+    "--format",
+    "disk_format",
+    type=click.Choice(DISK_FORMATS),
+    help="The file's format; default: decided once by the format inspector and recorded.",
+)
 @click.option("--serial", help="Disk serial the guest sees (FC: the volume id).")
 @pass_app
 def volume_attach(
@@ -149,8 +155,13 @@ def volume_attach(
     bus: str | None,
     readonly: bool,
     serial: str | None,
+    disk_format: str | None,
 ) -> None:
-    """Attach a volume to guest NAME (running: hot-plugged, and kept in its definition)."""
+    """Attach a volume to guest NAME (running: hot-plugged, and kept in its definition).
+
+    A file must live in one of the volume directories ('host show' names them); a block
+    device must not be mounted, used as swap or held by another device.
+    """
     if (file is None) == (not fc_paths):
         raise click.UsageError("give either --file PATH or --fc DEVNO:WWPN:LUN")
     paths = [parse_fc_path(p) for p in fc_paths]
@@ -165,6 +176,7 @@ def volume_attach(
                     bus=bus,
                     readonly=readonly,
                     serial=serial,
+                    disk_format=disk_format,
                 )
             else:
                 volume_id = serial or f"{paths[0].wwpn}-{paths[0].lun}"

@@ -12,36 +12,45 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from zcompute.builder import build_domain_xml
 from zcompute.config import Config
+from zcompute.driver._files import (
+    prepare_guest_files,
+    secure_instance_folder,
+    warn_if_unreachable,
+)
 from zcompute.driver._locks import InstanceLocks
 from zcompute.driver._plan import GuestPlan, HostView, PlanRequest, make_plan
 from zcompute.driver._state import instance_state, require_state, settled_state
 from zcompute.driver._waiters import DomainEvents
 from zcompute.errors import InvalidInput, NotFound, ZcomputeError
-from zcompute.images import ImageStore
-from zcompute.model import Flavor, Image, Instance, InstanceState, Task
+from zcompute.images import ImageStore, decide_format
+from zcompute.images._access import QemuIds, qemu_ids
+from zcompute.model import KERNEL_ID_PROPERTY as KERNEL_ID_PROPERTY  # re-exported
+from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, InstanceState, Task
 from zcompute.state import StateDB
 from zcompute.virt import Domains, DomainState, Hypervisor, PowerState
+from zcompute.volumes import VolumePolicy, parse_volume_dirs
 
 LOG = logging.getLogger("zcompute.driver")
 
-#: Image property of a disk image made from a kernel-boot guest: the id of the kernel-boot image
-#: (kernel, initrd, command line) it boots with, like Nova's ``kernel_id``.
-KERNEL_ID_PROPERTY = "kernel_id"
 ROOT_DISK = "disk.qcow2"
 START_TIMEOUT = 30.0  # seconds for libvirt to report a started guest as running
 
 
 @dataclasses.dataclass
 class Operation:
-    """The instance an operation works on, and the state it was found in."""
+    """The instance an operation works on, the state it was found in, and the devices it
+    started to change (``("disk", target)``, ``("nic", mac)``): after a failure only those are
+    made to match the record again."""
 
     instance: Instance
     state: InstanceState
+    touched: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def uuid(self) -> str:
@@ -63,10 +72,34 @@ class DriverCore:
     domains: Domains
     events: DomainEvents
     _locks: InstanceLocks
+    _qemu_ids: tuple[QemuIds | None] | None  # None until libvirt was asked
 
     @property
     def host(self) -> HostView:
         raise NotImplementedError  # ComputeDriver reads the host once
+
+    # -- files -----------------------------------------------------------------------------
+
+    def qemu_ids(self) -> QemuIds | None:
+        """The user and groups QEMU runs with (libvirt's DAC label); None without DAC."""
+        if self._qemu_ids is None:
+            ids = qemu_ids(self.hv.capabilities())
+            self._qemu_ids = (ids,)
+            if ids is not None:
+                warn_if_unreachable(ids, self.instances_dir, self.images.images_dir)
+        return self._qemu_ids[0]
+
+    def qemu_group(self) -> int | None:
+        """QEMU's group, or None while libvirt cannot say (see :class:`ImageStore`)."""
+        try:
+            ids = self.qemu_ids()
+        except ZcomputeError:
+            return None  # libvirtd away: images get root's group until a guest boots on them
+        return None if ids is None else ids.gid
+
+    def prepare_guest_files(self, directory: Path, plan: GuestPlan) -> None:
+        """Before libvirt starts ``plan``'s guest: its folder and files (:mod:`._files`)."""
+        prepare_guest_files(self.images, self.qemu_ids(), directory, plan)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -111,16 +144,46 @@ class DriverCore:
         """
         found = self.db.get_instance(name_or_uuid)
         with self._locks.hold(found.name, found.uuid):
-            inst = self.db.get_instance(found.uuid)
+            inst = self._recover_if_orphaned(self.db.get_instance(found.uuid))
             state = self.observed_state(inst.uuid)
             require_state(inst.name, verb, state, allowed)
             if task is not None:
                 self.db.begin_task(inst.uuid, task)
+            op = Operation(inst, state)
             try:
-                yield Operation(inst, state)
+                yield op
+            except BaseException:
+                if task is not None:
+                    self._undo_partial(inst.uuid, task, op.touched)
+                raise
             finally:
                 if task is not None:
                     self._record_settled(inst.uuid)
+
+    # -- local volumes ----------------------------------------------------------------------
+
+    @property
+    def volume_policy(self) -> VolumePolicy:
+        """Which host files and block devices may become a guest's disk (``host show``)."""
+        return VolumePolicy(parse_volume_dirs(self.config.volume_dirs), self.config.data_dir)
+
+    def checked_volume(self, spec: BlockDeviceSpec) -> BlockDeviceSpec:
+        """``spec`` as it will be recorded: the real path, allowed by the volume policy, with
+        its format decided once (a block device is raw; a file's format comes from the format
+        inspector, or is the one the operator stated and the file really has)."""
+        volume = self.volume_policy.check(spec.source)
+        label = f"volume {spec.source}"
+        fmt = "raw" if volume.is_block else decide_format(volume.path, label, spec.format)
+        if volume.is_block and spec.format not in (None, "raw"):
+            raise InvalidInput("block_device.format", f"{label} is a block device", ["raw"])
+        return dataclasses.replace(spec, source=volume.path, format=fmt)
+
+    def _recover_if_orphaned(self, inst: Instance) -> Instance:
+        """``inst`` after recovering a task whose process is gone (:mod:`._recovery`)."""
+        return inst
+
+    def _undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> None:
+        """After ``task`` failed half-way: what recovery does for it (:mod:`._recovery`)."""
 
     # -- regenerating a guest from its record ----------------------------------------------
 
@@ -179,11 +242,12 @@ class DriverCore:
         The new definition is built before anything is stopped, so a record that no longer
         makes a valid guest is reported while the guest still runs as it was.
         """
-        xml = build_domain_xml(self.replan(inst))
-        (self.instances_dir / inst.uuid).mkdir(mode=0o755, exist_ok=True)
+        plan = self.replan(inst)
+        xml = build_domain_xml(plan)
         if self.domains.exists(inst.uuid):
             self.domains.destroy(inst.uuid)
             self.domains.remove_managed_save(inst.uuid)  # a hard reboot discards saved memory
+        self.prepare_guest_files(self.instances_dir / inst.uuid, plan)  # QEMU stopped
         self.domains.define(xml)
         self.start_and_wait(inst.uuid, paused=paused)
 
@@ -192,6 +256,9 @@ class DriverCore:
 
         A guest restored from memory saved while paused comes back paused.
         """
+        folder = self.instances_dir / uuid
+        if os.path.lexists(folder):  # libvirt opens its files as root: never through a link
+            secure_instance_folder(self.qemu_ids(), folder, [folder / ROOT_DISK])
         self.domains.start(uuid, paused=paused)
         wanted = {PowerState.PAUSED} if paused else {PowerState.RUNNING, PowerState.PAUSED}
         self.domains.wait_state(uuid, wanted, timeout=START_TIMEOUT)

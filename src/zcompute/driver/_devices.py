@@ -12,27 +12,26 @@ with a timeout. Only then is the device removed from the definition and the reco
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable
 from pathlib import Path
 
+from zcompute._faults import fault_point
 from zcompute.arch import get_profile
 from zcompute.builder import disk_device, nic_device
 from zcompute.driver._base import DriverCore, Operation
+from zcompute.driver._macs import refuse_shared_macs
 from zcompute.driver._plan import DISK_BUS_PROPERTY, disk_plan, nic_plan, target_name
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
-from zcompute.errors import Conflict, InvalidInput, NotFound, Timeout, VirtError, ZcomputeError
-from zcompute.model import BlockDeviceSpec, Instance, NICSpec, Task
+from zcompute.errors import BusFull, Conflict, InvalidInput, NotFound, Timeout, ZcomputeError
+from zcompute.model import BlockDeviceSpec, Instance, NICSpec, Task, validate_timeout
 from zcompute.volumes import DiskSource
 from zcompute.xml import Device, Disk, Domain, Interface
 
-__all__ = ["DeviceOps"]
+__all__ = ["DeviceFinder", "DeviceOps", "disk_with_target", "nic_with_mac"]
 
 DEFAULT_DETACH_TIMEOUT = 30.0
 HOTPLUG_BUSES = ("virtio", "scsi", "usb")  # IDE and SATA disks cannot be added to a running guest
 _ATTACHABLE = {*ACTIVE, *ANY_STOPPED}
-# libvirt's messages when a bus has no free address left (PCI slots; ccw device numbers).
-_BUS_FULL = re.compile(r"No more available PCI slots|no more free CCW devnos", re.IGNORECASE)
 
 DeviceFinder = Callable[[Domain], Device | None]
 
@@ -51,6 +50,7 @@ class DeviceOps(DriverCore):
         bus: str | None = None,
         readonly: bool = False,
         serial: str | None = None,
+        disk_format: str | None = None,
     ) -> BlockDeviceSpec:
         """Attach a file or block device as a disk; returns what was attached.
 
@@ -60,19 +60,25 @@ class DeviceOps(DriverCore):
         """
         verb = "attach a volume to"
         with self._operation(name_or_uuid, Task.ATTACHING_VOLUME, _ATTACHABLE, verb) as op:
-            spec = self._volume_spec(op.instance, volume, target, bus, readonly, serial)
+            spec = self._volume_spec(
+                op.instance, volume, target, bus, readonly, serial, disk_format
+            )
             live = op.state in ACTIVE
             self._check_new_disk(op, spec, live)
             disk = disk_device(disk_plan(spec, get_profile(op.instance.arch)))
             what = f"disk {spec.target}"
+            op.touched.append(("disk", spec.target))
             self._attach(op, disk, what, live, spec.bus)
-            self._record(op, spec, _disk_with_target(spec.target), what)
+            fault_point("volume_attach.attached")
+            self._record(op, spec, disk_with_target(spec.target), what)
+            fault_point("volume_attach.recorded")
             return spec
 
     def detach_volume(
         self, name_or_uuid: str, target: str, timeout: float = DEFAULT_DETACH_TIMEOUT
     ) -> BlockDeviceSpec:
         """Detach the volume attached as ``target`` (e.g. ``vdb``); returns what it was."""
+        validate_timeout(timeout)
         verb = "detach a volume from"
         with self._operation(name_or_uuid, Task.DETACHING_VOLUME, _ATTACHABLE, verb) as op:
             spec = next((b for b in op.instance.block_devices if b.target == target), None)
@@ -85,8 +91,11 @@ class DeviceOps(DriverCore):
                     f"{target} of instance {op.name}",
                     _attached(f"no volume {target!r} is attached to instance {op.name}", attached),
                 )
-            self._detach(op, _disk_with_target(target), f"disk {target}", timeout)
+            op.touched.append(("disk", target))
+            self._detach(op, disk_with_target(target), f"disk {target}", timeout)
+            fault_point("volume_detach.detached")
             self.db.remove_attachment(op.uuid, "volume", target)
+            fault_point("volume_detach.forgotten")
             return spec
 
     def _volume_spec(
@@ -97,6 +106,7 @@ class DeviceOps(DriverCore):
         bus: str | None,
         readonly: bool,
         serial: str | None,
+        disk_format: str | None = None,
     ) -> BlockDeviceSpec:
         if isinstance(volume, DiskSource):
             # virtio-blk keeps 20 bytes of a serial; a Cinder volume id (36) is cut, as QEMU would
@@ -115,12 +125,7 @@ class DeviceOps(DriverCore):
                 bus=bus,
                 readonly=readonly,
                 serial=serial,
-            )
-        if not (spec.source.is_file() or spec.source.is_block_device()):
-            raise InvalidInput(
-                "block_device.source",
-                f"{spec.source} is neither a file nor a block device",
-                "an existing file or block device",
+                format=disk_format,
             )
         prefix = target_name(spec.bus, 0)[:2]
         if spec.device == "disk" and not spec.target.startswith(prefix):
@@ -129,7 +134,7 @@ class DeviceOps(DriverCore):
                 f"{spec.target} does not name a disk on bus {spec.bus}",
                 f"{prefix}a, {prefix}b, ...",
             )
-        return spec
+        return self.checked_volume(spec)  # the volume policy, and its format decided once
 
     def _free_target(self, inst: Instance, bus: str) -> str:
         taken = self._disk_targets(inst)
@@ -170,7 +175,7 @@ class DeviceOps(DriverCore):
     def _is_root_disk(self, inst: Instance, target: str) -> bool:
         root = str(self.root_disk_path(inst.uuid))
         stored = Domain.from_xml(self.domains.xml(inst.uuid, inactive=True))
-        disk = _disk_with_target(target)(stored)
+        disk = disk_with_target(target)(stored)
         return isinstance(disk, Disk) and disk.source_file == root
 
     # -- NICs ------------------------------------------------------------------------------
@@ -181,19 +186,24 @@ class DeviceOps(DriverCore):
         with self._operation(name_or_uuid, Task.ATTACHING_INTERFACE, _ATTACHABLE, verb) as op:
             self._check_nic_source(nic)
             planned = nic_plan(nic, get_profile(op.instance.arch))
+            refuse_shared_macs(self.db, op.uuid, [planned])
             macs = self._macs(op.instance)
             if planned.mac in macs:
                 raise Conflict(f"instance {op.name} already has a NIC with MAC {planned.mac}")
             spec = NICSpec(network=nic.network, bridge=nic.bridge, mac=planned.mac, model=nic.model)
             what = f"NIC {planned.mac}"
+            op.touched.append(("nic", planned.mac))
             self._attach(op, nic_device(planned), what, op.state in ACTIVE)
-            self._record(op, spec, _nic_with_mac(planned.mac), what)
+            fault_point("nic_attach.attached")
+            self._record(op, spec, nic_with_mac(planned.mac), what)
+            fault_point("nic_attach.recorded")
             return spec
 
     def detach_interface(
         self, name_or_uuid: str, mac: str, timeout: float = DEFAULT_DETACH_TIMEOUT
     ) -> NICSpec:
         """Detach the NIC with MAC address ``mac``; returns what it was."""
+        validate_timeout(timeout)
         verb = "detach a NIC from"
         with self._operation(name_or_uuid, Task.DETACHING_INTERFACE, _ATTACHABLE, verb) as op:
             wanted = mac.lower()
@@ -205,8 +215,11 @@ class DeviceOps(DriverCore):
                     f"{mac} of instance {op.name}",
                     _attached(f"no NIC with MAC {mac} is attached to instance {op.name}", macs),
                 )
-            self._detach(op, _nic_with_mac(wanted), f"NIC {wanted}", timeout)
+            op.touched.append(("nic", wanted))
+            self._detach(op, nic_with_mac(wanted), f"NIC {wanted}", timeout)
+            fault_point("nic_detach.detached")
             self.db.remove_attachment(op.uuid, "nic", wanted)
+            fault_point("nic_detach.forgotten")
             return spec
 
     def _check_nic_source(self, nic: NICSpec) -> None:
@@ -233,13 +246,11 @@ class DeviceOps(DriverCore):
     ) -> None:
         try:
             self.domains.attach_device(op.uuid, device.to_xml(), live=live, config=True)
-        except VirtError as err:
-            if _BUS_FULL.search(str(err)):
-                raise Conflict(
-                    f"cannot attach {what} to instance {op.name}: its {bus} bus is full "
-                    f"(libvirt: {err}); nothing was attached"
-                ) from err
-            raise
+        except BusFull as err:
+            raise BusFull(
+                f"cannot attach {what} to instance {op.name}: its {bus} bus is full "
+                f"(libvirt: {err}); nothing was attached"
+            ) from err
 
     def _record(
         self, op: Operation, spec: BlockDeviceSpec | NICSpec, find: DeviceFinder, what: str
@@ -258,6 +269,7 @@ class DeviceOps(DriverCore):
             device = find(Domain.from_xml(self.domains.xml(op.uuid)))
             if device is not None:
                 self._unplug(op, device, what, timeout)
+                fault_point("detach.unplugged")
         stored = find(Domain.from_xml(self.domains.xml(op.uuid, inactive=True)))
         if stored is not None:
             self.domains.detach_device(op.uuid, stored.to_xml(), live=False, config=True)
@@ -277,14 +289,14 @@ def _attached(message: str, attached: list[str]) -> str:
     return f"{message} (attached: {', '.join(attached) or 'none'})"
 
 
-def _disk_with_target(target: str) -> DeviceFinder:
+def disk_with_target(target: str) -> DeviceFinder:
     def find(dom: Domain) -> Device | None:
         return next((d for d in dom.devices.disks if d.target_dev == target), None)
 
     return find
 
 
-def _nic_with_mac(mac: str) -> DeviceFinder:
+def nic_with_mac(mac: str) -> DeviceFinder:
     def find(dom: Domain) -> Device | None:
         found: Interface | None = next(
             (i for i in dom.devices.interfaces if (i.mac or "").lower() == mac), None

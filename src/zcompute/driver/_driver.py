@@ -11,7 +11,6 @@ interactive console (:mod:`._serial`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import re
@@ -21,29 +20,42 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from zcompute._faults import fault_point
 from zcompute.builder import build_domain_xml
 from zcompute.config import Config, load_config
 from zcompute.driver import _console
 from zcompute.driver._base import DriverCore
-from zcompute.driver._fc import FcVolumeOps
+from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._host import (
     CpuModel,
     KvmProbe,
+    checked_versions,
+    dry_run_host_view,
     host_cpu_model,
     kvm_usable,
     read_host_view,
-    version_problem,
 )
 from zcompute.driver._locks import InstanceLocks
+from zcompute.driver._macs import refuse_shared_macs
+from zcompute.driver._metadata import instance_metadata, user_metadata
 from zcompute.driver._plan import GuestPlan, HostView, PlanRequest, make_plan
 from zcompute.driver._power import PowerOps
+from zcompute.driver._recovery import RecoveryOps
 from zcompute.driver._serial import ConsoleOps
 from zcompute.driver._snapshot import SnapshotOps
 from zcompute.driver._state import instance_state, settled_state
 from zcompute.driver._undo import UndoStack
 from zcompute.driver._waiters import DomainEvents
-from zcompute.errors import Conflict, HostUnsupported, NotFound, ZcomputeError
+from zcompute.errors import (
+    ConfigError,
+    Conflict,
+    HostFileError,
+    InvalidState,
+    NotFound,
+    ZcomputeError,
+)
 from zcompute.images import ImageStore
+from zcompute.images._access import DIR_TRAVERSE, make_data_dir, make_dir, tighten, unsafe_directory
 from zcompute.model import (
     BlockDeviceSpec,
     Flavor,
@@ -54,6 +66,7 @@ from zcompute.model import (
     Task,
     new_uuid,
     validate_name,
+    validate_timeout,
 )
 from zcompute.state import StateDB
 from zcompute.virt import (
@@ -97,21 +110,24 @@ class HostReport:
     kvm_usable: bool
     unknown_domains: tuple[str, ...]
     records_without_domain: tuple[str, ...]
-    interrupted_tasks: tuple[tuple[str, str], ...]
+    interrupted_tasks: tuple[tuple[str, str], ...]  # (name, task) found orphaned at the start
+    repaired: tuple[str, ...] = ()  # what the start-up repair did (zcompute.driver._recovery)
 
 
-class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
+@map_os_errors  # no OSError leaves the driver: each becomes the zcompute error naming its path
+class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
     """zcompute's compute driver for one host."""
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or load_config()
         data = self.config.data_dir
-        data.mkdir(parents=True, exist_ok=True)
-        data.chmod(0o755)  # QEMU (libvirt-qemu) must reach images and instance files below
+        _own_data_dir(data)
         self.db = StateDB(data / "state.db")
-        self.images = ImageStore(data, self.db)
+        self._qemu_ids = None
+        self.images = ImageStore(data, self.db, self.qemu_group)
         self.instances_dir = data / "instances"
-        self.instances_dir.mkdir(mode=0o755, exist_ok=True)
+        if not make_dir(self.instances_dir, DIR_TRAVERSE):
+            tighten(self.instances_dir, 0o066)  # an older zcompute's 0755: QEMU only traverses
         self.hv = Hypervisor(self.config.uri)
         self.domains = Domains(self.hv)
         self._locks = InstanceLocks()
@@ -126,7 +142,9 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
         """Connect, check versions, read the host, and reconcile records with libvirt."""
         host = self.host  # refuses a libvirt or QEMU older than zcompute's minimum
         libvirt_version, qemu_version = self.hv.versions()
-        unknown, missing, interrupted = self._reconcile()
+        interrupted = tuple((i.name, str(i.task)) for i in self.db.orphaned_tasks())
+        repaired = self.repair().actions
+        unknown, missing = self._reconcile()
         return HostReport(
             libvirt_version=libvirt_version,
             qemu_version=qemu_version,
@@ -136,6 +154,7 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
             unknown_domains=unknown,
             records_without_domain=missing,
             interrupted_tasks=interrupted,
+            repaired=repaired,
         )
 
     @property
@@ -143,15 +162,20 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
         """The host as read once: capabilities, CPU model, and whether KVM really runs."""
         with self._host_lock:
             if self._host is None:
-                versions = self.hv.versions()
-                problem = version_problem(*versions)
-                if problem is not None:
-                    raise HostUnsupported(problem)
+                versions = checked_versions(self.hv)
                 kvm = kvm_usable(
                     self.config.virt_type, self.config.data_dir, versions, self._probe_kvm
                 )
                 self._host = read_host_view(self.hv, kvm)
             return self._host
+
+    def dry_run_host(self) -> tuple[HostView, str | None]:
+        """The host a dry run plans with: as :attr:`host`, but the KVM probe (which boots a
+        guest) never runs; the note says when its answer is not known yet."""
+        with self._host_lock:
+            if self._host is not None:
+                return self._host, None
+        return dry_run_host_view(self.hv, self.config)
 
     def host_view_without_kvm_probe(self) -> HostView:
         """The host view for the KVM probe itself (which must not wait for its own answer)."""
@@ -162,17 +186,13 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
 
         return probe_kvm(self)
 
-    def _reconcile(
-        self,
-    ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
-        """Sync recorded power states; report unknown domains, orphan records, broken tasks."""
+    def _reconcile(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Sync recorded power states; report unknown domains and records without a domain."""
         stats = {s.uuid: s for s in self.domains.all_stats()}
         saved = self.domains.managed_save_uuids()
         records = self.db.list_instances()
-        missing, interrupted = [], []
+        missing = []
         for inst in records:
-            if inst.task is not None:
-                interrupted.append((inst.name, inst.task.value))
             found = stats.get(inst.uuid)
             if found is None:
                 missing.append(inst.name)
@@ -185,7 +205,7 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
         unknown = tuple(sorted(s.name for s in stats.values() if s.uuid not in known))
         for name in missing:
             LOG.warning("instance %s has a record but no libvirt domain", name)
-        return unknown, tuple(missing), tuple(interrupted)
+        return unknown, tuple(missing)
 
     def _on_lifecycle(self, uuid: str, event: LifecycleEvent) -> None:
         """Keep recorded power states in step with libvirt's lifecycle events."""
@@ -211,9 +231,14 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
         block_devices: Sequence[BlockDeviceSpec] = (),
         metadata: Mapping[str, str] | None = None,
         uuid: str | None = None,
+        host: HostView | None = None,
     ) -> GuestPlan:
-        """Every decision a spawn would make, without creating anything (``--dry-run``)."""
+        """Every decision a spawn would make, without creating anything (``--dry-run``).
+
+        ``host`` defaults to :attr:`host`; a dry run passes :meth:`dry_run_host`'s.
+        """
         name = validate_name(name, "name")
+        extra = user_metadata(metadata)
         image_obj, flavor_obj = self._resolve(image, flavor)
         uuid = uuid or new_uuid()
         has_disk = self.has_root_disk(image_obj, flavor_obj)
@@ -225,11 +250,11 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
             instance_dir=self.instances_dir / uuid,
             root_disk=self.root_disk_path(uuid) if has_disk else None,
             nics=tuple(nics),
-            block_devices=tuple(block_devices),
-            metadata=_metadata(uuid, name, flavor_obj, image_obj, metadata),
+            block_devices=tuple(self.checked_volume(b) for b in block_devices),
+            metadata=instance_metadata(uuid, name, flavor_obj, image_obj, extra),
             boot_image=self.boot_image_for(image_obj),
         )
-        return make_plan(request, self.config, self.host)
+        return make_plan(request, self.config, host or self.host)
 
     def spawn(
         self,
@@ -250,7 +275,9 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
         matches it, e.g. a guest's ready banner. ``uuid`` may be given to know the instance's
         paths (console log) before spawn returns.
         """
+        validate_timeout(timeout)
         image, flavor = self._resolve(image, flavor)
+        block_devices = [self.checked_volume(b) for b in block_devices]  # recorded as checked
         plan = self.plan(
             name,
             image,
@@ -262,12 +289,14 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
         )
         with self._locks.hold(plan.name, plan.uuid):
             self._refuse_existing(plan.name)
+            refuse_shared_macs(self.db, plan.uuid, plan.nics)
             undo = UndoStack(guard=self.hv.when_back)
             try:
                 inst = self._create(plan, image, flavor, nics, block_devices, undo)
                 if wait_for is not None:
                     log = Path(plan.console_log)
                     _console.wait_for_line(log, wait_for, timeout, lambda: self._running(plan.uuid))
+                    fault_point("spawn.booted")
                 inst = self.db.end_task(plan.uuid, InstanceState.RUNNING)
             except BaseException as err:
                 failed = undo.rollback()
@@ -284,11 +313,14 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
 
     def _refuse_existing(self, name: str) -> None:
         try:
-            self.db.get_instance(name)
+            found = self.db.get_instance(name)
         except NotFound:
             pass
         else:
-            raise Conflict(f"an instance named {name!r} already exists")
+            if found.task in (Task.SPAWNING, Task.DESTROYING) and self.task_is_orphaned(found):
+                LOG.warning("%s", self.recover(found))  # a spawn or delete cut short: undone
+            else:
+                raise Conflict(f"an instance named {name!r} already exists")
         if self.domains.uuid_of(name) is not None:
             raise Conflict(
                 f"libvirt already has a domain named {name!r} that zcompute does not manage"
@@ -325,24 +357,33 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
             "delete the instance record",
             lambda: self.db.delete_instance(plan.uuid, missing_ok=True),
         )
+        fault_point("spawn.recorded")
         directory = self.instances_dir / plan.uuid
-        directory.mkdir(mode=0o755)
+        directory.mkdir(mode=0o700)  # prepare_guest_files opens it to QEMU's group
         undo.push("remove the instance directory", lambda: shutil.rmtree(directory))
+        fault_point("spawn.folder")
         root = plan.disks[0] if plan.disks and plan.disks[0].boot_order == 1 else None
         if root is not None:
             self._create_root_disk(image, flavor, Path(root.source))
+            fault_point("spawn.disk")
+        self.prepare_guest_files(directory, plan)
         xml = build_domain_xml(plan)
-        self.domains.define(xml)
+        # Both undos are registered before their step: a call cut short (libvirtd died) may
+        # have done its work; each tolerates a domain that is not there.
         undo.push(
             "undefine the domain",
             lambda: self.domains.undefine(plan.uuid),
             needed_by_older=True,
         )
-        # registered before the start: a start cut short (libvirtd died) may have started QEMU
+        self.domains.define(xml)
+        fault_point("spawn.defined")
         undo.push(
-            "destroy the domain", lambda: self._destroy_if_any(plan.uuid), needed_by_older=True
+            "destroy the domain",
+            lambda: self.domains.destroy_if_exists(plan.uuid),
+            needed_by_older=True,
         )
         self.domains.start(plan.uuid)
+        fault_point("spawn.started")
         self.domains.wait_state(plan.uuid, {PowerState.RUNNING}, timeout=30)
         return inst
 
@@ -352,10 +393,6 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
         else:  # a kernel-boot image still gets the flavor's root disk, blank
             self.images.create_blank(dest, flavor.root_gib)
 
-    def _destroy_if_any(self, uuid: str) -> None:
-        with contextlib.suppress(NotFound):
-            self.domains.destroy(uuid)
-
     def _running(self, uuid: str) -> bool:
         # a libvirtd restarted under the guest is waited for: QEMU runs on meanwhile
         state = self.hv.when_back(lambda: self.domains.state(uuid))
@@ -364,26 +401,42 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
     # -- destroy ----------------------------------------------------------------------------
 
     def destroy(self, name_or_uuid: str) -> bool:
-        """Stop and remove a guest with its definition and files. False if there was none."""
+        """Stop and remove a guest with its definition and files. False if there was none.
+
+        Refused only while another live process runs an operation on the guest; a task whose
+        process is gone does not stand in the way.
+        """
         try:
             inst = self.db.get_instance(name_or_uuid)
         except NotFound:
             return False
         with self._locks.hold(inst.name, inst.uuid):
-            self.db.update_instance(inst.uuid, task=Task.DESTROYING)
-            if self.domains.exists(inst.uuid):
-                self.domains.destroy(inst.uuid)
-                self.domains.undefine(inst.uuid)
-            for problem in self.release_volume_connections(inst.uuid):
-                LOG.error("destroy %s: could not disconnect volume %s", inst.name, problem)
-            shutil.rmtree(self.instances_dir / inst.uuid, ignore_errors=True)
-            self.db.delete_instance(inst.uuid, missing_ok=True)
+            inst = self.db.get_instance(inst.uuid)
+            if inst.task is not None and not self.task_is_orphaned(inst):
+                raise InvalidState(
+                    f"instance {inst.name} is busy with task {inst.task.value!r} in another "
+                    "process; delete it when that ends"
+                )
+            self.db.take_task(inst.uuid, Task.DESTROYING)
+            fault_point("destroy.begun")
+            self._remove_guest(inst)
         return True
 
     # -- queries ----------------------------------------------------------------------------
 
     def get_instance(self, name_or_uuid: str) -> Instance:
         return self.db.get_instance(name_or_uuid)
+
+    def instance_info(self, name_or_uuid: str) -> InstanceInfo:
+        """:meth:`get_info`, but a record whose libvirt domain is gone is in state ``error``,
+        as :meth:`list_instances` shows it, instead of NotFound."""
+        inst = self.db.get_instance(name_or_uuid)
+        try:
+            return self.get_info(inst.uuid)
+        except NotFound as err:
+            if err.kind != "domain":
+                raise
+            return _domain_gone(inst.uuid, inst.name)
 
     def get_info(self, name_or_uuid: str) -> InstanceInfo:
         inst = self.db.get_instance(name_or_uuid)
@@ -400,7 +453,7 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
         for rec in self.db.instance_index():
             values = stats.get(rec.uuid_bytes)
             if values is None:  # a record whose domain is gone: visible, never hidden
-                append(InstanceInfo(rec.uuid, rec.name, InstanceState.ERROR, 0, 0, 0, 0))
+                append(_domain_gone(rec.uuid, rec.name))
                 continue
             live, max_kib, cur_kib, vcpus, cpu_ns = stats_values(values)
             # Only a shut-off guest can have a managed save (it is suspended then): one more
@@ -481,6 +534,23 @@ class ComputeDriver(PowerOps, FcVolumeOps, SnapshotOps, ConsoleOps, DriverCore):
         self.db.close()
 
 
+def _own_data_dir(data: Path) -> None:
+    """Create the data directory unless it exists (an existing one keeps its mode), and refuse
+    one that a user other than root can write to: links planted there would lead root."""
+    try:
+        make_data_dir(data)
+    except HostFileError as err:
+        raise ConfigError("data_dir", str(err), "a directory") from err
+    problem = unsafe_directory(data)
+    if problem is not None:
+        raise ConfigError(
+            "data_dir",
+            f"{data}: {problem}; whoever can write there could plant links that zcompute, "
+            "running as root, would follow",
+            "a directory only root can write to (chown root; chmod go-w)",
+        )
+
+
 def _supported(host: HostView) -> list[tuple[str, str]]:
     out = []
     for arch in host.caps.guest_arches:
@@ -506,13 +576,6 @@ def _info(uuid: str, name: str, stats: DomainStats, live: DomainState) -> Instan
     )
 
 
-def _metadata(
-    uuid: str, name: str, flavor: Flavor, image: Image, extra: Mapping[str, str] | None
-) -> dict[str, str]:
-    return {
-        **(extra or {}),
-        "instance": uuid,
-        "name": name,
-        "flavor": flavor.name,
-        "image": image.id,
-    }
+def _domain_gone(uuid: str, name: str) -> InstanceInfo:
+    """What a record whose libvirt domain is gone shows: state error, nothing running."""
+    return InstanceInfo(uuid, name, InstanceState.ERROR, 0, 0, 0, 0)

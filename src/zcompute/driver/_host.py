@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zcompute.arch import get_profile
+from zcompute.config import Config
 from zcompute.driver._plan import HostView
+from zcompute.errors import HostUnsupported
 from zcompute.host import HostCapabilities, cpu_model_from_cpuinfo
 from zcompute.virt import Hypervisor
 
@@ -45,6 +47,15 @@ def version_problem(libvirt_version: int, qemu_version: int) -> str | None:
         f"this host runs {' and '.join(old)}; zcompute is tested on "
         f"{' and '.join(TESTED_STACKS)}: run 'scripts/setup-host' or upgrade libvirt and QEMU"
     )
+
+
+def checked_versions(hv: Hypervisor) -> tuple[int, int]:
+    """libvirt's and QEMU's versions; HostUnsupported if they are older than zcompute's minimum."""
+    versions = hv.versions()
+    problem = version_problem(*versions)
+    if problem is not None:
+        raise HostUnsupported(problem)
+    return versions
 
 
 @dataclass(frozen=True)
@@ -88,13 +99,9 @@ def kvm_usable(
     ``/dev/kvm`` existing proves nothing: on nested, paravirtualised hosts a standard guest
     kernel dies with "emulation failure" before its init. Only ``auto`` needs the answer.
     """
-    if virt_type != "auto":
-        return virt_type == "kvm"
-    if not os.path.exists("/dev/kvm"):
-        return False
-    saved = recorded_kvm_probe(data_dir, versions)
-    if saved is not None:
-        return saved.usable
+    known = known_kvm_answer(virt_type, data_dir, versions)
+    if known is not None:
+        return known
     result = prober()
     LOG.warning("KVM probe: %s", result.detail)
     record = data_dir / _PROBE_RECORD
@@ -102,6 +109,31 @@ def kvm_usable(
     key = _probe_key(versions)
     record.write_text(json.dumps({"key": key, "usable": result.usable, "detail": result.detail}))
     return result.usable
+
+
+def known_kvm_answer(virt_type: str, data_dir: Path, versions: tuple[int, int]) -> bool | None:
+    """Whether KVM guests run here, if that is known without the probe; None: only it can tell."""
+    if virt_type != "auto":
+        return virt_type == "kvm"
+    if not os.path.exists("/dev/kvm"):
+        return False
+    saved = recorded_kvm_probe(data_dir, versions)
+    return None if saved is None else saved.usable
+
+
+#: What a dry run says when it plans before the KVM probe ever ran.
+UNPROBED_NOTE = (
+    "KVM has not been probed on this host yet: planned as if KVM were not usable (TCG); "
+    "the first real boot probes it and may choose domain type kvm"
+)
+
+
+def dry_run_host_view(hv: Hypervisor, config: Config) -> tuple[HostView, str | None]:
+    """The host as a dry run sees it: the probe's recorded answer, never a new probe (which
+    boots a guest); the note says when that answer is not known yet."""
+    versions = checked_versions(hv)
+    known = known_kvm_answer(config.virt_type, config.data_dir, versions)
+    return read_host_view(hv, kvm=bool(known)), None if known is not None else UNPROBED_NOTE
 
 
 _PROBE_RECORD = "kvm-probe.json"

@@ -8,8 +8,8 @@ the guest's banner appears on its console.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +18,7 @@ from zcompute.builder import build_domain_xml
 from zcompute.driver._host import KvmProbe
 from zcompute.driver._plan import PlanRequest, make_plan
 from zcompute.errors import ZcomputeError
+from zcompute.images._access import remove_tree
 from zcompute.model import Flavor, Image, new_uuid, utcnow
 from zcompute.testimage import BANNER, build_test_image
 from zcompute.virt import PowerState
@@ -54,8 +55,8 @@ def probe_kvm(driver: ComputeDriver) -> KvmProbe:
     )
     uuid = new_uuid()
     workdir = driver.config.data_dir / "kvm-probe"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(mode=0o755, parents=True)
+    with contextlib.suppress(OSError):
+        remove_tree(workdir)  # what an earlier probe left (a link there is removed, not followed)
     request = PlanRequest(
         uuid=uuid,
         name=f"zcompute-kvm-probe-{uuid[:8]}",
@@ -68,13 +69,15 @@ def probe_kvm(driver: ComputeDriver) -> KvmProbe:
     host = dataclasses.replace(driver.host_view_without_kvm_probe(), kvm_usable=True)
     try:
         plan = make_plan(request, driver.config, host)
+        driver.prepare_guest_files(workdir, plan)  # the folder, kernel and initrd copies
         driver.domains.create_transient(build_domain_xml(plan))
         return _watch(driver, uuid, Path(plan.console_log))
     except ZcomputeError as err:
         return KvmProbe(False, f"KVM guest could not start: {err}")
     finally:
         driver.domains.destroy_if_exists(uuid)
-        shutil.rmtree(workdir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(workdir)
 
 
 def _watch(driver: ComputeDriver, uuid: str, log: Path) -> KvmProbe:

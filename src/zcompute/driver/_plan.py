@@ -31,6 +31,8 @@ WATCHDOG_PROPERTY = "hw_watchdog_action"
 DISK_BUS_PROPERTY = "hw_disk_bus"
 CMDLINE_PROPERTY = "os_command_line"
 GUEST_MODE_PROPERTY = "zcompute_guest_mode"  # test images: "shell" (default) or "poweroff"
+KERNEL_COPY, INITRD_COPY = "kernel", "initrd"  # an instance's own copies, in its folder
+CONSOLE_LOG = "console.log"  # the log console's file, in the instance folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +48,10 @@ class DiskPlan:
     readonly: bool = False
     serial: str | None = None
     boot_order: int | None = None
+    # The store image below an instance's overlay: a read-only base that many guests share,
+    # given to libvirt with the chain so that it never chowns it to the QEMU user.
+    backing: str | None = None
+    backing_format: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +86,9 @@ class GuestPlan:
     initrd: str | None = None
     cmdline: str | None = None
     metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # (image store file, the instance's own copy) for the kernel and initrd: libvirt gives the
+    # files a guest boots to the QEMU user while it runs, so a guest never boots the shared ones
+    boot_files: tuple[tuple[str, str], ...] = ()
 
     @property
     def arch(self) -> str:
@@ -141,10 +150,12 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
     )
     domcaps = host.domcaps.get((platform.arch, machine, platform.domain_type))
     form = profile.console_form(config.console_form, host.libvirt_version)
-    log_path = str(request.instance_dir / "console.log")
+    log_path = str(request.instance_dir / CONSOLE_LOG)
     layout = profile.layout(log_path, form)
     watchdog_action = props.get(WATCHDOG_PROPERTY)
     boot = request.boot_image or image
+    boot_files = _boot_files(boot, request.instance_dir)
+    copies = {Path(copy).name: copy for _source, copy in boot_files}
     return GuestPlan(
         uuid=request.uuid,
         name=request.name,
@@ -166,11 +177,22 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
         ),
         disks=_disks(request, profile, props),
         nics=tuple(_nic(nic, profile) for nic in request.nics),
-        kernel=str(boot.kernel_path) if boot.kernel_path else None,
-        initrd=str(boot.initrd_path) if boot.initrd_path else None,
+        kernel=copies.get(KERNEL_COPY),
+        initrd=copies.get(INITRD_COPY),
         cmdline=_cmdline(boot, props, layout.kernel_args, layout.interactive_device),
         metadata=request.metadata,
+        boot_files=boot_files,
     )
+
+
+def _boot_files(boot: Image, instance_dir: Path) -> tuple[tuple[str, str], ...]:
+    """The kernel and initrd ``boot`` boots with, each with its copy in the instance folder."""
+    if boot.kernel_path is None:
+        return ()
+    files = [(boot.kernel_path, KERNEL_COPY)]
+    if boot.initrd_path is not None:
+        files.append((boot.initrd_path, INITRD_COPY))
+    return tuple((str(source), str(instance_dir / name)) for source, name in files)
 
 
 def _cmdline(
@@ -196,9 +218,17 @@ def _disks(
         )
     disks: list[DiskPlan] = []
     if request.root_disk is not None:
+        base = request.image  # a disk image is the root overlay's backing file
         disks.append(
             DiskPlan(
-                str(request.root_disk), "file", "qcow2", target_name(bus, 0), bus, boot_order=1
+                str(request.root_disk),
+                "file",
+                "qcow2",
+                target_name(bus, 0),
+                bus,
+                boot_order=1,
+                backing=None if base.path is None else str(base.path),
+                backing_format=None if base.path is None else base.disk_format,
             )
         )
     for spec in request.block_devices:
@@ -214,22 +244,18 @@ def disk_plan(spec: BlockDeviceSpec, profile: ArchProfile) -> DiskPlan:
             "bus", f"{bus!r} is not usable for a {spec.device} on {profile.arch}", allowed
         )
     source_type = "block" if spec.source.is_block_device() else "file"
-    fmt = _format_of(spec.source) if source_type == "file" else "raw"
+    # The recorded format, never the file's header: a guest may have written a qcow2 header
+    # naming a host file into its raw disk. Unrecorded means raw (nothing is interpreted).
     return DiskPlan(
         str(spec.source),
         source_type,
-        fmt,
+        spec.format or "raw",
         spec.target,
         bus,
         spec.device,
         spec.readonly,
         spec.serial,
     )
-
-
-def _format_of(path: Path) -> str:
-    with path.open("rb") as handle:
-        return "qcow2" if handle.read(4) == b"QFI\xfb" else "raw"
 
 
 def nic_plan(nic: NICSpec, profile: ArchProfile) -> NicPlan:

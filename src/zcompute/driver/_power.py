@@ -22,8 +22,8 @@ import logging
 from zcompute.builder import build_domain_xml
 from zcompute.driver._base import DriverCore
 from zcompute.driver._state import ACTIVE, ANY_STOPPED, instance_state, stopped_unexpectedly
-from zcompute.errors import InvalidInput, InvalidState, NotFound, Timeout, ZcomputeError
-from zcompute.model import Instance, InstanceState, Task
+from zcompute.errors import InvalidState, NotFound, Timeout, ZcomputeError
+from zcompute.model import Instance, InstanceState, Task, validate_timeout
 from zcompute.virt import PowerState
 
 LOG = logging.getLogger("zcompute.driver")
@@ -57,7 +57,7 @@ class PowerOps(DriverCore):
         ``timeout=0`` forces it off at once; a paused guest cannot answer, so it is forced off
         at once too. Returns True if the guest shut down by itself, False if it was forced.
         """
-        _check_timeout(timeout)
+        validate_timeout(timeout)
         with self._operation(name_or_uuid, Task.POWERING_OFF, ACTIVE, "power off") as op:
             graceful = op.state is RUNNING and timeout > 0 and self._shut_down(op.uuid, timeout)
             if not graceful:
@@ -83,7 +83,7 @@ class PowerOps(DriverCore):
         but building): power off, define the guest again from its record (pinned machine type,
         attached volumes and NICs) and start it; a suspended guest's saved memory is dropped.
         """
-        _check_timeout(timeout)
+        validate_timeout(timeout)
         allowed = {*ACTIVE, *ANY_STOPPED, SUSPENDED, ERROR} if hard else {RUNNING}
         with self._operation(name_or_uuid, Task.REBOOTING, allowed, "reboot") as op:
             if not hard and self._shut_down(op.uuid, timeout):
@@ -181,7 +181,9 @@ class PowerOps(DriverCore):
                 return "running" if instance_state(live) in ACTIVE else "left"
             if inst.state not in ACTIVE:
                 if live is None:  # keep the instance usable: define it, stopped
-                    self.domains.define(build_domain_xml(self.replan(inst)))
+                    plan = self.replan(inst)
+                    self.prepare_guest_files(self.instances_dir / inst.uuid, plan)
+                    self.domains.define(build_domain_xml(plan))
                 return "left"
             self.db.begin_task(inst.uuid, Task.POWERING_ON)
             try:
@@ -189,8 +191,3 @@ class PowerOps(DriverCore):
             finally:
                 self._record_settled(inst.uuid)
             return "started"
-
-
-def _check_timeout(timeout: float) -> None:
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0:
-        raise InvalidInput("timeout", f"invalid timeout {timeout!r}", "seconds >= 0")

@@ -18,10 +18,11 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from zcompute._faults import fault_point
 from zcompute.driver._base import KERNEL_ID_PROPERTY, DriverCore, Operation
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
 from zcompute.errors import Conflict, InvalidState, NotFound, Timeout, VirtError
-from zcompute.model import Image, InstanceState, Task, new_uuid, validate_name
+from zcompute.model import Image, InstanceState, Task, new_uuid, validate_name, validate_timeout
 from zcompute.virt import BlockJobStatus
 from zcompute.xml import Disk, Domain
 
@@ -39,6 +40,7 @@ class SnapshotOps(DriverCore):
     ) -> Image:
         """Save the instance's root disk as image ``image_name``; returns the new image."""
         validate_name(image_name, "image_name", allow_uuid=False)
+        validate_timeout(timeout)
         with self._operation(name_or_uuid, Task.SNAPSHOTTING, _SNAPSHOTTABLE, "snapshot") as op:
             self._refuse_taken(image_name)
             disk = self.root_disk_path(op.uuid)
@@ -90,6 +92,7 @@ class SnapshotOps(DriverCore):
         try:
             with self.events.expect_block_job(op.uuid, target) as job:
                 self.domains.block_copy(op.uuid, target, dest.to_xml())
+                fault_point("snapshot.copying")
                 status = job.wait(timeout)
             if status is None:
                 raise Timeout(
@@ -101,4 +104,6 @@ class SnapshotOps(DriverCore):
             with contextlib.suppress(VirtError, NotFound, InvalidState):
                 self.domains.block_job_abort(op.uuid, target)  # no job left behind
             raise
+        fault_point("snapshot.in_sync")
         self.domains.block_job_abort(op.uuid, target)  # in sync: keep the copy, no switch-over
+        fault_point("snapshot.copied")

@@ -11,7 +11,10 @@ instance still uses is refused by the same database that records the instance.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from zcompute.images._copy import CHUNK_SIZE, Progress
+from zcompute.images._inspect import detect_format
 from zcompute.images._qemuimg import DiskInfo, check_qcow2_header, inspect_disk
 from zcompute.images._store import GIB, ImageStore, Recovery
 
@@ -23,5 +26,12 @@ __all__ = [
     "Progress",
     "Recovery",
     "check_qcow2_header",
+    "decide_format",
     "inspect_disk",
 ]
+
+
+def decide_format(path: Path, label: str, requested: str | None = None) -> str:
+    """The format (``qcow2`` or ``raw``) of a disk file, decided once by the same inspector
+    that checks images; refuses backing files, data files and unsupported formats."""
+    return detect_format(str(path), label, requested)

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from zcompute.errors import ImageError
 
-__all__ = ["CHUNK_SIZE", "Copied", "Progress", "copy_with_digest", "fsync_dir", "open_regular"]
+__all__ = [
+    "CHUNK_SIZE",
+    "Copied",
+    "Progress",
+    "copy_with_digest",
+    "file_kind",
+    "fsync_dir",
+    "open_regular",
+]
 
 #: Bytes read per step: large enough for full disk speed, small enough to stay bounded.
 CHUNK_SIZE = 1 << 20
@@ -27,15 +35,36 @@ class Copied:
 
 
 def open_regular(path: Path) -> int:
-    """Open ``path`` for reading and make sure it is a regular file (not a device or FIFO)."""
+    """Open ``path`` for reading and make sure it is a regular file (not a device or FIFO).
+
+    Opened non-blocking: opening a FIFO for reading would otherwise wait, forever, for a writer
+    (and a terminal must not become our controlling one); a regular file then reads as usual.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as err:
         raise ImageError(f"cannot read {path}: {err.strerror}") from err
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    except ValueError as err:  # a NUL in the path: no file has that name
+        raise ImageError(f"cannot read {str(path)!r}: the path contains a NUL character") from err
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
-        raise ImageError(f"{path} is not a regular file")
+        raise ImageError(f"{path} is {file_kind(mode)}, not a regular file")
+    os.set_blocking(fd, True)
     return fd
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, for a message: "a FIFO", "a directory", ..."""
+    kinds = {
+        stat.S_ISDIR: "a directory",
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    kinds[stat.S_ISREG] = "a regular file"
+    return next((name for test, name in kinds.items() if test(mode)), "a special file")
 
 
 def copy_with_digest(

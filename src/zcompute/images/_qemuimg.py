@@ -8,8 +8,9 @@ first by reading the qcow2 header here, before ``qemu-img`` opens anything, then
 limit, because a crafted image can make it allocate or loop without bound.
 
 Paths passed to qemu-img are always absolute: a relative name with a colon (``nbd:host:...``)
-would be taken as a protocol. Formats are always given explicitly (``-f``/``-F``) once known,
-so a raw image whose content starts like a qcow2 header is never re-probed as qcow2.
+would be taken as a protocol. Formats are always given explicitly (``-f``/``-F``): they are
+decided once by the format inspector (:mod:`._inspect`), so qemu-img never probes, and a raw
+image whose content starts like a qcow2 header is never taken for one.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import struct
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from zcompute.errors import ImageError
+from zcompute.images._header import WHY_BACKING, check_qcow2_header
+from zcompute.images._inspect import detect_format
 from zcompute.model import DISK_FORMATS
 
 __all__ = [
@@ -43,10 +45,6 @@ INFO_ADDRESS_SPACE = 1 << 30  # bytes; the limit Nova also uses for qemu-img inf
 INFO_CPU_SECONDS = 30
 INFO_TIMEOUT = 60.0
 LONG_TIMEOUT = 3600.0  # convert of a large disk
-
-_QCOW2_MAGIC = b"QFI\xfb"
-_QCOW2_HEADER_BYTES = 80  # through the v3 incompatible-features field
-_QCOW2_DATA_FILE_BIT = 1 << 2  # incompatible feature "external data file"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,30 +83,6 @@ def qemu_img(args: Sequence[str], *, what: str, limited: bool = False, timeout: 
     return done.stdout
 
 
-def check_qcow2_header(path: Path, label: str | None = None) -> None:
-    """Refuse a qcow2 file naming a backing or data file, or encrypted, from its header alone."""
-    name = label or path.name
-    with path.open("rb") as handle:
-        header = handle.read(_QCOW2_HEADER_BYTES)
-        if len(header) < _QCOW2_HEADER_BYTES or header[:4] != _QCOW2_MAGIC:
-            return  # not qcow2 (or too short to be one); qemu-img decides what it is
-        version, backing_offset, backing_size = struct.unpack_from(">IQI", header, 4)
-        if backing_offset != 0:
-            handle.seek(backing_offset)
-            backing = handle.read(min(backing_size, 1023)).decode("utf-8", "replace")
-            raise ImageError(f"{name}: image with backing file {backing!r} refused: {_WHY_BACKING}")
-    (crypt_method,) = struct.unpack_from(">I", header, 32)
-    if crypt_method != 0:
-        raise ImageError(f"{name}: encrypted qcow2 images are not supported")
-    if version >= 3:
-        (incompatible,) = struct.unpack_from(">Q", header, 72)
-        if incompatible & _QCOW2_DATA_FILE_BIT:
-            raise ImageError(f"{name}: qcow2 image with an external data file refused")
-
-
-_WHY_BACKING = "images must be standalone; a backing file can expose host files to the guest"
-
-
 def _info(path: Path, *extra: str) -> Any:
     out = qemu_img(
         ["info", "--output=json", *extra, str(path.absolute())],
@@ -124,14 +98,18 @@ def _info(path: Path, *extra: str) -> Any:
         ) from err
 
 
-def inspect_disk(path: Path, label: str | None = None) -> DiskInfo:
-    """Detect the format of an untrusted image and refuse anything unsafe or unsupported.
+def inspect_disk(path: Path, label: str | None = None, requested: str | None = None) -> DiskInfo:
+    """Decide the format of an untrusted image and refuse anything unsafe or unsupported.
 
-    ``label`` names the image in error messages (e.g. the file the user imported).
+    Three gates, each enough on its own for the classic holes: the format inspector decides
+    the format (:mod:`._inspect`), zcompute's own qcow2 header check refuses backing files,
+    data files and encryption, and ``qemu-img info`` run with that format given explicitly
+    (never probing) must agree. ``label`` names the image in error messages (e.g. the file
+    the user imported); ``requested`` is a format the operator stated.
     """
     name = label or path.name
-    check_qcow2_header(path, name)
-    info = _info(path)
+    fmt = detect_format(str(path), name, requested)  # runs check_qcow2_header on a qcow2
+    info = _info(path, "-f", fmt)
     if not isinstance(info, Mapping):
         raise ImageError(f"inspecting {name}: unexpected qemu-img output")
     return verdict(name, info)
@@ -147,7 +125,7 @@ def verdict(name: str, info: Mapping[str, Any]) -> DiskInfo:
     if "backing-filename" in info or "full-backing-filename" in info:
         raise ImageError(
             f"{name}: image with backing file {info.get('backing-filename')!r} refused: "
-            + _WHY_BACKING
+            + WHY_BACKING
         )
     specific = info.get("format-specific", {}).get("data", {})
     if "data-file" in specific:

@@ -2,19 +2,23 @@
 
 Layout under ``root``::
 
-    images/<id>/disk           a raw or qcow2 base image (0444; directory 0755)
-    images/<id>/kernel         a direct-kernel-boot image's kernel (0444)
-    images/<id>/initrd         ... and its initrd (0444)
+    images/<id>/disk           a raw or qcow2 base image (0440 root:QEMU group; directory 0750)
+    images/<id>/kernel         a direct-kernel-boot image's kernel (0440 root:QEMU group)
+    images/<id>/initrd         ... and its initrd (0440 root:QEMU group)
     images/.partial-<id>/      an import in progress (removed on failure)
+    images/.owner-<id>         the process running that import (recover() spares live ones)
     images/.trash-<id>/        a deleted image being removed
 
-Base images are world-readable because QEMU runs as ``libvirt-qemu``; they are read-only
-because every guest writes to its own qcow2 overlay instead.
+Base images are read-only because every guest writes to its own qcow2 overlay instead; only
+root and QEMU's group (libvirt's DAC label, see :mod:`._access`) read them, and libvirt is told
+never to give them to the QEMU user (``relabel='no'``), so no guest's QEMU can change a base
+that other guests share. Instance disks are 0600.
 
 An import becomes visible in one step: the files are written and checked in the partial
 directory, then the database record is inserted and the directory renamed inside one
 transaction. A failure at any point leaves neither a record nor a file; a crash can at worst
-leave a partial or unrecorded directory, which :meth:`ImageStore.recover` removes.
+leave a partial or unrecorded directory, which :meth:`ImageStore.recover` removes once the
+process that made it is gone.
 """
 
 from __future__ import annotations
@@ -29,10 +33,22 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from zcompute._faults import fault_point
 from zcompute.errors import Conflict, ImageError, InvalidInput, NotFound
 from zcompute.images import _qemuimg as qemu
+from zcompute.images._access import (
+    DIR_SHARED,
+    DIR_TRAVERSE,
+    FILE_PRIVATE,
+    FILE_SHARED,
+    make_data_dir,
+    make_dir,
+    restrict,
+    tighten,
+)
 from zcompute.images._copy import Progress, copy_with_digest, fsync_dir, open_regular
 from zcompute.model import (
+    KERNEL_ID_PROPERTY,
     Image,
     new_uuid,
     utcnow,
@@ -41,13 +57,13 @@ from zcompute.model import (
     validate_name,
     validate_uuid,
 )
-from zcompute.state import StateDB
+from zcompute.state import StateDB, owner_alive, this_process
 
 __all__ = ["GIB", "ImageStore", "Recovery"]
 
 GIB = 1 << 30
 DISK, KERNEL, INITRD = "disk", "kernel", "initrd"
-_PARTIAL, _TRASH = ".partial-", ".trash-"
+_PARTIAL, _TRASH, _OWNER = ".partial-", ".trash-", ".owner-"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,14 +75,22 @@ class Recovery:
 
 
 class ImageStore:
-    """Base images under ``root/images``, their records in ``db`` (see the module docs)."""
+    """Base images under ``root/images``, their records in ``db`` (see the module docs).
 
-    def __init__(self, root: Path, db: StateDB) -> None:
+    ``qemu_group()`` names the group QEMU runs with (None while unknown: the files then get
+    root's group until :meth:`share_with_qemu` hands them to QEMU's).
+    """
+
+    def __init__(
+        self, root: Path, db: StateDB, qemu_group: Callable[[], int | None] | None = None
+    ) -> None:
         self.root = Path(root).absolute()
         self.db = db
         self.images_dir = self.root / "images"
-        for directory in (self.root, self.images_dir):
-            _make_shared_dir(directory)
+        self._qemu_group = qemu_group or (lambda: None)
+        make_data_dir(self.root)  # an existing one is left as it is
+        if not make_dir(self.images_dir, DIR_TRAVERSE):
+            tighten(self.images_dir, 0o066)  # an older store's 0755: QEMU only traverses
 
     # --- queries ------------------------------------------------------------------------
 
@@ -98,6 +122,7 @@ class ImageStore:
         image_id = new_uuid()
         with self._staging(image_id) as staging:
             copied = copy_with_digest(Path(path), staging / DISK, progress)
+            fault_point("image.copied")
             if expected is not None and copied.sha256 != expected:
                 raise ImageError(
                     f"checksum mismatch importing {path}: expected sha256 {expected}, "
@@ -178,6 +203,7 @@ class ImageStore:
         image_id = new_uuid()
         with self._staging(image_id) as staging:
             qemu.convert_to_qcow2(source, disk_format, staging / DISK)
+            fault_point("image.converted")
             info = qemu.inspect_disk(staging / DISK, f"snapshot of {source}")
             size, digest = _digest_file(staging / DISK)
             image = self._disk_image(image_id, name, arch, props, info, size, digest)
@@ -210,37 +236,71 @@ class ImageStore:
             raise InvalidInput("root_gib", f"invalid size {size_gib!r} for a blank disk", ">= 1")
         return _new_disk(dest, lambda tmp: qemu.create_blank(tmp, size_gib * GIB))
 
+    def share_with_qemu(self, path: Path, gid: int | None) -> None:
+        """Let QEMU (group ``gid``) read the store file ``path``, and nobody else but root.
+
+        Before a guest starts on it: it sets what an import sets (0440 root:gid, directory
+        0750), also on images imported while QEMU's group was unknown or by older versions
+        (0444, or left owned by the QEMU user by libvirt's relabelling).
+        """
+        file = self._owned(path)
+        restrict(file.parent, DIR_SHARED, gid)
+        restrict(file, FILE_SHARED, gid)
+
     # --- deletion and recovery ----------------------------------------------------------
 
     def delete(self, name_or_id: str) -> None:
-        """Delete an image and its files; refused with Conflict while an instance uses it."""
+        """Delete an image and its files; refused with Conflict while an instance uses it, or
+        while another image boots with it (a snapshot of a kernel-boot guest: its kernel_id)."""
         image = self.get(name_or_id)
         final, trash = self._dir(image.id), self.images_dir / f"{_TRASH}{image.id}"
         moved = False
         try:
             with self.db.transaction():
-                self.db.delete_image(image.id)
+                # kernel_id may name the image by id or by name (both are looked up at boot)
+                referrers = [
+                    i.name
+                    for i in self.list()
+                    if i.prop(KERNEL_ID_PROPERTY) in (image.id, image.name)
+                ]
+                if referrers:
+                    raise Conflict(
+                        f"image {image.name} is the kernel-boot image of images "
+                        f"{', '.join(referrers)} (their {KERNEL_ID_PROPERTY}); guests made from "
+                        "them could not start without it: delete those images first"
+                    )
+                try:
+                    self.db.delete_image(image.id)
+                except Conflict as err:
+                    raise Conflict(f"{err}; delete those instances first") from err
                 if final.exists():
                     os.rename(final, trash)
                     moved = True
+                    fault_point("image_delete.trashed")
         except BaseException:
             if moved:  # the record stays, so the files must too
                 os.rename(trash, final)
             raise
+        fault_point("image_delete.forgotten")
         shutil.rmtree(trash, ignore_errors=True)
         fsync_dir(self.images_dir)
 
     def recover(self) -> Recovery:
         """Remove leftovers of interrupted imports/deletes; report records whose files are gone.
 
-        Call it when no import runs (at service start): an import in progress looks like a
-        leftover.
+        An import that another live process is running is left alone (its owner mark).
         """
         images = self.list()
         known = {image.id for image in images}
+        busy = _busy_imports(self.images_dir)
         removed = []
         for entry in sorted(self.images_dir.iterdir()):
-            if _is_leftover(entry.name, known):
+            restored = entry.name.removeprefix(_TRASH)
+            if entry.name.startswith(_TRASH) and restored in known:
+                # a delete killed before its transaction committed: the image still exists
+                os.rename(entry, self._dir(restored))
+                continue
+            if _is_leftover(entry.name, known, busy):
                 _remove(entry)
                 removed.append(entry)
         missing = tuple(image for image in images if not self._files_present(image))
@@ -298,26 +358,35 @@ class ImageStore:
 
     @contextlib.contextmanager
     def _staging(self, image_id: str) -> Iterator[Path]:
+        # The owner mark names this process: recover() in another process leaves an import
+        # alone while its process lives, and removes what a killed one left behind.
+        mark = self.images_dir / f"{_OWNER}{image_id}"
+        mark.write_text(this_process())
         staging = self.images_dir / f"{_PARTIAL}{image_id}"
-        staging.mkdir(mode=0o700)
         try:
+            staging.mkdir(mode=0o700)
             yield staging
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        finally:
+            mark.unlink(missing_ok=True)
 
     def _publish(self, staging: Path, image: Image) -> None:
         """Make a checked import visible: read-only files, record and rename in one step."""
+        gid = self._qemu_group()
         for child in staging.iterdir():
-            child.chmod(0o444)
-        staging.chmod(0o755)
+            restrict(child, FILE_SHARED, gid)
+        restrict(staging, DIR_SHARED, gid)
         final = self._dir(image.id)
         renamed = False
         try:
             with self.db.transaction():
                 self.db.add_image(image)
+                fault_point("image.recorded")
                 os.rename(staging, final)
                 renamed = True
+                fault_point("image.renamed")
         except BaseException:
             if renamed:  # the commit failed after the rename: put it back for the cleanup
                 os.rename(final, staging)
@@ -353,13 +422,6 @@ class ImageStore:
         return next(
             (i for i in self.list() if i.path is not None and i.path.resolve() == bottom), None
         )
-
-
-def _make_shared_dir(path: Path) -> None:
-    """Create ``path`` (mode 0755: QEMU as libvirt-qemu must traverse it) if missing."""
-    if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        path.chmod(0o755)
 
 
 def _digest_argument(value: str | None) -> str | None:
@@ -409,7 +471,7 @@ def _new_disk(dest: Path, make: Callable[[Path], None]) -> Path:
     temporary = target.with_name(f".{target.name}{_PARTIAL}{new_uuid()}")
     try:
         make(temporary)
-        temporary.chmod(0o644)  # QEMU runs as libvirt-qemu (libvirt also relabels it)
+        restrict(temporary, FILE_PRIVATE)  # libvirt gives it to QEMU while the guest runs
         _link_no_clobber(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
@@ -430,13 +492,29 @@ def _link_no_clobber(source: Path, target: Path) -> None:
         os.rename(source, target)
 
 
-def _is_leftover(name: str, known: set[str]) -> bool:
-    if name.startswith((_PARTIAL, _TRASH)):
+def _is_leftover(name: str, known: set[str], busy: set[str]) -> bool:
+    """Whether ``name`` in the images folder is what an interrupted import or delete left;
+    ``busy``: ids of imports whose process still runs."""
+    for prefix in (_PARTIAL, _OWNER):
+        if name.startswith(prefix):
+            return name.removeprefix(prefix) not in busy
+    if name.startswith(_TRASH):
         return True
     try:
-        return validate_uuid(name) not in known
+        image_id = validate_uuid(name)
     except InvalidInput:
         return False  # not a name this store creates: leave it alone
+    return image_id not in known and image_id not in busy
+
+
+def _busy_imports(images_dir: Path) -> set[str]:
+    """Ids of imports whose owner mark names a process that still runs."""
+    busy = set()
+    for mark in images_dir.glob(f"{_OWNER}*"):
+        with contextlib.suppress(OSError):
+            if owner_alive(mark.read_text()):
+                busy.add(mark.name.removeprefix(_OWNER))
+    return busy
 
 
 def _remove(entry: Path) -> None:

@@ -15,6 +15,7 @@ visible on the next start (:meth:`StateDB.instances_with_task`)::
 from __future__ import annotations
 
 from zcompute.state._db import UPDATABLE_FIELDS, InstanceSummary, StateDB
+from zcompute.state._owner import owner_alive, this_process
 from zcompute.state._schema import MIGRATIONS, SCHEMA_VERSION, StateError
 
 __all__ = [
@@ -24,4 +25,6 @@ __all__ = [
     "InstanceSummary",
     "StateDB",
     "StateError",
+    "owner_alive",
+    "this_process",
 ]

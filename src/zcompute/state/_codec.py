@@ -168,6 +168,7 @@ def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
             "readonly": device.readonly,
             "serial": device.serial,
             "device": device.device,
+            "format": device.format,
         }
         return VOLUME, device.target, dump_json(source)
     if device.mac is None:
@@ -186,6 +187,8 @@ def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
             readonly=source["readonly"],
             serial=source["serial"],
             device=source["device"],
+            # None: recorded before formats were; planned as raw, which reads no header
+            format=source.get("format"),
         )
     return NICSpec(
         network=source["network"],

@@ -43,6 +43,7 @@ from zcompute.model import (
     validate_uuid,
 )
 from zcompute.state import _codec as codec
+from zcompute.state._owner import owner_alive, this_process
 from zcompute.state._schema import StateError, migrate, schema_version
 
 __all__ = ["UPDATABLE_FIELDS", "StateDB"]
@@ -278,6 +279,9 @@ class StateDB:
         marks = ", ".join(f":{key}" for key in row)
         with self.transaction():
             self._require_image(instance.image)
+            row["task_owner"] = None if instance.task is None else this_process()
+            columns += ", task_owner"
+            marks += ", :task_owner"
             try:
                 self._execute(f"INSERT INTO instances ({columns}) VALUES ({marks})", row)
             except sqlite3.IntegrityError as err:
@@ -329,6 +333,20 @@ class StateDB:
         """Instances whose last operation never finished (zcompute stopped or crashed in it)."""
         return self._load_instances("WHERE task IS NOT NULL", ())
 
+    def orphaned_tasks(self) -> list[Instance]:
+        """Instances whose task's owner process is gone: interrupted, to be recovered."""
+        rows = self._execute(
+            "SELECT uuid, task_owner FROM instances WHERE task IS NOT NULL"
+        ).fetchall()
+        stale = [row["uuid"] for row in rows if not owner_alive(row["task_owner"])]
+        return [inst for inst in self.instances_with_task() if inst.uuid in stale]
+
+    def task_owner(self, uuid: str) -> str | None:
+        row = self._execute(
+            "SELECT task_owner FROM instances WHERE uuid = ?", (uuid.lower(),)
+        ).fetchone()
+        return None if row is None else row["task_owner"]
+
     def _load_instances(self, where: str, params: tuple[str, ...]) -> list[Instance]:
         # Three queries whatever the number of instances: instances, their images, and all
         # their attachments; then joined in memory.
@@ -366,7 +384,8 @@ class StateDB:
         row = codec.instance_row(instance)
         self._execute(
             "UPDATE instances SET state = :state, task = :task, machine_type = :machine_type, "
-            "domain_type = :domain_type, metadata = :metadata, updated_at = :updated_at "
+            "domain_type = :domain_type, metadata = :metadata, updated_at = :updated_at, "
+            "task_owner = CASE WHEN :task IS NULL THEN NULL ELSE task_owner END "
             "WHERE uuid = :uuid",
             row,
         )
@@ -381,7 +400,22 @@ class StateDB:
                     f"instance {current.name} is busy with task {current.task.value!r}; "
                     f"cannot start {str(task)!r}"
                 )
-            return self._write(current.replace(task=task, updated_at=utcnow()))
+            written = self._write(current.replace(task=task, updated_at=utcnow()))
+            self._execute(
+                "UPDATE instances SET task_owner = ? WHERE uuid = ?", (this_process(), current.uuid)
+            )
+            return written
+
+    def take_task(self, uuid: str, task: Task | str) -> Instance:
+        """Record ``task`` with this process as its owner whatever task was recorded before
+        (for the caller that checked the previous owner is gone, e.g. a delete)."""
+        with self.transaction():
+            current = self.get_instance(uuid)
+            written = self._write(current.replace(task=task, updated_at=utcnow()))
+            self._execute(
+                "UPDATE instances SET task_owner = ? WHERE uuid = ?", (this_process(), current.uuid)
+            )
+            return written
 
     def end_task(self, uuid: str, state: InstanceState | str) -> Instance:
         """Clear the running task and record the state the operation left the instance in."""

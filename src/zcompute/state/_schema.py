@@ -86,10 +86,15 @@ _V2_DEFAULT_FLAVORS: Migration = (
 # that detaching it, or destroying its instance, can undo the host side (zfcp unit_remove).
 _V3_ATTACHMENT_CONNECTIONS: Migration = ("ALTER TABLE attachments ADD COLUMN connection TEXT",)
 
+# The process running an instance's task (zcompute.state._owner): a task whose owner died is
+# recovered by the next command instead of blocking the instance for good.
+_V4_TASK_OWNER: Migration = ("ALTER TABLE instances ADD COLUMN task_owner TEXT",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_TABLES,
     _V2_DEFAULT_FLAVORS,
     _V3_ATTACHMENT_CONNECTIONS,
+    _V4_TASK_OWNER,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

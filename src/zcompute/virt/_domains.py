@@ -232,7 +232,8 @@ class Domains:
             | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
             | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
         )
-        with libvirt_errors(uuid), contextlib.suppress(NotFound):
+        # a domain that is gone, also between the lookup and the undefine, is what we want
+        with contextlib.suppress(NotFound), libvirt_errors(uuid):
             dom = self._lookup(uuid)
             try:
                 dom.undefineFlags(flags)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import libvirt
 
 from zcompute.errors import (
+    BusFull,
     HypervisorUnavailable,
     InvalidState,
     NotFound,
@@ -30,6 +32,9 @@ _SCHEMA = {
     libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
     libvirt.VIR_ERR_XML_INVALID_SCHEMA,
 }
+# libvirt reports a bus without a free address as an internal error; only the text tells
+# (x86 and arm: PCI bus 0 has no free slot; s390x: no free CCW device number).
+_BUS_FULL = re.compile(r"No more available PCI slots|no more free CCW devnos", re.IGNORECASE)
 
 
 def _quiet_handler(_ctx: Any, _err: Any) -> None:
@@ -43,6 +48,8 @@ def map_error(err: libvirt.libvirtError, *, what: str = "") -> Exception:
     """Translate one libvirt error into the matching zcompute exception."""
     code = err.get_error_code()
     message = err.get_error_message() or str(err)
+    if _BUS_FULL.search(message):
+        return BusFull(message)
     if code in _NOT_FOUND:
         return NotFound(_NOT_FOUND[code], what or message, message)
     if code == libvirt.VIR_ERR_OPERATION_INVALID:

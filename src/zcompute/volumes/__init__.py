@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from zcompute.volumes._connection_info import FcConnectionInfo, FcTarget, parse_connection_info
 from zcompute.volumes._fc import FibreChannelConnector, flush_multipath_map, fsync_block_device
+from zcompute.volumes._local import SYSTEM_DIRS, LocalVolume, VolumePolicy, parse_volume_dirs
 from zcompute.volumes._model import ConnectedVolume, DiskSource, VolumeConnector, ZfcpUnit
 from zcompute.volumes._names import (
     ADDRESSING_MODES,
@@ -44,6 +45,7 @@ from zcompute.volumes._sysfs import FcHba, HostFs, discover_fc_hbas
 
 __all__ = [
     "ADDRESSING_MODES",
+    "SYSTEM_DIRS",
     "ConnectedVolume",
     "DiskSource",
     "FcConnectionInfo",
@@ -51,7 +53,9 @@ __all__ = [
     "FcTarget",
     "FibreChannelConnector",
     "HostFs",
+    "LocalVolume",
     "VolumeConnector",
+    "VolumePolicy",
     "ZfcpUnit",
     "apply_addressing_mode",
     "by_path_lun",
@@ -62,6 +66,7 @@ __all__ = [
     "lun_from_fcp_lun",
     "normalize_wwpn",
     "parse_connection_info",
+    "parse_volume_dirs",
     "pci_by_path_name",
     "validate_ccw_bus_id",
     "validate_target_lun",

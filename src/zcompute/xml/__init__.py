@@ -40,7 +40,7 @@ from zcompute.xml._convert import (
     Int,
     Pattern,
 )
-from zcompute.xml._device import Controller, Device, Disk, Interface, Iotune
+from zcompute.xml._device import BackingStore, Controller, Device, Disk, Interface, Iotune
 from zcompute.xml._devices import DEVICE_CLASSES, Devices, device_from_xml
 from zcompute.xml._domain import Domain
 from zcompute.xml._enums import (
@@ -142,6 +142,7 @@ __all__ = [
     "AddressType",
     "Attr",
     "AttrList",
+    "BackingStore",
     "Bool",
     "BootDevice",
     "Channel",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from zcompute.xml._address import Address
-from zcompute.xml._children import Child
-from zcompute.xml._convert import UINT, Int, Pattern
+from zcompute.xml._children import Child, MaybeChild
+from zcompute.xml._convert import UINT, YESNO, Int, Pattern
 from zcompute.xml._enums import (
     ControllerType,
     DirectMode,
@@ -22,7 +22,16 @@ from zcompute.xml._enums import (
 from zcompute.xml._fields import Attr, Flag, Text
 from zcompute.xml._object import XMLObject
 
-__all__ = ["LOADPARM", "MAC", "Controller", "Device", "Disk", "Interface", "Iotune"]
+__all__ = [
+    "LOADPARM",
+    "MAC",
+    "BackingStore",
+    "Controller",
+    "Device",
+    "Disk",
+    "Interface",
+    "Iotune",
+]
 
 #: s390x boot menu selector: 1-8 letters, digits, dots or blanks (libvirt upper-cases it).
 LOADPARM = Pattern(r"[a-zA-Z0-9.\s]{1,8}", "1 to 8 letters, digits, '.' or blanks")
@@ -64,6 +73,29 @@ class Iotune(XMLObject):
     write_iops_sec: Text[int] = Text("write_iops_sec", UINT)
 
 
+class BackingStore(XMLObject):
+    """``<backingStore>``: the read-only layer below a disk's image (its backing file).
+
+    Given in a definition, the layer is libvirt's to use as written instead of the name the
+    image's header holds. ``dac_relabel=False`` (``<seclabel model='dac' relabel='no'/>`` on
+    the layer's source) keeps libvirt from giving that file to the QEMU user: a base image
+    that many guests share stays its owner's, and QEMU reads it through the file's group and
+    mode. Layers further down (a nested ``<backingStore>``) are kept as they are, unmodelled.
+    """
+
+    __slots__ = ()
+    TAG = "backingStore"
+    ORDER = ("format", "source", "backingStore")
+
+    type: Attr[DiskType] = Attr("@type", choice(DiskType))
+    # libvirt numbers the layers of a running guest's chain (the top image is 1)
+    index: Attr[int] = Attr("@index", Int(1))
+    format: Attr[str] = Attr("format/@type")
+    source_file: Attr[str] = Attr("source/@file")
+    source_dev: Attr[str] = Attr("source/@dev")
+    dac_relabel: Attr[bool] = Attr("source/seclabel[@model='dac']/@relabel", YESNO)
+
+
 class Disk(Device):
     """``<disk>``: a file, block device, directory or network volume seen by the guest."""
 
@@ -89,6 +121,7 @@ class Disk(Device):
     source_name: Attr[str] = Attr("source/@name")
     source_host_name: Attr[str] = Attr("source/host/@name")
     source_host_port: Attr[int] = Attr("source/host/@port", _PORT)
+    backing_store: MaybeChild[BackingStore] = MaybeChild(BackingStore)
     target_dev: Attr[str] = Attr("target/@dev")
     target_bus: Attr[DiskBus] = Attr("target/@bus", choice(DiskBus))
     iotune: Child[Iotune] = Child(Iotune)

@@ -87,6 +87,7 @@ def test_volume_list(zc: Zc, make_guest: GuestFactory, files: Path) -> None:
             "readonly": False,
             "serial": "S",
             "device": "disk",
+            "format": None,
         }
     ]
     assert [v["instance"] for v in json.loads(zc("volume", "list", "--json").out)] == [

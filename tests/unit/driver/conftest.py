@@ -26,7 +26,10 @@ from .driver_support import FLAVOR, Recorder
 @pytest.fixture
 def test_driver(tmp_path: Path) -> Iterator[ComputeDriver]:
     """A driver on ``test:///default`` with its own data directory."""
-    drv = ComputeDriver(Config(uri="test:///default", virt_type="qemu", data_dir=tmp_path / "zc"))
+    config = Config(
+        uri="test:///default", virt_type="qemu", data_dir=tmp_path / "zc", volume_dirs=str(tmp_path)
+    )
+    drv = ComputeDriver(config)
     drv.db.add_flavor(FLAVOR)
     yield drv
     for inst in drv.db.list_instances():  # the test driver refuses destroy's undefine flags

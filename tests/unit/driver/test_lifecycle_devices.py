@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from zcompute.driver import ComputeDriver
-from zcompute.driver._devices import _BUS_FULL
 from zcompute.errors import Conflict, InvalidInput, InvalidState, NotFound, VirtError
 from zcompute.model import BlockDeviceSpec, Instance, InstanceState, NICSpec
 
@@ -62,7 +61,7 @@ def test_bad_volume_requests_change_nothing(
 
 def test_a_missing_source_is_refused(test_driver: ComputeDriver, recorded: Recorder) -> None:
     inst = recorded()
-    with pytest.raises(InvalidInput, match="neither a file nor a block device"):
+    with pytest.raises(InvalidInput, match=r"/nonexistent/disk\.img does not exist"):
         test_driver.attach_volume(inst.name, "/nonexistent/disk.img")
     _unchanged(test_driver, inst)
 
@@ -139,17 +138,6 @@ def test_duplicate_mac_is_refused(test_driver: ComputeDriver, recorded: Recorder
     with pytest.raises(Conflict, match=f"already has a NIC with MAC {mac}"):
         test_driver.attach_interface(inst.name, NICSpec(network="default", mac=mac.upper()))
     assert test_driver.get_instance(inst.name).task is None
-
-
-@pytest.mark.parametrize(
-    "message",
-    [
-        "internal error: No more available PCI slots",  # x86: PCI bus 0 is full
-        "internal error: There are no more free CCW devnos.",  # s390x
-    ],
-)
-def test_libvirts_bus_full_messages_are_recognised(message: str) -> None:
-    assert _BUS_FULL.search(message)
 
 
 def test_recorded_states_after_device_errors(

@@ -84,12 +84,12 @@ def test_power_off_gracefully_then_forced_and_on_again(
     assert test_driver.get_instance(inst.name).state is SHUTOFF
 
 
-@pytest.mark.parametrize("timeout", [-1, "10", True])
+@pytest.mark.parametrize("timeout", [-1, "10", True, float("nan"), float("inf"), 10**9])
 def test_power_off_refuses_a_bad_timeout(
     test_driver: ComputeDriver, recorded: Recorder, timeout: object
 ) -> None:
     inst = recorded()
-    with pytest.raises(InvalidInput, match=r"timeout: .*allowed: seconds >= 0"):
+    with pytest.raises(InvalidInput, match=r"timeout: .*allowed: seconds from 0 to 604800"):
         test_driver.power_off(inst.name, timeout=timeout)  # type: ignore[arg-type]
     assert _snapshot(test_driver, inst.name) == (RUNNING, None, PowerState.RUNNING)
 
@@ -100,16 +100,6 @@ def test_soft_reboot_needs_a_running_guest(test_driver: ComputeDriver, recorded:
     with pytest.raises(InvalidState, match=r"cannot reboot instance .*: it is paused"):
         test_driver.reboot(inst.name)
     assert _snapshot(test_driver, inst.name) == (PAUSED, None, PowerState.PAUSED)
-
-
-def test_an_instance_busy_with_another_task_is_refused(
-    test_driver: ComputeDriver, recorded: Recorder
-) -> None:
-    inst = recorded()
-    test_driver.db.begin_task(inst.uuid, Task.SNAPSHOTTING)  # e.g. another zcompute process
-    with pytest.raises(InvalidState, match="busy with task 'snapshotting'"):
-        test_driver.pause(inst.name)
-    assert _snapshot(test_driver, inst.name) == (RUNNING, Task.SNAPSHOTTING, PowerState.RUNNING)
 
 
 def test_crash_dump_of_a_running_guest(test_driver: ComputeDriver, recorded: Recorder) -> None:

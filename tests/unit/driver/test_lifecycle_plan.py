@@ -72,7 +72,8 @@ def test_an_image_property_enables_it_and_disabled_means_none(arch: str) -> None
 
 
 def test_an_unknown_watchdog_action_names_the_allowed_ones() -> None:
-    with pytest.raises(InvalidInput, match=r"unknown action 'explode'.*inject-nmi"):
+    # refused as soon as the flavor is made: no flavor exists that no boot could use
+    with pytest.raises(InvalidInput, match=r"unknown value 'explode'.*disabled, reset.*inject-nmi"):
         _plan(_kernel_image("s390x"), {"hw_watchdog_action": "explode"})
 
 
@@ -95,8 +96,11 @@ def test_a_disk_made_from_a_kernel_boot_guest_boots_with_that_kernel(arch: str) 
         virtual_size=1 << 30,
     )
     dom = _plan(disk, boot_image=kernel)
-    assert dom.os.kernel == str(kernel.kernel_path)
-    assert dom.os.initrd == str(kernel.initrd_path)
+    # the instance's own copies of that kernel and initrd (test_security_files.py)
+    assert dom.os.kernel is not None
+    assert dom.os.initrd is not None
+    assert Path(dom.os.kernel).parent.parent == Path("/var/lib/zcompute/instances")
+    assert (Path(dom.os.kernel).name, Path(dom.os.initrd).name) == ("kernel", "initrd")
     assert dom.os.cmdline is not None
     assert dom.os.cmdline.startswith("zcompute.mode=shell ")
     assert "zcompute.tty=" in dom.os.cmdline
@@ -107,3 +111,28 @@ def test_a_disk_made_from_a_kernel_boot_guest_boots_with_that_kernel(arch: str) 
 def test_a_pinned_machine_type_is_kept() -> None:
     dom = _plan(_kernel_image("s390x"), machine_type="s390-ccw-virtio-7.2")
     assert dom.os.machine == "s390-ccw-virtio-7.2"
+
+
+def test_an_overlay_names_its_shared_base_which_libvirt_must_not_relabel() -> None:
+    base = Image(
+        id=new_uuid(),
+        name="base",
+        arch="s390x",
+        disk_format="raw",
+        path=Path("/var/lib/zcompute/images/b/disk"),
+        kernel_path=None,
+        initrd_path=None,
+        cmdline=None,
+        properties={},
+        size=1,
+        sha256="0" * 64,
+        created_at=utcnow(),
+        virtual_size=1 << 30,
+    )
+    (root,) = _plan(base).devices.disks  # valid for libvirt's schema (_plan checks it)
+    layer = root.backing_store
+    assert layer is not None
+    assert (layer.type, layer.format, layer.source_file) == ("file", "raw", str(base.path))
+    assert layer.dac_relabel is False
+    kernel_boot = _plan(_kernel_image("s390x"))  # its blank root disk has no base
+    assert [d.backing_store for d in kernel_boot.devices.disks] == [None]

@@ -37,7 +37,7 @@ def test_overlay_is_backed_by_the_base_with_an_explicit_format(
     assert details["virtual-size"] == 2 * GIB
     assert details["full-backing-filename"] == str(base.path)
     assert details["backing-filename-format"] == "qcow2"
-    assert stat.S_IMODE(disk.stat().st_mode) == 0o644
+    assert stat.S_IMODE(disk.stat().st_mode) == 0o600  # libvirt gives it to QEMU while it runs
     assert sorted(p.name for p in instance_dir.iterdir()) == ["disk"]  # no temporary left
 
 
@@ -100,7 +100,7 @@ def test_snapshot_flattens_the_overlay_into_a_standalone_image(
     details = info(snap.path)
     assert "backing-filename" not in details
     assert snap.virtual_size == 2 * GIB
-    assert stat.S_IMODE(snap.path.stat().st_mode) == 0o444
+    assert stat.S_IMODE(snap.path.stat().st_mode) == 0o440
     # identical guest-visible content: the base's data and the guest's write
     run("qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", str(disk), str(snap.path))
     # inherited from the base image unless given
@@ -136,7 +136,7 @@ def test_blank_disk_for_kernel_boot_guests(store: ImageStore, instance_dir: Path
     assert details["format"] == "qcow2"
     assert details["virtual-size"] == 3 * GIB
     assert "backing-filename" not in details
-    assert stat.S_IMODE(disk.stat().st_mode) == 0o644
+    assert stat.S_IMODE(disk.stat().st_mode) == 0o600
     with pytest.raises(Conflict):
         store.create_blank(disk, 3)
     with pytest.raises(InvalidInput) as caught:

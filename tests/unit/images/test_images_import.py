@@ -28,9 +28,9 @@ def test_qcow2_import_is_detected_hashed_and_stored_read_only(
     assert image.size == source.stat().st_size
     assert image.path == store.images_dir / image.id / "disk"
     assert image.path.read_bytes() == source.read_bytes()
-    assert stat.S_IMODE(image.path.stat().st_mode) == 0o444
-    assert stat.S_IMODE(image.path.parent.stat().st_mode) == 0o755
-    assert stat.S_IMODE(store.images_dir.stat().st_mode) == 0o755
+    assert stat.S_IMODE(image.path.stat().st_mode) == 0o440  # QEMU's group reads it
+    assert stat.S_IMODE(image.path.parent.stat().st_mode) == 0o750
+    assert stat.S_IMODE(store.images_dir.stat().st_mode) == 0o711
     assert db.find_image("guest") == image == store.get(image.id)
     assert store.list() == [image]
     assert store_entries(store) == [image.id]

@@ -48,7 +48,7 @@ def test_kernel_image_is_copied_read_only_with_both_digests(
     assert image.initrd_sha256 == sha256_of(initrd)
     assert image.size == 1_800_000
     for path in (image.kernel_path, image.initrd_path):
-        assert stat.S_IMODE(path.stat().st_mode) == 0o444
+        assert stat.S_IMODE(path.stat().st_mode) == 0o440
     # one running total across both files
     assert progress[-1] == (1_800_000, 1_800_000)
     assert all(total == 1_800_000 for _, total in progress)

@@ -40,7 +40,7 @@ def test_version_1_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> No
     path = tmp_path / "old.sqlite3"
     image_id, uuid = _version_1_database(path)
     with StateDB(path) as db:
-        assert db.schema_version == SCHEMA_VERSION == 3
+        assert db.schema_version == SCHEMA_VERSION == 4
         old = db.get_instance(uuid)
         assert old.name == "old-vm"
         assert old.state is InstanceState.RUNNING
@@ -50,6 +50,8 @@ def test_version_1_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> No
         assert {f.name for f in db.list_flavors()} == {"tiny", "small", "medium"}
         # migration 3 added the volume connection column
         assert db.volume_connections(uuid) == {}
+        # migration 4 added the task owner: an old record has none
+        assert db.task_owner(uuid) is None
 
 
 def test_deleted_builtin_flavors_stay_deleted_across_restarts(tmp_path: Path) -> None:

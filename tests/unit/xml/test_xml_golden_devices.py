@@ -13,6 +13,7 @@ from tests.unit.xml.xml_support import assert_golden, skeleton, typed_view
 
 from zcompute.xml import (
     Address,
+    BackingStore,
     Channel,
     Console,
     Controller,
@@ -114,6 +115,69 @@ def golden_disks() -> Domain:
     disks[1].iotune.write_bytes_sec = 26214400
     disks[1].iotune.write_iops_sec = 400
     disks[0].serial = None
+    return dom
+
+
+@case
+def golden_disk_backing_store() -> Domain:
+    """An instance overlay on a shared base that libvirt must not relabel (DAC), as zcompute
+    writes it, and a layer of libvirt's own output (an index, a block device) edited."""
+    dom = skeleton("disk-backing-store")
+    devices = dom.devices
+    devices.add(
+        Disk(
+            type="file",
+            device="disk",
+            driver_name="qemu",
+            driver_type="qcow2",
+            source_file="/var/lib/zcompute/instances/d/disk.qcow2",
+            backing_store=BackingStore(
+                type="file",
+                format="raw",
+                source_file="/var/lib/zcompute/images/i/disk",
+                dac_relabel=False,
+            ),
+            target_dev="vda",
+            target_bus="virtio",
+            boot_order=1,
+        )
+    )
+    second = Disk(type="file", device="disk", driver_name="qemu", driver_type="qcow2")
+    second.source_file = "/var/lib/zcompute/instances/d/data.qcow2"
+    layer = BackingStore()
+    layer.type = "block"
+    layer.index = 2
+    layer.format = "qcow2"
+    layer.source_dev = "/dev/disk/by-id/dm-name-base"
+    second.backing_store = layer
+    second.target_dev = "vdb"
+    second.target_bus = "virtio"
+    devices.add(second)
+
+    disks = devices.disks
+    first = disks[0].backing_store
+    assert first is not None
+    assert (first.type, first.format, first.source_file) == (
+        "file",
+        "raw",
+        "/var/lib/zcompute/images/i/disk",
+    )
+    assert first.dac_relabel is False
+    assert first.index is None
+    assert first.source_dev is None
+    lower = disks[1].backing_store
+    assert lower is not None
+    assert (lower.type, lower.index, lower.source_dev) == (
+        "block",
+        2,
+        "/dev/disk/by-id/dm-name-base",
+    )
+    assert lower.dac_relabel is None  # libvirt's default: relabel
+    # edits: the index is libvirt's to give, the block layer is kept from relabelling too
+    lower.index = None
+    lower.dac_relabel = False
+    assert disks[1].backing_store is not None
+    assert disks[1].backing_store.dac_relabel is False
     return dom
 
 

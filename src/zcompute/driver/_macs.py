@@ -1,0 +1,38 @@
+"""One MAC address per network: a second guest with the same MAC on it is refused.
+
+Two interfaces with one MAC on one network (libvirt network or host bridge) break each other's
+traffic: the switch sends one guest's frames to the other. libvirt does not check; the
+instance records know every MAC, so spawn and interface attach check them first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from zcompute.driver._plan import NicPlan
+from zcompute.errors import Conflict
+from zcompute.state import StateDB
+
+__all__ = ["refuse_shared_macs"]
+
+
+def refuse_shared_macs(db: StateDB, uuid: str, nics: Iterable[NicPlan]) -> None:
+    """Conflict if another instance than ``uuid`` has one of ``nics``' MACs on the same network."""
+    wanted = {_place(n.network, n.bridge, n.mac): n for n in nics}
+    if not wanted:
+        return
+    for other in db.list_instances():
+        if other.uuid == uuid:
+            continue
+        for nic in other.nics:
+            if nic.mac is not None and _place(nic.network, nic.bridge, nic.mac) in wanted:
+                where = f"network {nic.network}" if nic.network else f"bridge {nic.bridge}"
+                raise Conflict(
+                    f"MAC {nic.mac} is already used on {where} by instance {other.name}; "
+                    "give another MAC (or none, for a generated one); nothing changed"
+                )
+
+
+def _place(network: str | None, bridge: str | None, mac: str) -> tuple[str, str, str]:
+    kind, name = ("network", network) if network is not None else ("bridge", bridge or "")
+    return kind, name, mac.lower()

@@ -1,0 +1,307 @@
+"""Recovery: operations that were interrupted are finished or undone, nothing is stranded.
+
+Every operation records its task and the process running it (:mod:`zcompute.state._owner`).
+When that process is gone (kill -9, a crash, a power cut) the task is *orphaned*; the next
+command that touches the instance, the driver's start (``init_host``) and ``zcompute repair``
+recover it according to what libvirt shows:
+
+* ``spawning``: undone, like a failed spawn's rollback: the domain destroyed and undefined,
+  volume connections released, the instance folder and record removed;
+* ``destroying``: finished;
+* ``snapshotting``: block jobs on the guest's disks aborted, the copy in progress removed (the
+  image store removes its own half-made image);
+* attaching or detaching a volume or NIC: the guest's devices are made to match the record:
+  a device the domain has but the record does not (an attach cut short) is detached, a record
+  of a device the domain no longer has (a detach cut short) is dropped;
+* anything else (power operations): the task is cleared and the state libvirt reports recorded.
+
+``repair`` goes further: it also aborts block jobs that no running snapshot owns, makes every
+guest's devices match its record, removes image-store leftovers of dead processes, and removes
+domains that live in this data directory but have no record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import shutil
+from collections.abc import Iterable
+
+from zcompute._faults import fault_point
+from zcompute.driver._base import Operation
+from zcompute.driver._devices import DeviceFinder, disk_with_target, nic_with_mac
+from zcompute.driver._fc import FcVolumeOps
+from zcompute.driver._state import ACTIVE
+from zcompute.errors import NotFound, ZcomputeError
+from zcompute.model import Instance, InstanceState, Task
+from zcompute.state._owner import owner_alive, this_process
+from zcompute.xml import Domain
+
+__all__ = ["RecoveryOps", "RepairReport"]
+
+LOG = logging.getLogger("zcompute.driver")
+
+_DEVICE_TASKS = {
+    Task.ATTACHING_VOLUME,
+    Task.DETACHING_VOLUME,
+    Task.ATTACHING_INTERFACE,
+    Task.DETACHING_INTERFACE,
+}
+_UNPLUG_TIMEOUT = 10.0  # seconds a guest gets to release a device an interrupted attach added
+
+
+@dataclasses.dataclass(frozen=True)
+class RepairReport:
+    """What recovery and repair did, one line per finding (empty: all was in order)."""
+
+    actions: tuple[str, ...]
+
+
+class RecoveryOps(FcVolumeOps):
+    """Recovery of interrupted operations for :class:`~zcompute.driver.ComputeDriver`."""
+
+    # -- orphaned tasks ----------------------------------------------------------------------
+
+    def task_is_orphaned(self, inst: Instance) -> bool:
+        """Whether ``inst``'s task has no live owner (the caller holds the instance's lock, so
+        a task recorded by this very process is a leftover of a failed cleanup)."""
+        if inst.task is None:
+            return False
+        owner = self.db.task_owner(inst.uuid)
+        return owner == this_process() or not owner_alive(owner)
+
+    def _recover_if_orphaned(self, inst: Instance) -> Instance:
+        if inst.task is None or not self.task_is_orphaned(inst):
+            return inst
+        LOG.warning("%s", self.recover(inst))
+        return self.db.get_instance(inst.uuid)  # NotFound once an interrupted spawn is undone
+
+    def recover_interrupted(self) -> RepairReport:
+        """Recover every instance whose task's owner is gone."""
+        actions: list[str] = []
+        for inst in self.db.orphaned_tasks():
+            with self._locks.hold(inst.name, inst.uuid):
+                try:
+                    current = self.db.get_instance(inst.uuid)
+                except NotFound:
+                    continue
+                if current.task is not None and self.task_is_orphaned(current):
+                    actions.append(self.recover(current))
+        return RepairReport(tuple(actions))
+
+    def _undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> None:
+        """A failed operation converges the way an interrupted one does, at once: a device an
+        attach added but did not record is detached, a detached one's record dropped, a block
+        job a snapshot left is aborted. What cannot be done now is left to the next command."""
+        try:
+            inst = self.db.get_instance(uuid)
+            for done in self._partial_work(inst, task, touched):
+                LOG.warning("instance %s: after the failed %s: %s", inst.name, task.value, done)
+        except ZcomputeError as err:
+            LOG.error("instance %s: could not undo the failed %s: %s", uuid, task.value, err)
+
+    def _partial_work(
+        self, inst: Instance, task: Task, touched: list[tuple[str, str]] | None = None
+    ) -> list[str]:
+        """Undo what ``task`` left half-done; ``touched``: the devices it changed (None after
+        a kill, when nobody knows: then every device is checked)."""
+        if task is Task.SNAPSHOTTING:
+            return [*self._abort_block_jobs(inst), *self._remove_snapshot_copies(inst)]
+        if task in _DEVICE_TASKS and (touched is None or touched):
+            return self._match_devices_to_record(inst, touched)
+        return []
+
+    def recover(self, inst: Instance) -> str:
+        """Finish or undo ``inst``'s interrupted task (its lock held); says what was done."""
+        task = inst.task
+        assert task is not None
+        LOG.warning("instance %s: recovering its interrupted task %r", inst.name, task.value)
+        if task is Task.SPAWNING:
+            self._remove_guest(inst)
+            return f"{inst.name}: interrupted spawn undone (domain, disks and record removed)"
+        if task is Task.DESTROYING:
+            self._remove_guest(inst)
+            return f"{inst.name}: interrupted delete finished"
+        done = self._partial_work(inst, task)
+        self._record_settled(inst.uuid)
+        state = self.db.get_instance(inst.uuid).state.value
+        what = "; ".join(done) or "nothing to undo"
+        return f"{inst.name}: interrupted {task.value} recovered ({what}); it is {state}"
+
+    def _remove_guest(self, inst: Instance) -> None:
+        """Remove the domain, volume connections, files and record of ``inst``.
+
+        The record goes last, and only once the domain is gone: a failure here leaves the
+        record to name what is still there.
+        """
+        if self.domains.exists(inst.uuid):
+            self.domains.destroy_if_exists(inst.uuid)
+            fault_point("destroy.stopped")
+            self.domains.undefine(inst.uuid)
+            fault_point("destroy.undefined")
+        for problem in self.release_volume_connections(inst.uuid):
+            LOG.error("instance %s: could not disconnect volume %s", inst.name, problem)
+        shutil.rmtree(self.instances_dir / inst.uuid, ignore_errors=True)
+        fault_point("destroy.files_removed")
+        self.db.delete_instance(inst.uuid, missing_ok=True)
+
+    # -- devices and block jobs --------------------------------------------------------------
+
+    def _match_devices_to_record(
+        self, inst: Instance, only: list[tuple[str, str]] | None = None
+    ) -> list[str]:
+        """Detach devices the record does not list; drop records of devices that are gone
+        (``only`` these devices, when given)."""
+        if not self.domains.exists(inst.uuid):
+            return []
+        live = self.observed_state(inst.uuid) in ACTIVE
+        docs = [Domain.from_xml(self.domains.xml(inst.uuid, inactive=True))]
+        if live:
+            docs.append(Domain.from_xml(self.domains.xml(inst.uuid)))
+        if only is not None:
+            disks, nics = {k for t, k in only if t == "disk"}, {k for t, k in only if t == "nic"}
+            inst = inst.replace(
+                block_devices=tuple(b for b in inst.block_devices if b.target in disks),
+                nics=tuple(n for n in inst.nics if n.mac in nics),
+            )
+            docs = [_only_devices(doc, disks, nics) for doc in docs]
+        done: list[str] = []
+        done += self._unrecorded_disks(inst, docs, live)
+        done += self._unrecorded_nics(inst, docs, live)
+        done += self._records_without_device(inst, docs, live)
+        return done
+
+    def _unrecorded_disks(self, inst: Instance, docs: list[Domain], live: bool) -> list[str]:
+        known = {str(self.root_disk_path(inst.uuid))} | {str(b.source) for b in inst.block_devices}
+        targets = {
+            d.target_dev
+            for doc in docs
+            for d in doc.devices.disks
+            if d.target_dev and (d.source_file or d.source_dev or "") not in known
+        }
+        for target in sorted(targets):
+            self._force_detach(inst, live, f"disk {target}", disk_with_target(target))
+        return [f"unrecorded disk {t} detached" for t in sorted(targets)]
+
+    def _unrecorded_nics(self, inst: Instance, docs: list[Domain], live: bool) -> list[str]:
+        known = {n.mac for n in inst.nics}
+        macs = {
+            (i.mac or "").lower() for doc in docs for i in doc.devices.interfaces if i.mac
+        } - known
+        for mac in sorted(macs):
+            self._force_detach(inst, live, f"NIC {mac}", nic_with_mac(mac))
+        return [f"unrecorded NIC {m} detached" for m in sorted(macs)]
+
+    def _records_without_device(self, inst: Instance, docs: list[Domain], live: bool) -> list[str]:
+        """A recorded device that the domain lost in one definition (a detach cut short after
+        the unplug) or in both: the detach is finished and the record dropped."""
+        done = []
+        for volume in inst.block_devices:
+            sources = [{d.source_file or d.source_dev for d in doc.devices.disks} for doc in docs]
+            if all(str(volume.source) in found for found in sources):
+                continue
+            find = disk_with_target(volume.target)
+            self._force_detach(inst, live, f"disk {volume.target}", find)
+            self.db.remove_attachment(inst.uuid, "volume", volume.target)
+            done.append(f"half-detached disk {volume.target} detached, its record dropped")
+        for nic in inst.nics:
+            macs = [{(i.mac or "").lower() for i in doc.devices.interfaces} for doc in docs]
+            if nic.mac is None or all(nic.mac in found for found in macs):
+                continue
+            self._force_detach(inst, live, f"NIC {nic.mac}", nic_with_mac(nic.mac))
+            self.db.remove_attachment(inst.uuid, "nic", nic.mac)
+            done.append(f"half-detached NIC {nic.mac} detached, its record dropped")
+        return done
+
+    def _force_detach(self, inst: Instance, live: bool, what: str, find: DeviceFinder) -> None:
+        state = InstanceState.RUNNING if live else InstanceState.SHUTOFF
+        op = Operation(inst, state)
+        try:
+            self._detach(op, find, what, _UNPLUG_TIMEOUT)
+        except ZcomputeError as err:  # the guest did not release it: at least not persistent
+            LOG.warning("instance %s: %s stays until it restarts: %s", inst.name, what, err)
+            stored = Domain.from_xml(self.domains.xml(inst.uuid, inactive=True))
+            device = find(stored)
+            if device is not None:
+                self.domains.detach_device(inst.uuid, device.to_xml(), live=False, config=True)
+
+    def _abort_block_jobs(self, inst: Instance) -> list[str]:
+        if not self.domains.exists(inst.uuid) or self.observed_state(inst.uuid) not in ACTIVE:
+            return []
+        live = Domain.from_xml(self.domains.xml(inst.uuid))
+        done = []
+        for disk in live.devices.disks:
+            target = disk.target_dev
+            if target and self.domains.block_job_progress(inst.uuid, target) is not None:
+                self.domains.block_job_abort(inst.uuid, target)
+                done.append(f"block job on {target} aborted")
+        return done
+
+    def _remove_snapshot_copies(self, inst: Instance) -> list[str]:
+        copies = sorted((self.instances_dir / inst.uuid).glob(".snapshot-*.qcow2"))
+        for copy in copies:
+            with contextlib.suppress(FileNotFoundError):
+                copy.unlink()
+        return [f"partial snapshot copy {c.name} removed" for c in copies]
+
+    def recover_leftovers(self) -> RepairReport:
+        """What every command does first: recover orphaned tasks and remove what killed image
+        imports and deletes left behind. Cheap when there is nothing to do (one query, one
+        directory listing)."""
+        actions = list(self.recover_interrupted().actions)
+        recovery = self.images.recover()
+        actions += [f"image store: leftover {p.name} removed" for p in recovery.removed]
+        return RepairReport(tuple(actions))
+
+    # -- repair ------------------------------------------------------------------------------
+
+    def repair(self) -> RepairReport:
+        """Recover interrupted tasks and reconcile everything zcompute manages on this host."""
+        actions = list(self.recover_interrupted().actions)
+        for inst in self.db.list_instances():
+            if inst.task is not None:
+                continue  # a live operation of another process owns it
+            with self._locks.hold(inst.name, inst.uuid):
+                found = [*self._abort_block_jobs(inst), *self._match_devices_to_record(inst)]
+            actions += [f"{inst.name}: {what}" for what in found]
+        recovery = self.images.recover()
+        actions += [f"image store: leftover {p.name} removed" for p in recovery.removed]
+        actions += [f"image {i.name}: its files are missing" for i in recovery.missing]
+        actions += self._remove_unrecorded_domains()
+        return RepairReport(tuple(actions))
+
+    def _remove_unrecorded_domains(self) -> list[str]:
+        """Domains whose files live in this data directory but that have no record."""
+        known = {inst.uuid for inst in self.db.list_instances()}
+        done = []
+        for uuid, name in self._domains_in_data_dir():
+            if uuid in known:
+                continue
+            if self.domains.exists(uuid):
+                self.domains.destroy_if_exists(uuid)
+                self.domains.undefine(uuid)
+            shutil.rmtree(self.instances_dir / uuid, ignore_errors=True)
+            done.append(f"domain {name} had no record: removed with its files")
+        return done
+
+    def _domains_in_data_dir(self) -> Iterable[tuple[str, str]]:
+        """(uuid, name) of every domain whose files (disks, console log) are this data
+        directory's: domains of other data directories on the same libvirtd are not ours."""
+        for stats in self.domains.all_stats():
+            mine = str(self.instances_dir / stats.uuid) + "/"
+            with contextlib.suppress(NotFound):
+                if mine in self.domains.xml(stats.uuid, inactive=True):
+                    yield stats.uuid, stats.name
+
+
+def _only_devices(doc: Domain, targets: set[str], macs: set[str]) -> Domain:
+    """A copy of ``doc`` that keeps only the disks with ``targets`` and NICs with ``macs``."""
+    copy = Domain.from_xml(doc.to_xml())
+    for disk in list(copy.devices.disks):
+        if disk.target_dev not in targets:
+            copy.devices.remove(disk)
+    for nic in list(copy.devices.interfaces):
+        if (nic.mac or "").lower() not in macs:
+            copy.devices.remove(nic)
+    return copy

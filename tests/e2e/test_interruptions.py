@@ -1,0 +1,308 @@
+"""Every multi-step operation, interrupted after each of its steps, converges on the next command.
+
+Each case runs the real ``zcompute`` command with a fault injected after one step
+(:mod:`zcompute._faults`): an error (``raise``), SIGTERM (``term``) or SIGKILL (``kill``: no
+cleanup runs at all). Then the next command (``zcompute list``) runs, and the host must be in a
+state it converged to: no stale task, no domain without a record (or record without domain), no
+instance folder without a record, no image-store leftovers, no block job, devices that match
+their records, and every guest that is left manageable. The steps of each operation are
+declared below and checked against the steps the code really reports (a trace run), so a step
+added to an operation without a case here fails the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid as uuidlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from zcompute.config import Config
+from zcompute.driver import ComputeDriver
+from zcompute.errors import NotFound
+from zcompute.virt import Hypervisor, PowerState
+from zcompute.xml import Domain
+
+from .conftest import DATA_DIR, RUN_ID, TEST_PREFIX, TINY, imported_test_image
+from .lifecycle_support import BOOTED
+
+ZCOMPUTE = str(Path(sys.executable).with_name("zcompute"))
+ACTIONS = ("raise", "term", "kill")
+
+STEPS = {
+    "spawn": [
+        "spawn.recorded", "spawn.folder", "spawn.disk", "spawn.defined", "spawn.started",
+        "spawn.booted",
+    ],
+    "destroy": ["destroy.begun", "destroy.stopped", "destroy.undefined", "destroy.files_removed"],
+    "snapshot": [
+        "snapshot.copying", "snapshot.in_sync", "snapshot.copied", "image.converted",
+        "image.recorded", "image.renamed",
+    ],
+    "volume_attach": ["volume_attach.attached", "volume_attach.recorded"],
+    "volume_detach": ["detach.unplugged", "volume_detach.detached", "volume_detach.forgotten"],
+    "nic_attach": ["nic_attach.attached", "nic_attach.recorded"],
+    "nic_detach": ["detach.unplugged", "nic_detach.detached", "nic_detach.forgotten"],
+    "image_import": ["image.copied", "image.recorded", "image.renamed"],
+    "image_delete": ["image_delete.trashed", "image_delete.forgotten"],
+}  # fmt: skip
+
+
+def cases(operation: str) -> list[tuple[str, str]]:
+    return [(step, action) for step in STEPS[operation] for action in ACTIONS]
+
+
+class Host:
+    """One data directory, driven by ``zcompute`` commands and inspected through a driver."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.volumes = data.with_name(f"{data.name}-volumes")
+        self.volumes.mkdir(parents=True)
+        config = Config(virt_type="qemu", data_dir=data, volume_dirs=str(self.volumes))
+        self.driver = ComputeDriver(config)
+        self.driver.init_host()
+        self.driver.db.add_flavor(TINY)
+        self.image = imported_test_image(self.driver, "s390x")
+
+    def run(
+        self, *args: str, fault: str | None = None, trace: Path | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ZCOMPUTE_")}
+        env["ZCOMPUTE_VOLUME_DIRS"] = str(self.volumes)
+        if fault is not None:
+            env["ZCOMPUTE_FAULT"] = fault
+        if trace is not None:
+            env["ZCOMPUTE_FAULT_TRACE"] = str(trace)
+        command = [ZCOMPUTE, "--data-dir", str(self.data), "--virt-type", "qemu", *args]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+        if check and fault is None:
+            assert done.returncode == 0, f"{args}: {done.stderr}"
+        return done
+
+    def boot(self, name: str) -> None:
+        self.run("boot", name, "--image", self.image, "--flavor", TINY.name,
+                 "--wait-console", BOOTED)  # fmt: skip
+
+    def interrupted(self, fault: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a command with a fault; it must end as the fault says, never in a traceback."""
+        done = self.run(*args, fault=fault)
+        action = fault.rpartition(":")[2]
+        expected = {"raise": 1, "term": 143, "kill": -9}[action]
+        assert done.returncode == expected, (fault, done.returncode, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+        return done
+
+    def close(self) -> None:
+        for inst in self.driver.db.list_instances():
+            self.driver.destroy(inst.uuid)
+        self.driver.close()
+        shutil.rmtree(self.data, ignore_errors=True)
+        shutil.rmtree(self.volumes, ignore_errors=True)
+
+    # -- what "converged" means ----------------------------------------------------------
+
+    def converge(self) -> None:
+        """The next command runs, and afterwards nothing is stranded."""
+        listed = self.run("list", "--json")
+        assert "Traceback" not in listed.stderr
+        drv = self.driver
+        records = {i.uuid: i for i in drv.db.list_instances()}
+        assert [(i.name, i.task) for i in records.values() if i.task is not None] == []
+        ours = {s.uuid for s in drv.domains.all_stats() if self._mine(s.uuid)}
+        assert ours == set(records), "domains and records disagree"
+        folders = {p.name for p in drv.instances_dir.iterdir()}
+        assert folders <= set(records), f"folders without a record: {folders - set(records)}"
+        leftovers = [p.name for p in drv.images.images_dir.iterdir() if p.name.startswith(".")]
+        assert leftovers == [], leftovers
+        assert [i.name for i in drv.images.recover().missing] == []
+        for inst in records.values():
+            self._devices_match(inst.uuid)
+            assert list((drv.instances_dir / inst.uuid).glob(".snapshot-*")) == []
+
+    def _mine(self, uuid: str) -> bool:
+        try:
+            return str(self.driver.instances_dir / uuid) + "/" in self.driver.domains.xml(uuid)
+        except NotFound:
+            return False
+
+    def _devices_match(self, uuid: str) -> None:
+        drv = self.driver
+        inst = drv.db.get_instance(uuid)
+        docs = [Domain.from_xml(drv.domains.xml(uuid, inactive=True))]
+        running = drv.domains.state(uuid) is PowerState.RUNNING
+        if running:
+            docs.append(Domain.from_xml(drv.domains.xml(uuid)))
+        wanted = {str(drv.root_disk_path(uuid))} | {str(b.source) for b in inst.block_devices}
+        macs = {n.mac for n in inst.nics}
+        for doc in docs:
+            assert {d.source_file for d in doc.devices.disks} == wanted
+            assert {(i.mac or "").lower() for i in doc.devices.interfaces} == macs
+            if running and doc is docs[-1]:
+                for disk in doc.devices.disks:
+                    assert drv.domains.block_job_progress(uuid, disk.target_dev or "") is None
+
+    def manageable(self, name: str) -> None:
+        """The guest still answers zcompute's operations."""
+        self.run("pause", name)
+        self.run("unpause", name)
+
+
+@pytest.fixture(scope="module")
+def host(hypervisor: Hypervisor) -> Iterator[Host]:
+    """(``hypervisor`` holds this run's lock: other runs' sweeps leave our guests alone.)"""
+    data = DATA_DIR / "tests" / f"interrupt-{RUN_ID}-{uuidlib.uuid4().hex[:6]}"
+    made = Host(data)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def name(request: pytest.FixtureRequest) -> str:
+    return f"{TEST_PREFIX}{RUN_ID}-int-{uuidlib.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def running(host: Host) -> Iterator[str]:
+    """One running guest for the device and snapshot cases of this module's worker."""
+    guest = f"{TEST_PREFIX}{RUN_ID}-int-dev-{uuidlib.uuid4().hex[:6]}"
+    host.boot(guest)
+    yield guest
+    host.run("delete", guest, check=False)
+
+
+def _volume(host: Host, label: str) -> Path:
+    path = host.volumes / f"{label}-{uuidlib.uuid4().hex[:6]}.img"
+    path.write_bytes(b"\0" * (1 << 20))
+    return path
+
+
+# -- the cases ------------------------------------------------------------------------------
+
+pytestmark = pytest.mark.xdist_group("interruptions")
+
+
+@pytest.mark.parametrize(("step", "action"), cases("spawn"))
+def test_spawn(host: Host, name: str, step: str, action: str) -> None:
+    host.interrupted(f"{step}:{action}", "boot", name, "--image", host.image, "--flavor",
+                     TINY.name, "--wait-console", BOOTED)  # fmt: skip
+    host.converge()
+    with pytest.raises(NotFound):  # undone, whichever step it stopped after
+        host.driver.get_instance(name)
+    assert host.driver.domains.uuid_of(name) is None  # the name is free again
+
+
+@pytest.mark.parametrize(("step", "action"), cases("destroy"))
+def test_destroy(host: Host, name: str, step: str, action: str) -> None:
+    host.boot(name)
+    host.interrupted(f"{step}:{action}", "delete", name)
+    host.converge()
+    if host.driver.instance_exists(name):  # an error before the domain went: still whole
+        host.manageable(name)
+        host.run("delete", name)
+    assert host.driver.domains.uuid_of(name) is None
+
+
+@pytest.mark.parametrize(("step", "action"), cases("snapshot"))
+def test_snapshot(host: Host, running: str, step: str, action: str) -> None:
+    image = f"snap-{uuidlib.uuid4().hex[:8]}"
+    host.interrupted(f"{step}:{action}", "snapshot", running, image)
+    host.converge()
+    host.manageable(running)
+    host.run("image", "delete", image, check=False)  # made or not: the store is consistent
+
+
+@pytest.mark.parametrize(("step", "action"), cases("volume_attach"))
+def test_volume_attach(host: Host, running: str, step: str, action: str) -> None:
+    volume = _volume(host, "attach")
+    host.interrupted(f"{step}:{action}", "volume", "attach", running, "--file", str(volume))
+    host.converge()
+    host.manageable(running)
+    for spec in host.driver.get_instance(running).block_devices:
+        host.run("volume", "detach", running, spec.target)
+
+
+@pytest.mark.parametrize(("step", "action"), cases("volume_detach"))
+def test_volume_detach(host: Host, running: str, step: str, action: str) -> None:
+    volume = _volume(host, "detach")
+    host.run("volume", "attach", running, "--file", str(volume), "--target", "vdb")
+    host.interrupted(f"{step}:{action}", "volume", "detach", running, "vdb")
+    host.converge()
+    host.manageable(running)
+    if host.driver.get_instance(running).block_devices:
+        host.run("volume", "detach", running, "vdb")
+
+
+@pytest.mark.parametrize(("step", "action"), cases("nic_attach"))
+def test_nic_attach(host: Host, running: str, step: str, action: str) -> None:
+    host.interrupted(f"{step}:{action}", "interface", "attach", running,
+                     "--network", "zcompute-isolated")  # fmt: skip
+    host.converge()
+    host.manageable(running)
+    for nic in host.driver.get_instance(running).nics:
+        host.run("interface", "detach", running, nic.mac or "")
+
+
+@pytest.mark.parametrize(("step", "action"), cases("nic_detach"))
+def test_nic_detach(host: Host, running: str, step: str, action: str) -> None:
+    mac = "52:54:00:7a:00:01"
+    host.run("interface", "attach", running, "--network", "zcompute-isolated", "--mac", mac)
+    host.interrupted(f"{step}:{action}", "interface", "detach", running, mac)
+    host.converge()
+    host.manageable(running)
+    if host.driver.get_instance(running).nics:
+        host.run("interface", "detach", running, mac)
+
+
+@pytest.mark.parametrize(("step", "action"), cases("image_import"))
+def test_image_import(host: Host, step: str, action: str) -> None:
+    image = f"imp-{uuidlib.uuid4().hex[:8]}"
+    disk = _volume(host, "import")
+    host.interrupted(f"{step}:{action}", "image", "import", image, str(disk), "--arch", "s390x")
+    host.converge()
+    host.run("image", "delete", image, check=False)
+
+
+@pytest.mark.parametrize(("step", "action"), cases("image_delete"))
+def test_image_delete(host: Host, step: str, action: str) -> None:
+    image = f"del-{uuidlib.uuid4().hex[:8]}"
+    host.run("image", "import", image, str(_volume(host, "delete")), "--arch", "s390x")
+    host.interrupted(f"{step}:{action}", "image", "delete", image)
+    host.converge()
+    host.run("image", "delete", image, check=False)
+
+
+# -- the declared steps are the steps the code has ----------------------------------------------
+
+
+def test_every_step_of_every_operation_has_its_cases(
+    host: Host, running: str, name: str, tmp_path: Path
+) -> None:
+    def traced(*args: str) -> list[str]:
+        trace = tmp_path / f"trace-{uuidlib.uuid4().hex[:6]}"
+        host.run(*args, trace=trace)
+        return trace.read_text().split() if trace.exists() else []
+
+    volume, image = _volume(host, "trace"), f"trace-{uuidlib.uuid4().hex[:6]}"
+    mac = "52:54:00:7a:00:02"
+    seen = {
+        "spawn": traced("boot", name, "--image", host.image, "--flavor", TINY.name,
+                        "--wait-console", BOOTED),
+        "snapshot": traced("snapshot", running, image),
+        "volume_attach": traced("volume", "attach", running, "--file", str(volume),
+                                "--target", "vdc"),
+        "volume_detach": traced("volume", "detach", running, "vdc"),
+        "nic_attach": traced("interface", "attach", running, "--network", "zcompute-isolated",
+                             "--mac", mac),
+        "nic_detach": traced("interface", "detach", running, mac),
+        "destroy": traced("delete", name),
+        "image_delete": traced("image", "delete", image),
+        "image_import": traced("image", "import", image, str(volume), "--arch", "s390x"),
+    }  # fmt: skip
+    host.run("image", "delete", image)
+    assert seen == STEPS

@@ -1,0 +1,74 @@
+"""The store refuses what it cannot import at once (no hang on a FIFO), and keeps a kernel-boot
+image while another image boots with it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.unit.fifo_support import HANG_SECONDS, FifoGuard
+
+from zcompute.errors import Conflict, ImageError
+from zcompute.images import ImageStore
+from zcompute.model import KERNEL_ID_PROPERTY
+
+from .image_support import qemu_img_create, store_entries
+
+
+@pytest.fixture
+def fifo(work: Path) -> Iterator[FifoGuard]:
+    guard = FifoGuard(work / "fifo")
+    yield guard
+    guard.close()
+    assert not guard.rescued, "the reader blocked on the FIFO"
+
+
+def test_a_fifo_is_refused_at_once_as_disk_kernel_or_initrd(
+    store: ImageStore, work: Path, fifo: FifoGuard
+) -> None:
+    kernel = work / "vmlinuz"
+    kernel.write_bytes(b"kernel")
+    started = time.monotonic()
+    with pytest.raises(ImageError, match=f"^{fifo.path} is a FIFO, not a regular file$"):
+        store.import_file("disk", fifo.path)
+    with pytest.raises(ImageError, match="is a FIFO, not a regular file"):
+        store.import_kernel("k1", fifo.path, None, None, "s390x")
+    with pytest.raises(ImageError, match="is a FIFO, not a regular file"):
+        store.import_kernel("k2", kernel, fifo.path, None, "s390x")
+    assert time.monotonic() - started < HANG_SECONDS
+    assert store.list() == []
+    assert store_entries(store) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"), [("/dev/null", "a character device"), ("/", "a directory")]
+)
+def test_devices_and_directories_are_refused(store: ImageStore, path: str, kind: str) -> None:
+    with pytest.raises(ImageError, match=f"^{path} is {kind}, not a regular file$"):
+        store.import_file("disk", Path(path))
+    assert store.list() == []
+
+
+@pytest.mark.parametrize("by", ["id", "name"])
+def test_a_kernel_image_that_another_image_boots_with_is_kept(
+    store: ImageStore, work: Path, by: str
+) -> None:
+    """A snapshot of a kernel-boot guest records its kernel image in ``kernel_id``: deleting
+    that kernel would leave every guest made from the snapshot unable to start."""
+    (work / "vmlinuz").write_bytes(b"kernel " * 100)
+    kernel = store.import_kernel("kern", work / "vmlinuz", None, None, "s390x")
+    disk = qemu_img_create(work / "snap.qcow2", "qcow2", "16M")
+    reference = kernel.id if by == "id" else kernel.name
+    snap = store.import_file("snap", disk, properties={KERNEL_ID_PROPERTY: reference})
+    with pytest.raises(
+        Conflict, match=r"image kern is the kernel-boot image of images snap \(their kernel_id\)"
+    ):
+        store.delete(kernel.name)
+    assert store.get(kernel.id) == kernel
+    assert kernel.kernel_path is not None
+    assert kernel.kernel_path.is_file()
+    store.delete(snap.id)
+    store.delete(kernel.id)
+    assert store.list() == []
