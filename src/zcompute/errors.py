@@ -18,6 +18,7 @@ way (:func:`from_os_error`), so no caller of the driver sees one::
     │   └── BusFull             a guest's device bus has no free address left (PCI slots, CCW)
     ├── Timeout                 a wait ran out (guest never got ready, device never appeared)
     ├── ImageError              image store failures (format, checksum, unsafe backing file)
+    ├── NoSpace                 the data directory's file system is full: free space first
     ├── VolumeError             volume connector failures (HBA, LUN, path never appears)
     ├── HostFileError           a host file or directory that cannot be read or written; names it
     └── VirtError               any other libvirt failure; carries libvirt's code and message
@@ -41,6 +42,7 @@ __all__ = [
     "ImageError",
     "InvalidInput",
     "InvalidState",
+    "NoSpace",
     "NotFound",
     "SchemaError",
     "Timeout",
@@ -135,6 +137,10 @@ class Timeout(ZcomputeError):
 
 class ImageError(ZcomputeError):
     """An image could not be imported, inspected or used."""
+
+
+class NoSpace(ZcomputeError):
+    """The data directory's file system is full; reads and deletes still work."""
 
 
 class VolumeError(ZcomputeError):

@@ -230,3 +230,58 @@ def test_commands_exit_4_while_libvirtd_is_down_and_work_once_it_is_back(
     _libvirtd("start")
     back = subprocess.run([str(zcompute), *data, "list"], capture_output=True, text=True)
     assert back.returncode == 0, back.stderr
+
+
+SPAWN_STEPS = ["spawn.recorded", "spawn.folder", "spawn.disk", "spawn.defined",
+               "spawn.started", "spawn.booted"]  # fmt: skip
+
+
+@pytest.mark.parametrize("step", SPAWN_STEPS)
+def test_a_libvirtd_restart_at_each_step_of_spawn_leaves_no_unmanaged_domain(
+    driver: ComputeDriver, guest_name: str, libvirtd_comes_back: None, step: str
+) -> None:
+    """``zcompute boot`` stops itself after ``step`` (SIGSTOP); libvirtd is killed and comes
+    back; the boot goes on. Whether it then completes or fails, the next command leaves the
+    guest either recorded and running or gone, never a domain zcompute does not know."""
+    zcompute = Path(sys.executable).with_name("zcompute")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZCOMPUTE_")}
+    env |= {"ZCOMPUTE_FAULT": f"{step}:stop", "ZCOMPUTE_VIRT_TYPE": "qemu"}
+    data = ["--data-dir", str(driver.config.data_dir)]
+    imported_test_image(driver, "s390x")
+    boot = subprocess.Popen(
+        [str(zcompute), *data, "boot", guest_name, "--image", "s390x-test", "--flavor",
+         TINY.name, "--wait-console", BOOTED],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _wait_stopped(boot.pid)
+        old = _libvirtd_pid()
+        os.kill(old, signal.SIGKILL)
+        _restarted_after(old)
+    finally:
+        os.kill(boot.pid, signal.SIGCONT)
+        _, err = boot.communicate(timeout=180)
+    assert "Traceback" not in err, err
+    listed = subprocess.run([str(zcompute), *data, "list", "--json"], env=env | {
+        "ZCOMPUTE_FAULT": ""}, capture_output=True, text=True)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    uuid = driver.domains.uuid_of(guest_name)
+    if boot.returncode == 0:  # it went on and completed
+        assert uuid is not None
+        assert driver.get_info(guest_name).state is RUNNING
+        assert driver.get_instance(guest_name).task is None
+        driver.destroy(guest_name)
+    else:  # it failed cleanly and left nothing
+        assert uuid is None, f"an unmanaged domain is left: {err}"
+        assert not driver.instance_exists(guest_name)
+    assert not [d for d in driver.hv.conn.listAllDomains() if d.name() == guest_name]
+
+
+def _wait_stopped(pid: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "T":
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"zcompute (pid {pid}) never reached the fault point")

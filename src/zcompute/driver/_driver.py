@@ -68,7 +68,7 @@ from zcompute.model import (
     validate_name,
     validate_timeout,
 )
-from zcompute.state import StateDB
+from zcompute.state import SpaceReserve, StateDB
 from zcompute.virt import (
     Domains,
     DomainState,
@@ -122,6 +122,8 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
         self.config = config or load_config()
         data = self.config.data_dir
         _own_data_dir(data)
+        self.reserve = SpaceReserve(data)
+        self.reserve.release_if_full()  # a full file system: reads and deletes still work
         self.db = StateDB(data / "state.db")
         self._qemu_ids = None
         self.images = ImageStore(data, self.db, self.qemu_group)
@@ -289,6 +291,7 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
         )
         with self._locks.hold(plan.name, plan.uuid):
             self._refuse_existing(plan.name)
+            self.reserve.require_room(f"booting {plan.name}")
             refuse_shared_macs(self.db, plan.uuid, plan.nics)
             undo = UndoStack(guard=self.hv.when_back)
             try:
@@ -532,6 +535,7 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
     def close(self) -> None:
         self.hv.close()
         self.db.close()
+        self.reserve.ensure()
 
 
 def _own_data_dir(data: Path) -> None:

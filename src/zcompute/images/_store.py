@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from zcompute._faults import fault_point
-from zcompute.errors import Conflict, ImageError, InvalidInput, NotFound
+from zcompute.errors import Conflict, ImageError, InvalidInput, NoSpace, NotFound
 from zcompute.images import _qemuimg as qemu
 from zcompute.images._access import (
     DIR_SHARED,
@@ -57,7 +57,7 @@ from zcompute.model import (
     validate_name,
     validate_uuid,
 )
-from zcompute.state import StateDB, owner_alive, this_process
+from zcompute.state import SpaceReserve, StateDB, owner_alive, this_process
 
 __all__ = ["GIB", "ImageStore", "Recovery"]
 
@@ -360,12 +360,21 @@ class ImageStore:
     def _staging(self, image_id: str) -> Iterator[Path]:
         # The owner mark names this process: recover() in another process leaves an import
         # alone while its process lives, and removes what a killed one left behind.
+        SpaceReserve(self.root).require_room("adding an image")
         mark = self.images_dir / f"{_OWNER}{image_id}"
         mark.write_text(this_process())
         staging = self.images_dir / f"{_PARTIAL}{image_id}"
         try:
             staging.mkdir(mode=0o700)
             yield staging
+        except OSError as err:
+            shutil.rmtree(staging, ignore_errors=True)
+            if err.errno != errno.ENOSPC:
+                raise
+            raise NoSpace(
+                f"the file system of {self.root} filled up while adding an image; nothing was "
+                "added: free space (delete guests or images) and try again"
+            ) from err
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

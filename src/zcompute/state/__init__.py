@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from zcompute.state._db import UPDATABLE_FIELDS, InstanceSummary, StateDB
 from zcompute.state._owner import owner_alive, this_process
+from zcompute.state._reserve import RESERVE_BYTES, SpaceReserve
 from zcompute.state._schema import MIGRATIONS, SCHEMA_VERSION, StateError
 
 __all__ = [
     "MIGRATIONS",
+    "RESERVE_BYTES",
     "SCHEMA_VERSION",
     "UPDATABLE_FIELDS",
     "InstanceSummary",
+    "SpaceReserve",
     "StateDB",
     "StateError",
     "owner_alive",
