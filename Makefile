@@ -26,7 +26,7 @@ test: setup
 	$(VENV)/pytest -n 2 --dist loadgroup --deselect $(ALONE) $(PYTEST_ARGS)
 
 unit: setup
-	$(VENV)/pytest -n 2 -m "not e2e" $(PYTEST_ARGS)
+	$(VENV)/pytest -n 2 --dist loadgroup -m "not e2e" $(PYTEST_ARGS)
 
 e2e: setup
 	$(VENV)/pytest -n 2 --dist loadgroup -m e2e --deselect $(ALONE) $(PYTEST_ARGS)

@@ -1,16 +1,19 @@
-"""The builder: renders a :class:`~zcompute.driver.GuestPlan` as libvirt domain XML.
+"""The builder: renders a :class:`~zcompute.plan.GuestPlan` as libvirt domain XML.
 
 It makes no decisions. The plan already holds every choice (the architecture profile's and
 the host's); the builder only maps each one onto the XML layer's typed fields, so the same
 plan always gives the same document. It uses the XML layer's keyword constructors, its fast
 path (one generated builder per class instead of one descriptor call per attribute).
+
+The plan's values are typed with the XML layer's ``Literal`` types where they come from closed
+sets (the architecture profiles declare them so), so mypy checks every field here without a
+cast, and the XML layer still checks each value against libvirt's sets at run time.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
 from zcompute.arch import ConsoleSpec
+from zcompute.plan import DiskPlan, GuestPlan, NicPlan
 from zcompute.xml import (
     BackingStore,
     Console,
@@ -31,35 +34,13 @@ from zcompute.xml import (
     Watchdog,
 )
 
-if TYPE_CHECKING:
-    from zcompute.driver._plan import DiskPlan, GuestPlan, NicPlan
-    from zcompute.xml import (
-        CharType,
-        ConsoleTarget,
-        CpuMode,
-        DiskBus,
-        DiskDevice,
-        DiskType,
-        DomainType,
-        MemBalloonModel,
-        PanicModel,
-        SerialTarget,
-        SerialTargetModel,
-        WatchdogAction,
-        WatchdogModel,
-    )
-
-# The plan carries plain strings decided by the architecture profiles; the XML layer's typed
-# fields check every value against libvirt's closed sets at run time, so the casts below only
-# tell mypy what those checks guarantee.
-
 __all__ = ["build_domain", "build_domain_xml", "chardev", "disk_device", "nic_device"]
 
 
 def build_domain(plan: GuestPlan) -> Domain:
     """The domain for ``plan`` as a typed document."""
     dom = Domain(
-        type=cast("DomainType", plan.domain_type),
+        type=plan.domain_type,
         name=plan.name,
         uuid=plan.uuid,
         metadata=Metadata(zcompute=_metadata(plan)),
@@ -85,7 +66,7 @@ def build_domain(plan: GuestPlan) -> Domain:
             setattr(features, name, True)
         dom.features = features
     if plan.cpu.mode is not None:
-        dom.cpu = Cpu(mode=cast("CpuMode", plan.cpu.mode), model=plan.cpu.model)
+        dom.cpu = Cpu(mode=plan.cpu.mode, model=plan.cpu.model)
     for device in _devices(plan):
         dom.devices.add(device)
     return dom
@@ -116,15 +97,10 @@ def _devices(plan: GuestPlan) -> list[Device]:
     devices += [nic_device(nic) for nic in plan.nics]
     devices += [chardev(spec) for spec in plan.consoles]
     if plan.watchdog is not None:
-        devices.append(
-            Watchdog(
-                model=cast("WatchdogModel", plan.watchdog.model),
-                action=cast("WatchdogAction", plan.watchdog.action),
-            )
-        )
-    devices.append(MemBalloon(model=cast("MemBalloonModel", plan.memballoon_model)))
+        devices.append(Watchdog(model=plan.watchdog.model, action=plan.watchdog.action))
+    devices.append(MemBalloon(model=plan.memballoon_model))
     if plan.panic_model is not None:
-        devices.append(Panic(model=cast("PanicModel", plan.panic_model)))
+        devices.append(Panic(model=plan.panic_model))
     return devices
 
 
@@ -132,15 +108,15 @@ def disk_device(plan: DiskPlan) -> Disk:
     """One disk (also used on its own for hotplug)."""
     block = plan.source_type == "block"
     return Disk(
-        type=cast("DiskType", plan.source_type),
-        device=cast("DiskDevice", plan.device),
+        type=plan.source_type,
+        device=plan.device,
         driver_name="qemu",
         driver_type=plan.driver_type,
         source_dev=plan.source if block else None,
         source_file=None if block else plan.source,
         backing_store=_backing_store(plan),
         target_dev=plan.target,
-        target_bus=cast("DiskBus", plan.bus),
+        target_bus=plan.bus,
         readonly=plan.readonly or None,
         serial=plan.serial,
         boot_order=plan.boot_order,
@@ -171,7 +147,7 @@ def chardev(spec: ConsoleSpec) -> Console | Serial:
     """A console or serial device as the profile specified it."""
     kind: type[Console] | type[Serial] = Console if spec.element == "console" else Serial
     dev = kind(
-        type=cast("CharType", spec.source_type),
+        type=spec.source_type,
         source_path=spec.path,
         source_append=True if spec.source_type == "file" and spec.append else None,
         log_file=spec.log_file,
@@ -179,8 +155,8 @@ def chardev(spec: ConsoleSpec) -> Console | Serial:
         target_port=spec.port,
     )
     if isinstance(dev, Console):
-        dev.target_type = cast("ConsoleTarget | None", spec.target_type)
+        dev.target_type = spec.console_target
     else:
-        dev.target_type = cast("SerialTarget | None", spec.target_type)
-        dev.target_model = cast("SerialTargetModel | None", spec.target_model)
+        dev.target_type = spec.serial_target
+        dev.target_model = spec.target_model
     return dev

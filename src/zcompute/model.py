@@ -10,6 +10,11 @@ that of a DNS label with ``.`` and ``_`` added: 1-63 ASCII letters, digits, ``.`
 ``-``, starting with a letter or digit, with no ``..``. That keeps names usable as file names
 (no ``/``, no leading ``-`` or ``.``), as XML text (no quotes, ``<`` or ``&``), on a command
 line (no whitespace) and as a guest host name.
+
+Vocabularies have one home each, and this module imports them: the architectures are those
+with a profile (:data:`zcompute.arch.ARCHES`), the domain types the profiles' too, and the
+image properties zcompute reads (with their allowed values) are declared in
+:mod:`zcompute.properties`, which also says why only those are checked.
 """
 
 from __future__ import annotations
@@ -19,17 +24,24 @@ import enum
 import re
 import secrets
 import uuid as uuidlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
-from zcompute.arch._profile import WATCHDOG_ACTIONS
+from zcompute.arch import ARCHES, DOMAIN_TYPES
 from zcompute.errors import InvalidInput
+from zcompute.properties import (
+    DISK_BUSES,
+    IMAGE_ARCH_PROPERTY,
+    IMAGE_PROPERTIES,
+    KERNEL_ID_PROPERTY,
+    MAX_CMDLINE,
+    ImageProperty,
+)
 
 __all__ = [
-    "ARCHITECTURES",
     "DISK_BUSES",
     "DISK_FORMATS",
     "DOMAIN_TYPES",
@@ -57,11 +69,8 @@ __all__ = [
     "validate_uuid",
 ]
 
-ARCHITECTURES = ("aarch64", "armv7l", "i686", "ppc64", "ppc64le", "s390x", "x86_64")
 DISK_FORMATS = ("qcow2", "raw")
-DISK_BUSES = ("virtio", "scsi", "sata", "ide", "usb")
 DISK_DEVICES = ("disk", "cdrom")
-DOMAIN_TYPES = ("kvm", "qemu")
 NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "vmxnet3")
 
 NAME_RULE = "1-63 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit, without '..'"
@@ -79,7 +88,6 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 _MAX_METADATA = 255  # Nova's limit for instance metadata keys and values
 _MAX_PROPERTY = 65535  # Glance's limit for an image property value
-_MAX_CMDLINE = 4096  # COMMAND_LINE_SIZE of current x86_64 and s390x kernels
 
 #: Longest wait any operation takes (seconds): a week. Longer is a typo, not a wish.
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -130,8 +138,8 @@ def validate_uuid(value: object, field: str = "uuid") -> str:
 
 
 def validate_arch(value: object, field: str = "arch") -> str:
-    """Return ``value`` if it is an architecture zcompute knows (:data:`ARCHITECTURES`)."""
-    return _check_choice(field, value, ARCHITECTURES)
+    """Return ``value`` if it is an architecture zcompute supports (one with a profile)."""
+    return _check_choice(field, value, ARCHES)
 
 
 def validate_timeout(value: object, field: str = "timeout") -> float:
@@ -206,55 +214,7 @@ def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
 
-# --- image properties -------------------------------------------------------------------
-
-_BOOL_WORDS = ("true", "false", "yes", "no", "1", "0", "on", "off")
-
-
-def _choice(allowed: tuple[str, ...], *, fold: bool = False) -> Callable[[str, str], None]:
-    def check(key: str, value: str) -> None:
-        _check_choice(key, value.lower() if fold else value, allowed)
-
-    return check
-
-
-def _machine(key: str, value: str) -> None:
-    validate_name(value, key)
-
-
-def _cmdline(key: str, value: str) -> None:
-    _check_text(key, value, _MAX_CMDLINE)
-
-
-def _count(key: str, value: str) -> None:
-    if not value.isascii() or not value.isdigit() or int(value) > 8:
-        raise InvalidInput(key, f"invalid count {_show(value)}", "an integer from 0 to 8")
-
-
-#: Image properties zcompute acts on, each with its check; any other property is kept as is.
-IMAGE_PROPERTIES: Mapping[str, Callable[[str, str], None]] = MappingProxyType(
-    {
-        "hw_architecture": _choice(ARCHITECTURES),
-        "hw_machine_type": _machine,
-        "hw_disk_bus": _choice(DISK_BUSES),
-        "hw_cdrom_bus": _choice(DISK_BUSES),
-        "hw_vif_model": _choice(NIC_MODELS),
-        # Nova's "disabled" (no watchdog), or an action the architecture profiles accept
-        "hw_watchdog_action": _choice(("disabled", *WATCHDOG_ACTIONS)),
-        "hw_firmware_type": _choice(("bios", "uefi")),
-        "hw_video_model": _choice(("none", "virtio", "vga", "cirrus", "bochs", "qxl")),
-        "hw_rng_model": _choice(("virtio",)),
-        "hw_qemu_guest_agent": _choice(_BOOL_WORDS, fold=True),
-        "hw_boot_menu": _choice(_BOOL_WORDS, fold=True),
-        "hw_serial_port_count": _count,
-        "os_command_line": _cmdline,
-    }
-)
-
-
-#: Image property of a disk image made from a kernel-boot guest: the id of the kernel-boot image
-#: (kernel, initrd, command line) it boots with, like Nova's ``kernel_id``.
-KERNEL_ID_PROPERTY = "kernel_id"
+# --- image properties (declared in zcompute.properties) -------------------------------
 
 
 def validate_image_properties(properties: Mapping[str, str]) -> MappingProxyType[str, str]:
@@ -263,7 +223,7 @@ def validate_image_properties(properties: Mapping[str, str]) -> MappingProxyType
     Errors about a known property name the property itself (``hw_disk_bus``), as an operator
     typed it; other errors name ``properties[key]``.
     """
-    _check_known_properties(properties, _MAX_PROPERTY)
+    _check_known_properties(properties, _MAX_PROPERTY, flavor=False)
     return _string_map("properties", properties, _MAX_PROPERTY)
 
 
@@ -274,16 +234,25 @@ def validate_extra_specs(extra_specs: Mapping[str, str]) -> MappingProxyType[str
     keys, so a value that no boot could use is refused when the flavor is created, not at every
     boot; other keys are kept as they are, like unknown image properties.
     """
-    _check_known_properties(extra_specs, _MAX_METADATA)
+    _check_known_properties(extra_specs, _MAX_METADATA, flavor=True)
     return _string_map("flavor.extra_specs", extra_specs, _MAX_METADATA)
 
 
-def _check_known_properties(properties: Mapping[str, str], max_value: int) -> None:
+def _check_known_properties(properties: Mapping[str, str], max_value: int, *, flavor: bool) -> None:
     if isinstance(properties, Mapping):
         for key, value in properties.items():
-            check = IMAGE_PROPERTIES.get(key)
-            if check is not None:
-                check(key, _check_text(key, value, max_value))
+            prop = IMAGE_PROPERTIES.get(key)
+            if prop is not None and (prop.flavor or not flavor):
+                _check_property(prop, _check_text(key, value, max_value))
+
+
+def _check_property(prop: ImageProperty, value: str) -> None:
+    if prop.allowed:
+        _check_choice(prop.key, value, prop.allowed)
+    elif prop.form == "name":
+        validate_name(value, prop.key)
+    elif prop.max_length is not None:
+        _check_text(prop.key, value, prop.max_length)
 
 
 # --- states and tasks -------------------------------------------------------------------
@@ -408,11 +377,13 @@ class Image:
         validate_name(self.name, "image.name", allow_uuid=False)
         _set(self, "properties", validate_image_properties(self.properties))
         if self.arch is not None:
-            _check_choice("image.arch", self.arch, ARCHITECTURES)
-        declared = self.properties.get("hw_architecture")
+            _check_choice("image.arch", self.arch, ARCHES)
+        declared = self.properties.get(IMAGE_ARCH_PROPERTY)
         if declared is not None and self.arch is not None and declared != self.arch:
             raise InvalidInput(
-                "image.arch", f"{self.arch} contradicts hw_architecture={declared}", [declared]
+                "image.arch",
+                f"{self.arch} contradicts {IMAGE_ARCH_PROPERTY}={declared}",
+                [declared],
             )
         for field in ("path", "kernel_path", "initrd_path"):
             value = getattr(self, field)
@@ -434,7 +405,7 @@ class Image:
             if self.disk_format is not None or self.path is not None:
                 raise InvalidInput("image.disk_format", "a kernel boot image has no disk", ["None"])
             if self.cmdline is not None:
-                _check_text("image.cmdline", self.cmdline, _MAX_CMDLINE)
+                _check_text("image.cmdline", self.cmdline, MAX_CMDLINE)
             return
         _check_choice("image.disk_format", self.disk_format, DISK_FORMATS)
         if self.path is None:
@@ -554,7 +525,7 @@ class Instance:
             raise InvalidInput("instance.flavor", f"expected a Flavor, got {_show(self.flavor)}")
         if not isinstance(self.image, Image):
             raise InvalidInput("instance.image", f"expected an Image, got {_show(self.image)}")
-        _check_choice("instance.arch", self.arch, ARCHITECTURES)
+        _check_choice("instance.arch", self.arch, ARCHES)
         if self.image.arch is not None and self.image.arch != self.arch:
             raise InvalidInput(
                 "instance.arch", f"image {self.image.name} is {self.image.arch}", [self.image.arch]

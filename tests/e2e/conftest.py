@@ -14,18 +14,18 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import libvirt
 import pytest
 
-from zcompute.cli._testimage import import_test_image
+from tests.e2e.feature_markers import check_collected, verify_exercised
 from zcompute.config import Config
 from zcompute.driver import ComputeDriver
 from zcompute.errors import HypervisorUnavailable
 from zcompute.model import Flavor
-from zcompute.testimage import TestImage, build_test_image
+from zcompute.testimage import TestImage, build_test_image, import_test_image
 from zcompute.virt import Hypervisor
 
 TEST_PREFIX = "zctest-"
@@ -36,6 +36,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+    check_collected(items)  # the feature markers read as the support matrix reads them
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """A test marked ``@pytest.mark.feature`` fails unless it really exercised each feature on
+    a guest of the architecture it claims (the support matrix's "tested on" counts on it)."""
+    with verify_exercised(item):
+        return (yield)
 
 
 @pytest.fixture(scope="session")
@@ -178,4 +187,4 @@ def driver(hypervisor: Hypervisor) -> Iterator[ComputeDriver]:
 
 def imported_test_image(driver: ComputeDriver, arch: str) -> str:
     """The test image of ``arch`` imported into ``driver``'s image store; returns its name."""
-    return import_test_image(driver, get_test_image(arch)).name
+    return import_test_image(driver.images, get_test_image(arch)).name

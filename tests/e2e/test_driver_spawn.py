@@ -33,6 +33,7 @@ def _nothing_left(driver: ComputeDriver, name: str) -> None:
     assert leftovers == [], f"instance files left behind: {leftovers}"
 
 
+@pytest.mark.feature("launch", "terminate", "get-guest-info", "console-log")
 @pytest.mark.parametrize("arch", ["s390x", "x86_64", "aarch64"])
 def test_spawn_boots_logs_and_destroy_removes_everything(
     driver: ComputeDriver, arch: str, guest_name: str

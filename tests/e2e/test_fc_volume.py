@@ -52,6 +52,7 @@ def _wait_for(log: Path, needle: str, timeout: float = 30.0) -> str:
     raise AssertionError(f"{needle!r} not seen by the guest; log ends with {text[-1500:]}")
 
 
+@pytest.mark.feature("attach-volume-fc", arch="s390x")
 def test_fc_lun_attached_to_s390x_guest_and_removed_again(
     driver: ComputeDriver, guest_name: str, loop_device: Path, tmp_path: Path
 ) -> None:

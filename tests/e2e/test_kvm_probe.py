@@ -22,7 +22,10 @@ def test_auto_probes_kvm_once_and_spawns_with_the_answer(
     (data / "testimages").symlink_to(DATA_DIR / "testimages")  # reuse the built test images
     driver = ComputeDriver(Config(virt_type="auto", data_dir=data))
     try:
-        usable = driver.host.kvm_usable
+        driver.host  # noqa: B018  reading the host never boots the probe guest
+        assert not (data / "kvm-probe.json").exists()
+        usable = driver.probe_kvm()  # the explicit step
+        assert driver.host.kvm_usable is usable
         if not os.path.exists("/dev/kvm"):
             assert usable is False
         else:
@@ -40,6 +43,7 @@ def test_auto_probes_kvm_once_and_spawns_with_the_answer(
         again = ComputeDriver(Config(virt_type="auto", data_dir=data))
         record_file = data / "kvm-probe.json"
         stamp = record_file.stat().st_mtime_ns if record_file.exists() else 0
+        assert again.probe_kvm() is usable
         assert again.host.kvm_usable is usable
         assert (record_file.stat().st_mtime_ns if record_file.exists() else 0) == stamp
         again.close()

@@ -74,6 +74,7 @@ def _mac() -> str:
     return "52:54:00:" + ":".join(f"{random.randrange(256):02x}" for _ in range(3))
 
 
+@pytest.mark.feature("attach-volume")
 @pytest.mark.parametrize("arch", ["s390x", "x86_64"])
 def test_volumes_on_a_real_guest(
     driver: ComputeDriver, arch: str, guest_name: str, guest_dir: Path
@@ -117,6 +118,7 @@ def test_volumes_on_a_real_guest(
             driver.detach_volume(name, "vdb")
 
 
+@pytest.mark.feature("attach-interface")
 @pytest.mark.parametrize("arch", ["s390x", "x86_64"])
 def test_nics_and_the_persistent_definition_on_a_real_guest(
     driver: ComputeDriver, arch: str, guest_name: str, guest_dir: Path

@@ -39,6 +39,9 @@ def _states(driver: ComputeDriver, name: str) -> tuple[InstanceState, InstanceSt
     return driver.get_info(name).state, driver.get_instance(name).state
 
 
+@pytest.mark.feature(
+    "interactive-console", "pause", "suspend", "reboot", "power-off-on", "trigger-crash-dump"
+)
 @pytest.mark.parametrize("arch", ["s390x", "x86_64"])
 def test_power_operations_on_a_real_guest(
     driver: ComputeDriver, arch: str, guest_name: str

@@ -37,6 +37,7 @@ def _marker_in(image: Image, scratch: Path) -> bytes:
     return out.read_bytes().rstrip(b"\0")
 
 
+@pytest.mark.feature("snapshot")
 @pytest.mark.parametrize("arch", ["s390x", "x86_64"])
 def test_snapshots_hold_the_disk_of_their_moment_and_boot(
     driver: ComputeDriver, arch: str, guest_name: str, guest_dir: Path

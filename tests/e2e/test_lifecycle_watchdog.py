@@ -8,6 +8,8 @@ i6300esb driver, so it cannot arm it there.
 
 from __future__ import annotations
 
+import pytest
+
 from zcompute.driver import ComputeDriver
 from zcompute.errors import NotFound
 from zcompute.model import Flavor, InstanceState
@@ -32,6 +34,7 @@ def _watchdogs(driver: ComputeDriver, name: str) -> list[tuple[str | None, str |
     return [(w.model, w.action) for w in live.devices.watchdogs]
 
 
+@pytest.mark.feature("watchdog", arch="s390x")
 def test_diag288_fires_on_s390x(driver: ComputeDriver, guest_name: str) -> None:
     flavor = _flavor(driver, "pause")
     driver.spawn(guest_name, imported_test_image(driver, "s390x"), flavor, wait_for=BOOTED)
@@ -48,6 +51,7 @@ def test_diag288_fires_on_s390x(driver: ComputeDriver, guest_name: str) -> None:
     assert driver.get_info(guest_name).state is InstanceState.PAUSED
 
 
+@pytest.mark.feature("watchdog", arch="x86_64")
 def test_i6300esb_is_on_the_x86_guests_pci_bus(driver: ComputeDriver, guest_name: str) -> None:
     flavor = _flavor(driver, "reset")
     driver.spawn(guest_name, imported_test_image(driver, "x86_64"), flavor, wait_for=BOOTED)

@@ -2,8 +2,10 @@
 
 One module per architecture (``_s390x``, ``_x86_64``, ``_aarch64``, ``_ppc64le``) fills in an
 :class:`ArchProfile`. Profiles *decide* (machine type, consoles, devices, CPU, what is
-supported); the builder asks them and the XML layer writes what they decided. Nothing outside
-this package compares architecture names: a unit test enforces that.
+supported); the builder asks them and the XML layer writes what they decided. The registry
+(``ARCHES``) is the one list of supported architectures, and each profile also holds its
+architecture's facts (e.g. its test-image recipe). Nothing outside this package compares
+architecture names, keys a table by them or lists them: a unit test enforces that.
 """
 
 from __future__ import annotations
@@ -32,15 +34,26 @@ from zcompute.arch._matrix import (
     support_matrix,
 )
 from zcompute.arch._profile import (
+    DOMAIN_TYPES,
+    WATCHDOG_ACTIONS,
     ArchProfile,
     ConsoleLayout,
     ConsoleSpec,
     CpuSpec,
     GraphicsPlan,
+    GuestDomainType,
     InputSpec,
     WatchdogSpec,
+    one_of,
 )
-from zcompute.arch._registry import ARCHES, PROFILES, canonical_arch, get_profile
+from zcompute.arch._registry import (
+    ARCHES,
+    PROFILES,
+    TEST_IMAGE_ARCHES,
+    canonical_arch,
+    get_profile,
+    recipe_for,
+)
 from zcompute.arch._support import (
     FEATURES,
     IMPLEMENTATION,
@@ -50,19 +63,23 @@ from zcompute.arch._support import (
     ImplState,
     Status,
 )
+from zcompute.arch._testimage import TestImageRecipe
 from zcompute.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from zcompute.host._domcaps import DomainCapabilities
+    from zcompute.host import DomainCapabilities
 
 __all__ = [
     "ARCHES",
+    "DOMAIN_TYPES",
     "FEATURES",
     "IMAGE_ARCH_PROPERTY",
     "IMAGE_MACHINE_PROPERTY",
     "IMPLEMENTATION",
     "MATRIX_FORMATS",
     "PROFILES",
+    "TEST_IMAGE_ARCHES",
+    "WATCHDOG_ACTIONS",
     "ArchProfile",
     "Claim",
     "ConsoleLayout",
@@ -70,6 +87,7 @@ __all__ = [
     "CpuSpec",
     "Feature",
     "GraphicsPlan",
+    "GuestDomainType",
     "GuestPlatform",
     "ImplState",
     "Implementation",
@@ -79,6 +97,7 @@ __all__ = [
     "Status",
     "SupportMatrix",
     "SupportRow",
+    "TestImageRecipe",
     "WatchdogSpec",
     "canonical_arch",
     "choose_guest",
@@ -88,8 +107,10 @@ __all__ = [
     "explain_machine_type",
     "get_profile",
     "lint",
+    "one_of",
     "parse_domain_xml",
     "parse_machine_type_mapping",
+    "recipe_for",
     "render_json",
     "render_markdown",
     "render_matrix",

@@ -7,6 +7,7 @@ from types import MappingProxyType
 from zcompute.arch._featuresets import POWER_ONLY, X86_ONLY
 from zcompute.arch._profile import ArchProfile, ConsoleLayout, ConsoleSpec
 from zcompute.arch._support import Claim, Status
+from zcompute.arch._testimage import VIRTIO_GUEST_MODULES, TestImageRecipe
 
 COMPLETE, PARTIAL, MISSING = Status.COMPLETE, Status.PARTIAL, Status.MISSING
 
@@ -100,4 +101,7 @@ AARCH64 = ArchProfile(
     console_targets=("serial", "virtio"),
     early_console_targets=("system-serial", "serial"),
     support=_SUPPORT,
+    test_image=TestImageRecipe(
+        "arm64", "linux-image-cloud-arm64", ("virtio_pci", *VIRTIO_GUEST_MODULES)
+    ),
 )

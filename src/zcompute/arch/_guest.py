@@ -5,16 +5,17 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from zcompute.arch._profile import GuestDomainType
 from zcompute.arch._registry import ARCHES, canonical_arch
+from zcompute.config import VIRT_TYPES
 from zcompute.errors import ConfigError, InvalidInput
 
 if TYPE_CHECKING:
-    from zcompute.host._capabilities import GuestArch, HostCapabilities
+    from zcompute.host import GuestArch, HostCapabilities
 
 __all__ = ["IMAGE_ARCH_PROPERTY", "VIRT_TYPES", "GuestPlatform", "choose_guest"]
 
 IMAGE_ARCH_PROPERTY = "hw_architecture"
-VIRT_TYPES = ("auto", "kvm", "qemu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +23,7 @@ class GuestPlatform:
     """The guest's arch, domain type (``kvm`` or ``qemu`` = TCG) and emulator, with why."""
 
     arch: str
-    domain_type: str
+    domain_type: GuestDomainType
     emulator: str | None
     reason: str
 

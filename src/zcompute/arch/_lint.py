@@ -7,14 +7,15 @@ flagged on s390x because the s390x profile says so, not because this module know
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from zcompute.errors import XMLError
+from zcompute.xml import DEVICE_CLASSES, Address, device_from_xml
 
 if TYPE_CHECKING:
     from zcompute.arch._profile import ArchProfile
@@ -25,7 +26,6 @@ ERROR = "error"
 WARNING = "warning"
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
-_LOADPARM = re.compile(r"^[A-Za-z0-9. ]{1,8}$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,31 +193,33 @@ def _check_addresses(profile: ArchProfile, root: etree._Element) -> Iterator[Lin
             transports = ", ".join(profile.virtio_address_types)
             msg = f"virtio device on a {kind} address; {profile.arch} uses {transports}"
             yield _finding("address", WARNING, msg, address)
-        if kind == "ccw":
-            yield from _check_ccw(address)
+        if kind == "ccw" and address.get("cssid") is not None:
+            with contextlib.suppress(XMLError):  # a bad number is _check_values' finding
+                cssid = Address.from_xml(etree.tostring(address)).cssid
+                if cssid is not None and cssid != _VIRTUAL_CSSID:
+                    msg = f"ccw cssid {address.get('cssid')!r}: virtual devices belong in 0xfe"
+                    yield _finding("ccw-address", WARNING, msg, address)
 
 
-def _check_ccw(address: etree._Element) -> Iterator[LintFinding]:
-    limits = (("cssid", 0xFE), ("ssid", 3), ("devno", 0xFFFF))
-    for attr, high in limits:
-        raw = address.get(attr)
-        if raw is None or raw.strip() == "":
+_VIRTUAL_CSSID = 0xFE
+
+
+def _check_values(profile: ArchProfile, root: etree._Element) -> Iterator[LintFinding]:
+    """Every device's values as the typed XML layer reads them: its limits (ccw numbers,
+    loadparm, enumerations) are the ones this lint applies, declared once, there."""
+    for dev in root.iterfind("devices/*"):
+        if not isinstance(dev.tag, str) or dev.tag not in DEVICE_CLASSES:
             continue
-        value = _ccw_number(raw)
-        if value is None or not 0 <= value <= high:
-            msg = f"ccw {attr} {raw!r} is not a number in 0..{high:#x}"
-            yield _finding("ccw-address", ERROR, msg, address)
-        elif attr == "cssid" and value != high:
-            msg = f"ccw cssid {raw!r}: virtual devices belong in cssid 0xfe"
-            yield _finding("ccw-address", WARNING, msg, address)
+        try:
+            device_from_xml(etree.tostring(dev))
+        except XMLError as err:
+            rule = _VALUE_RULES.get(str(err.field).rsplit("@", 1)[-1], "value")
+            yield _finding(rule, ERROR, str(err), dev)
 
 
-def _ccw_number(raw: str) -> int | None:
-    """libvirt reads ccw numbers as decimal or 0x-hex."""
-    try:
-        return int(raw.strip(), 0)
-    except ValueError:
-        return int(raw, 10) if raw.strip().isdigit() else None
+# the rule a bad value reports under, by the attribute the XML layer names
+_VALUE_RULES = {"cssid": "ccw-address", "ssid": "ccw-address", "devno": "ccw-address",
+                "loadparm": "loadparm"}  # fmt: skip
 
 
 def _check_consoles(profile: ArchProfile, root: etree._Element) -> Iterator[LintFinding]:
@@ -233,11 +235,39 @@ def _check_consoles(profile: ArchProfile, root: etree._Element) -> Iterator[Lint
             if kind not in allowed:
                 msg = f"{element} target {kind!r} is not a {profile.arch} {element} target"
                 yield _finding("console", ERROR, f"{msg} (use {', '.join(allowed)})", dev)
+    devices = root.find("devices")
+    where = root if devices is None else devices
     if targets and not targets & set(profile.early_console_targets):
         early = ", ".join(profile.early_console_targets)
         msg = f"no console gets early boot messages on {profile.arch} (add one of: {early})"
-        devices = root.find("devices")
-        yield _finding("early-console", WARNING, msg, root if devices is None else devices)
+        yield _finding("early-console", WARNING, msg, where)
+    elif targets and profile.early_console_targets and not _early_console_logged(profile, root):
+        msg = (
+            f"no {profile.arch} early-boot console writes a log file: the earliest boot "
+            "messages are lost once read (make the log console type='file', or give one "
+            "<log file='...' append='on'/>)"
+        )
+        yield _finding("early-console-log", WARNING, msg, where)
+
+
+def _early_console_logged(profile: ArchProfile, root: etree._Element) -> bool:
+    """Whether a console that gets early boot messages also writes them to a file."""
+    for element, default in (
+        ("serial", profile.default_serial_target),
+        ("console", profile.default_console_target),
+    ):
+        for dev in root.iterfind(f"devices/{element}"):
+            target = dev.find("target")
+            model = target.find("model") if target is not None else None
+            kinds = {(target.get("type") if target is not None else None) or default}
+            if model is not None and model.get("name"):
+                kinds.add(str(model.get("name")))
+            early = kinds & set(profile.early_console_targets) or (
+                "sclplmconsole" in kinds or "sclpconsole" in kinds
+            )
+            if early and (dev.get("type") == "file" or dev.find("log[@file]") is not None):
+                return True
+    return False
 
 
 def _check_security_and_boot(profile: ArchProfile, root: etree._Element) -> Iterator[LintFinding]:
@@ -250,13 +280,9 @@ def _check_security_and_boot(profile: ArchProfile, root: etree._Element) -> Iter
             if balloon.get("model") != profile.secure_memballoon:
                 msg = f"{kind} guests need <memballoon model='{profile.secure_memballoon}'/>"
                 yield _finding("launch-security", ERROR, msg, balloon)
-    for boot in root.iterfind("devices/*/boot[@loadparm]"):
-        loadparm = boot.get("loadparm", "")
-        if not profile.supports_loadparm:
+    if not profile.supports_loadparm:
+        for boot in root.iterfind("devices/*/boot[@loadparm]"):
             yield _finding("loadparm", ERROR, f"loadparm is not used on {profile.arch}", boot)
-        elif not _LOADPARM.match(loadparm):
-            msg = f"loadparm {loadparm!r} must be 1-8 of A-Z, 0-9, '.', ' '"
-            yield _finding("loadparm", ERROR, msg, boot)
 
 
 _RULES: tuple[Rule, ...] = (
@@ -266,6 +292,7 @@ _RULES: tuple[Rule, ...] = (
     _check_usb_and_inputs,
     _check_disks,
     _check_addresses,
+    _check_values,
     _check_consoles,
     _check_security_and_boot,
 )

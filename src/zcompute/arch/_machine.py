@@ -16,7 +16,7 @@ from zcompute.arch._registry import canonical_arch, get_profile
 from zcompute.errors import ConfigError, InvalidInput
 
 if TYPE_CHECKING:
-    from zcompute.host._capabilities import HostCapabilities, Machine
+    from zcompute.host import HostCapabilities, Machine
 
 __all__ = [
     "IMAGE_MACHINE_PROPERTY",

@@ -2,6 +2,12 @@
 
 A profile holds data (one module per architecture fills it in) and answers questions with it.
 It decides; it builds no XML. The builder asks, the XML layer writes.
+
+Every field that ends up in domain XML is typed with the XML layer's ``Literal`` for it
+(:mod:`zcompute.xml._enums`: ``DiskBus``, ``WatchdogModel``, ``ConsoleTarget``, ...), so mypy
+checks each profile's values against libvirt's schema and the builder needs no casts. Where a
+value arrives as text (an image property, an operator's flag) the profile narrows it to the
+typed value while checking it (:func:`one_of`).
 """
 
 from __future__ import annotations
@@ -10,15 +16,34 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from zcompute.arch._lint import LintFinding, lint_domain
 from zcompute.arch._support import FEATURE_KEYS, Claim, Status, feature
+from zcompute.arch._testimage import TestImageRecipe
 from zcompute.errors import FeatureUnsupported, InvalidInput
-from zcompute.xml._enums import WatchdogAction
+from zcompute.xml import (
+    AddressType,
+    CharType,
+    ConsoleTarget,
+    CpuMode,
+    DiskBus,
+    GraphicsType,
+    InputBus,
+    InputType,
+    LaunchSecurityType,
+    MemBalloonModel,
+    PanicModel,
+    SerialTarget,
+    SerialTargetModel,
+    TimerName,
+    VideoModel,
+    WatchdogAction,
+    WatchdogModel,
+)
 
 if TYPE_CHECKING:
-    from zcompute.host._domcaps import DomainCapabilities
+    from zcompute.host import DomainCapabilities
 
 __all__ = [
     "DOMAIN_TYPES",
@@ -28,16 +53,31 @@ __all__ = [
     "ConsoleSpec",
     "CpuSpec",
     "GraphicsPlan",
+    "GuestDomainType",
     "InputSpec",
     "WatchdogSpec",
+    "one_of",
 ]
 
 LOG = logging.getLogger("zcompute.arch")
 
-DOMAIN_TYPES = ("kvm", "qemu")
-#: What libvirt's schema allows in ``<watchdog action=...>``: the one list of watchdog actions.
-WATCHDOG_ACTIONS: tuple[str, ...] = get_args(WatchdogAction)
-CONSOLE_ROLES = ("interactive", "log")
+#: The domain types zcompute runs guests with: KVM, or QEMU's TCG emulation.
+GuestDomainType = Literal["kvm", "qemu"]
+DOMAIN_TYPES: tuple[GuestDomainType, ...] = get_args(GuestDomainType)
+#: What libvirt's schema allows in ``<watchdog action=...>``: the one list of watchdog actions
+#: (the XML layer's ``WatchdogAction``; image properties and flavors take it from here).
+WATCHDOG_ACTIONS: tuple[WatchdogAction, ...] = get_args(WatchdogAction)
+ConsoleElement = Literal["console", "serial"]
+ConsoleRole = Literal["interactive", "log"]
+_CONSOLE_TARGETS: tuple[ConsoleTarget, ...] = get_args(ConsoleTarget)
+_SERIAL_TARGETS: tuple[SerialTarget, ...] = get_args(SerialTarget)
+
+_T = TypeVar("_T", bound=str)
+
+
+def one_of(value: object, allowed: Sequence[_T]) -> _T | None:
+    """The member of ``allowed`` equal to ``value`` (typed as ``allowed``'s Literal), or None."""
+    return next((member for member in allowed if member == value), None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,11 +90,11 @@ class ConsoleSpec:
     device for; :attr:`log_path` is where this device's output is kept, if anywhere.
     """
 
-    element: str
-    source_type: str
-    target_type: str | None
-    role: str
-    target_model: str | None = None
+    element: ConsoleElement
+    source_type: CharType
+    target_type: ConsoleTarget | SerialTarget | None
+    role: ConsoleRole
+    target_model: SerialTargetModel | None = None
     path: str | None = None
     log_file: str | None = None
     log_append: bool = False
@@ -63,9 +103,28 @@ class ConsoleSpec:
     # boot logs of reboots and restarts follow each other instead of replacing one another.
     append: bool = True
 
+    def __post_init__(self) -> None:
+        if (
+            self.target_type is not None
+            and (self.console_target if self.element == "console" else self.serial_target) is None
+        ):
+            raise ValueError(f"{self.target_type!r} is not a target of <{self.element}>")
+        if self.element == "console" and self.target_model is not None:
+            raise ValueError("a <console> has no target model")
+
     @property
     def log_path(self) -> str | None:
         return self.path if self.source_type == "file" else self.log_file
+
+    @property
+    def console_target(self) -> ConsoleTarget | None:
+        """The target type as a ``<console>`` target (None when it is a serial one)."""
+        return one_of(self.target_type, _CONSOLE_TARGETS)
+
+    @property
+    def serial_target(self) -> SerialTarget | None:
+        """The target type as a ``<serial>`` target (None when it is a console one)."""
+        return one_of(self.target_type, _SERIAL_TARGETS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,22 +138,22 @@ class ConsoleLayout:
 
 @dataclasses.dataclass(frozen=True)
 class WatchdogSpec:
-    model: str
-    action: str
+    model: WatchdogModel
+    action: WatchdogAction
 
 
 @dataclasses.dataclass(frozen=True)
 class InputSpec:
-    type: str
-    bus: str
+    type: InputType
+    bus: InputBus
 
 
 @dataclasses.dataclass(frozen=True)
 class GraphicsPlan:
     """What a graphical console needs: the graphics type, a video model and input devices."""
 
-    type: str
-    video_model: str
+    type: GraphicsType
+    video_model: VideoModel
     inputs: tuple[InputSpec, ...]
 
 
@@ -102,7 +161,7 @@ class GraphicsPlan:
 class CpuSpec:
     """The ``<cpu>`` decision. ``mode`` None means: write no ``<cpu>``, QEMU's default applies."""
 
-    mode: str | None
+    mode: CpuMode | None
     model: str | None = None
     reason: str = ""
 
@@ -123,34 +182,34 @@ class ArchProfile:
     features: tuple[str, ...]
     uefi_features: tuple[str, ...] = ()
     unsupported_features: tuple[str, ...]
-    timers: tuple[str, ...] = ()
+    timers: tuple[TimerName, ...] = ()
     # Storage and network.
-    disk_bus: str
-    disk_buses: tuple[str, ...]
-    cdrom_bus: str
-    cdrom_buses: tuple[str, ...]
+    disk_bus: DiskBus
+    disk_buses: tuple[DiskBus, ...]
+    cdrom_bus: DiskBus
+    cdrom_buses: tuple[DiskBus, ...]
     scsi_controller_model: str = "virtio-scsi"
     nic_model: str = "virtio"
     nic_models: tuple[str, ...]
-    address_type: str | None
-    virtio_address_types: tuple[str, ...]
+    address_type: AddressType | None
+    virtio_address_types: tuple[AddressType, ...]
     # Other devices; None means the architecture has no such device.
     usb_controller_model: str | None
-    tablet_bus: str | None
-    watchdog_model: str | None
-    watchdog_models: tuple[str, ...]
-    panic_model: str | None
-    panic_models: tuple[str, ...]
-    video_model: str | None
-    video_models: tuple[str, ...]
-    graphics_types: tuple[str, ...]
+    tablet_bus: InputBus | None
+    watchdog_model: WatchdogModel | None
+    watchdog_models: tuple[WatchdogModel, ...]
+    panic_model: PanicModel | None
+    panic_models: tuple[PanicModel, ...]
+    video_model: VideoModel | None
+    video_models: tuple[VideoModel, ...]
+    graphics_types: tuple[GraphicsType, ...]
     sound: bool
-    memballoon: str = "virtio"
-    launch_security: str | None = None
-    secure_memballoon: str = "none"
+    memballoon: MemBalloonModel = "virtio"
+    launch_security: LaunchSecurityType | None = None
+    secure_memballoon: MemBalloonModel = "none"
     supports_loadparm: bool = False
     # CPU: modes to try under KVM (in order) and named models to try under TCG (in order).
-    kvm_cpu_modes: tuple[str, ...]
+    kvm_cpu_modes: tuple[CpuMode, ...]
     tcg_cpu_models: tuple[str, ...]
     # Firmware images to use when installed (UEFI), best first.
     uefi_loaders: tuple[str, ...] = ()
@@ -162,13 +221,15 @@ class ArchProfile:
     # Consoles: forms with the minimum libvirt version each needs, and the layout function.
     console_forms: Mapping[str, int]
     console_layout: LayoutFn
-    default_console_target: str
-    default_serial_target: str
-    serial_targets: tuple[str, ...]
-    console_targets: tuple[str, ...]
-    early_console_targets: tuple[str, ...]
+    default_console_target: ConsoleTarget
+    default_serial_target: SerialTarget
+    serial_targets: tuple[SerialTarget, ...]
+    console_targets: tuple[ConsoleTarget, ...]
+    early_console_targets: tuple[ConsoleTarget | SerialTarget, ...]
     # The support-matrix column: one claim per feature.
     support: Mapping[str, Claim]
+    # How this architecture's test guest is built; None: no test guest (never booted here).
+    test_image: TestImageRecipe | None = None
 
     def __post_init__(self) -> None:
         missing = set(FEATURE_KEYS) - set(self.support)
@@ -203,7 +264,7 @@ class ArchProfile:
 
     # -- devices -------------------------------------------------------------------------
 
-    def memballoon_model(self, secure: bool = False) -> str:
+    def memballoon_model(self, secure: bool = False) -> MemBalloonModel:
         """``virtio`` normally; for protected (secure) guests what the platform requires."""
         if secure:
             self.require("secure-execution")
@@ -212,11 +273,12 @@ class ArchProfile:
 
     def watchdog(self, action: str = "reset") -> WatchdogSpec:
         self.require("watchdog")
-        if action not in WATCHDOG_ACTIONS:
+        chosen = one_of(action, WATCHDOG_ACTIONS)
+        if chosen is None:
             raise InvalidInput("watchdog action", f"unknown action {action!r}", WATCHDOG_ACTIONS)
         if self.watchdog_model is None:  # a profile claiming support must name a model
             raise FeatureUnsupported("Watchdog", self.arch, "no watchdog device model")
-        return WatchdogSpec(self.watchdog_model, action)
+        return WatchdogSpec(self.watchdog_model, chosen)
 
     def input_devices(self, *, graphics: bool) -> tuple[InputSpec, ...]:
         """A tablet only where there is a graphical console to point at, and a bus for it."""
@@ -229,9 +291,10 @@ class ArchProfile:
         if kind not in ("vnc", "spice"):
             raise InvalidInput("graphics type", f"unknown type {kind!r}", ("vnc", "spice"))
         self.require(kind)
-        if kind not in self.graphics_types or self.video_model is None:
+        chosen = one_of(kind, self.graphics_types)
+        if chosen is None or self.video_model is None:
             raise FeatureUnsupported(feature(kind).name, self.arch, "no graphics device")
-        return GraphicsPlan(kind, self.video_model, self.input_devices(graphics=True))
+        return GraphicsPlan(chosen, self.video_model, self.input_devices(graphics=True))
 
     def uefi_loader(
         self,

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from zcompute.arch._featuresets import ACPI, ARM_ONLY, POWER_ONLY, X86_ONLY
 from zcompute.arch._profile import ArchProfile, ConsoleLayout, ConsoleSpec
 from zcompute.arch._support import Claim, Status
+from zcompute.arch._testimage import VIRTIO_GUEST_MODULES, TestImageRecipe
 
 COMPLETE, PARTIAL, MISSING = Status.COMPLETE, Status.PARTIAL, Status.MISSING
 
@@ -123,4 +124,8 @@ S390X = ArchProfile(
     console_targets=("sclp", "sclplm", "virtio", "serial"),
     early_console_targets=("sclp", "sclplm", "sclp-serial"),
     support=_SUPPORT,
+    # diag288_wdt: the watchdog's driver, so the test guest can arm (and fire) it
+    test_image=TestImageRecipe(
+        "s390x", "linux-image-s390x", (*VIRTIO_GUEST_MODULES, "diag288_wdt")
+    ),
 )

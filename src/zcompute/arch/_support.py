@@ -10,7 +10,16 @@ Two dimensions are kept apart on purpose:
 
 So "s390x has no VNC" (a claim: missing) never looks like "zcompute has not written snapshot
 yet" (an implementation state), and the lead can move a feature from *not implemented* to
-*tested on s390x* without touching any profile.
+*implemented* without touching any profile.
+
+Nobody types "tested": a feature is *tested on* exactly the architectures whose real guests an
+end-to-end test boots and exercises it on, as the tests' ``@pytest.mark.feature`` markers say
+(:data:`~zcompute.arch._tested.TESTED_ON`, generated from them; a unit test compares).
+
+Most features are driver operations: each public operation of the driver names its feature
+(``zcompute.driver._features``) and refuses an architecture whose claim is missing. The others
+are **platform facts** (:attr:`Feature.platform_fact`): a device or setting of the guest that
+the plan asks the profile for, which refuses there.
 """
 
 from __future__ import annotations
@@ -20,9 +29,11 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from zcompute.arch._tested import TESTED_ON
 from zcompute.errors import InvalidInput
 
 __all__ = [
+    "DECLARED",
     "FEATURES",
     "FEATURE_KEYS",
     "IMPLEMENTATION",
@@ -53,8 +64,12 @@ class ImplState(enum.StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class Feature:
+    """One row of the matrix. ``platform_fact`` (empty for operations) says where the profile
+    enforces a feature that is no driver operation but a fact about the guest's platform."""
+
     key: str
     name: str
+    platform_fact: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,12 +80,18 @@ class Claim:
 
 @dataclasses.dataclass(frozen=True)
 class Implementation:
-    """zcompute's state for one feature; ``tested_on`` lists arches an e2e test covers."""
+    """zcompute's state for one feature; ``tested_on`` lists arches an e2e test covers.
+
+    Declared states are *implemented* or *not implemented*; *tested* (with ``tested_on``) is
+    derived from the end-to-end tests (see the module docs).
+    """
 
     state: ImplState
     note: str = ""
     tested_on: tuple[str, ...] = ()
 
+
+_GRAPHICS = "a device the plan asks for: ArchProfile.graphics()"
 
 FEATURES: tuple[Feature, ...] = (
     Feature("launch", "Launch"),
@@ -83,91 +104,86 @@ FEATURES: tuple[Feature, ...] = (
     Feature("snapshot", "Snapshot"),
     Feature("console-log", "Console log"),
     Feature("interactive-console", "Interactive console"),
-    Feature("vnc", "VNC console"),
-    Feature("spice", "SPICE console"),
+    Feature("vnc", "VNC console", _GRAPHICS),
+    Feature("spice", "SPICE console", _GRAPHICS),
     Feature("inject-networking", "Inject networking"),
     Feature("attach-volume", "Attach / detach volume (local)"),
     Feature("attach-volume-fc", "Attach / detach volume (FC)"),
     Feature("attach-interface", "Attach / detach interface"),
     Feature("trigger-crash-dump", "Trigger crash dump"),
-    Feature("watchdog", "Watchdog"),
+    Feature("watchdog", "Watchdog", "a device the plan asks for: ArchProfile.watchdog()"),
     Feature("live-migration", "Live migration"),
-    Feature("secure-execution", "Secure Execution (IBM Z)"),
+    Feature(
+        "secure-execution",
+        "Secure Execution (IBM Z)",
+        "a launch setting the plan asks for: ArchProfile.memballoon_model(secure=True)",
+    ),
 )
 
 FEATURE_KEYS: tuple[str, ...] = tuple(f.key for f in FEATURES)
 
 _NOT_YET = Implementation(ImplState.NOT_IMPLEMENTED, "driver operation not written yet")
+_DONE = ImplState.IMPLEMENTED
 
-# The driver's progress, one line per feature. Update a line when an operation lands
-# (IMPLEMENTED) and when an end-to-end test covers it (TESTED, with the arches it ran on).
-IMPLEMENTATION: Mapping[str, Implementation] = MappingProxyType(
+# The driver's progress, one line per feature: set IMPLEMENTED when an operation lands (and
+# bind it: zcompute.driver._features). Where it was tested comes from the e2e tests' markers.
+DECLARED: Mapping[str, Implementation] = MappingProxyType(
     {
-        "launch": Implementation(
-            ImplState.TESTED, "spawn with rollback", ("s390x", "x86_64", "aarch64")
-        ),
-        "terminate": Implementation(
-            ImplState.TESTED, "destroy: domain, files, record", ("s390x", "x86_64", "aarch64")
-        ),
-        "get-guest-info": Implementation(
-            ImplState.TESTED, "bulk stats", ("s390x", "x86_64", "aarch64")
-        ),
+        "launch": Implementation(_DONE, "spawn with rollback"),
+        "terminate": Implementation(_DONE, "destroy: domain, files, record"),
+        "get-guest-info": Implementation(_DONE, "bulk stats"),
         "reboot": Implementation(
-            ImplState.TESTED,
+            _DONE,
             "soft: shutdown request, then a fresh start (hard after a timeout); hard: defined "
             "again from the record",
-            ("s390x", "x86_64"),
         ),
-        "power-off-on": Implementation(
-            ImplState.TESTED, "graceful with a timeout, then forced", ("s390x", "x86_64")
-        ),
-        "pause": Implementation(ImplState.TESTED, "", ("s390x", "x86_64")),
-        "suspend": Implementation(
-            ImplState.TESTED, "managed save; guest memory survives", ("s390x", "x86_64")
-        ),
+        "power-off-on": Implementation(_DONE, "graceful with a timeout, then forced"),
+        "pause": Implementation(_DONE),
+        "suspend": Implementation(_DONE, "managed save; guest memory survives"),
         "snapshot": Implementation(
-            ImplState.TESTED,
+            _DONE,
             "running/paused guests: block copy; stopped: the disk itself; bootable by a spawn",
-            ("s390x", "x86_64"),
         ),
-        "console-log": Implementation(
-            ImplState.TESTED,
-            "early kernel messages captured in the log console",
-            ("s390x", "x86_64", "aarch64"),
-        ),
-        "interactive-console": Implementation(
-            ImplState.TESTED, "libvirt console stream, both ways", ("s390x", "x86_64")
-        ),
+        "console-log": Implementation(_DONE, "early kernel messages captured in the log console"),
+        "interactive-console": Implementation(_DONE, "libvirt console stream, both ways"),
         "vnc": _NOT_YET,
         "spice": Implementation(ImplState.NOT_IMPLEMENTED, "not planned"),
         "inject-networking": Implementation(ImplState.NOT_IMPLEMENTED, "not planned"),
         "attach-volume": Implementation(
-            ImplState.TESTED,
-            "file or block device, hotplug and persistent; detach waits for DEVICE_REMOVED",
-            ("s390x", "x86_64"),
+            _DONE, "file or block device, hotplug and persistent; detach waits for DEVICE_REMOVED"
         ),
         "attach-volume-fc": Implementation(
-            ImplState.TESTED,
+            _DONE,
             "tested on synthetic hosts: an IBM Z LPAR's zfcp sysfs (unit_add/unit_remove, three"
             " by-path spellings, a LUN reaching a real s390x guest through a loop device) and an"
             " x86 host's SCSI scan; real FCP channels, SAN timing and multipathd need hardware",
-            ("s390x",),
         ),
         "attach-interface": Implementation(
-            ImplState.TESTED,
-            "libvirt network or host bridge; MAC given or generated",
-            ("s390x", "x86_64"),
+            _DONE, "libvirt network or host bridge; MAC given or generated"
         ),
-        "trigger-crash-dump": Implementation(ImplState.TESTED, "NMI", ("s390x", "x86_64")),
+        "trigger-crash-dump": Implementation(_DONE, "NMI"),
         "watchdog": Implementation(
-            ImplState.TESTED,
+            _DONE,
             "hw_watchdog_action (flavor or image); fired on s390x; on x86_64 the guest sees the "
             "device, the test kernel has no i6300esb driver to arm it",
-            ("s390x", "x86_64"),
         ),
         "live-migration": _NOT_YET,
         "secure-execution": _NOT_YET,
     }
+)
+
+
+def _implementation(key: str) -> Implementation:
+    declared = DECLARED[key]
+    tested_on = TESTED_ON.get(key, ())
+    if not tested_on:
+        return declared
+    return dataclasses.replace(declared, state=ImplState.TESTED, tested_on=tested_on)
+
+
+#: Every feature's implementation state: declared, and *tested* where an e2e test covers it.
+IMPLEMENTATION: Mapping[str, Implementation] = MappingProxyType(
+    {key: _implementation(key) for key in FEATURE_KEYS}
 )
 
 

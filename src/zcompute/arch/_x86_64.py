@@ -7,6 +7,7 @@ from types import MappingProxyType
 from zcompute.arch._featuresets import ARM_ONLY, POWER_ONLY
 from zcompute.arch._profile import ArchProfile, ConsoleLayout, ConsoleSpec
 from zcompute.arch._support import Claim, Status
+from zcompute.arch._testimage import VIRTIO_GUEST_MODULES, TestImageRecipe
 
 COMPLETE, PARTIAL, MISSING = Status.COMPLETE, Status.PARTIAL, Status.MISSING
 
@@ -106,4 +107,12 @@ X86_64 = ArchProfile(
     console_targets=("serial", "virtio"),
     early_console_targets=("isa-serial", "serial"),
     support=_SUPPORT,
+    # button + evdev: the ACPI power button as an input device, for busybox acpid (shutdown);
+    # the cloud kernel's bzImage is LZ4-compressed, so the test guest boots its vmlinux (PVH)
+    test_image=TestImageRecipe(
+        "amd64",
+        "linux-image-cloud-amd64",
+        ("virtio_pci", *VIRTIO_GUEST_MODULES, "button", "evdev"),
+        lz4_vmlinux=True,
+    ),
 )

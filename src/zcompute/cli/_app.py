@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from zcompute.config import Config, load_config
+from zcompute.config import VIRT_TYPES, Config, load_config
 from zcompute.errors import (
     ConfigError,
     Conflict,
@@ -82,7 +82,7 @@ pass_app = click.make_pass_decorator(AppContext)
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.option("--connect", "uri", metavar="URI", help="libvirt URI (default qemu:///system).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="zcompute's data directory.")
-@click.option("--virt-type", type=click.Choice(["auto", "kvm", "qemu"]), help="kvm or qemu (TCG).")
+@click.option("--virt-type", type=click.Choice(VIRT_TYPES), help="kvm or qemu (TCG).")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="zcompute")
 @click.pass_context

@@ -30,7 +30,7 @@ from zcompute.cli._render import (
 from zcompute.cli._types import SECONDS
 from zcompute.driver import ComputeDriver
 from zcompute.errors import NotFound
-from zcompute.images._copy import file_kind
+from zcompute.images import file_kind
 from zcompute.model import BlockDeviceSpec, Instance, NICSpec
 
 __all__ = ["VolumeOption", "boot", "delete", "list_guests", "parse_volume", "show"]

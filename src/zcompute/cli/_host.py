@@ -29,14 +29,8 @@ from zcompute.cli._app import AppContext, cli, pass_app
 from zcompute.cli._render import stdout_console
 from zcompute.cli._types import RegularFile
 from zcompute.errors import HostDataError, ImageError, XMLError
-from zcompute.host import (
-    DomainCapabilities,
-    GuestConclusion,
-    HostCapabilities,
-    HostModel,
-    conclude,
-    read_host,
-)
+from zcompute.host import DomainCapabilities, HostCapabilities
+from zcompute.hostreport import GuestConclusion, HostModel, conclude, read_host
 from zcompute.volumes import SYSTEM_DIRS, VolumePolicy, parse_volume_dirs
 
 __all__ = ["host_group", "host_show", "support_matrix", "xml_group", "xml_lint"]
@@ -58,7 +52,7 @@ class LintFailed(click.ClickException):
 
 def _read(path: Path, what: str, error: type[HostDataError] | type[XMLError]) -> bytes:
     """The whole file; a FIFO, device or directory is refused at once instead of read."""
-    from zcompute.images._copy import open_regular
+    from zcompute.images import open_regular
 
     try:
         with open(open_regular(path), "rb") as handle:
@@ -120,7 +114,7 @@ def host_show(
         # Offline: the cpuinfo must come from the same host as the file, so never ours.
         model = HostModel.build(caps, cpuinfo_path=cpuinfo_file, domain_capabilities=extra)
     else:
-        from zcompute.driver._host import recorded_kvm_probe
+        from zcompute.driver import recorded_kvm_probe
         from zcompute.virt import Hypervisor  # only a live inspection needs libvirt
 
         hypervisor = Hypervisor(app.config.uri)

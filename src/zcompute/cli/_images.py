@@ -15,6 +15,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from zcompute.arch import ARCHES
 from zcompute.cli._app import AppContext, cli, pass_app
 from zcompute.cli._render import (
     human_bytes,
@@ -27,7 +28,7 @@ from zcompute.cli._render import (
     stderr_console,
 )
 from zcompute.cli._types import RegularFile
-from zcompute.model import ARCHITECTURES, Image
+from zcompute.model import Image
 
 __all__ = ["image_group"]
 
@@ -57,7 +58,7 @@ def _progress_bar() -> Progress:
 @click.option("--kernel", type=_FILE, help="Kernel of a direct kernel boot image.")
 @click.option("--initrd", type=_FILE, help="Initrd of a kernel boot image.")
 @click.option("--cmdline", help="Kernel command line of a kernel boot image.")
-@click.option("--arch", type=click.Choice(ARCHITECTURES), help="Guest architecture.")
+@click.option("--arch", type=click.Choice(ARCHES), help="Guest architecture.")
 @click.option(
     "--property",
     "properties",

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import click
 
+from zcompute.arch import TEST_IMAGE_ARCHES
 from zcompute.cli._app import AppContext, cli, pass_app
 from zcompute.cli._types import SECONDS
 from zcompute.driver import ComputeDriver
-from zcompute.errors import NotFound
-from zcompute.model import Flavor, Image
-from zcompute.testimage import BANNER, RECIPES, TestImage, build_test_image
+from zcompute.model import Flavor
+from zcompute.testimage import BANNER, TestImage, build_test_image, import_test_image
 
-ARCH_CHOICE = click.Choice(sorted(RECIPES))
+ARCH_CHOICE = click.Choice(sorted(TEST_IMAGE_ARCHES))
 
 
 @cli.group()
@@ -42,37 +42,13 @@ def build_cmd(app: AppContext, arch: str, force: bool) -> None:
     click.echo(f"  kernel  {image.kernel}\n  initrd  {image.initrd}")
 
 
-def test_image_name(arch: str) -> str:
-    return f"{arch}-test"
-
-
-def import_test_image(driver: ComputeDriver, image: TestImage) -> Image:
-    """The test image in the image store (imported once; reused while its build is current)."""
-    name = test_image_name(image.arch)
-    try:
-        existing = driver.images.get(name)
-        if existing.properties.get("zcompute_testimage_key") == image.key:
-            return existing
-        driver.images.delete(name)
-    except NotFound:
-        pass
-    return driver.images.import_kernel(
-        name,
-        image.kernel,
-        image.initrd,
-        "zcompute.mode=shell",
-        image.arch,
-        {"zcompute_testimage_key": image.key},
-    )
-
-
 @testimage.command("import")
 @click.option("--arch", type=ARCH_CHOICE, default="s390x", show_default=True)
 @pass_app
 def import_cmd(app: AppContext, arch: str) -> None:
     """Build the test image if needed and import it into the image store as ARCH-test."""
     driver = ComputeDriver(app.config)
-    image = import_test_image(driver, _build(app, arch))
+    image = import_test_image(driver.images, _build(app, arch))
     click.echo(f"image {image.name} ({image.id}) ready: kernel boot, arch {image.arch}")
 
 
@@ -114,7 +90,7 @@ def demo(app: AppContext, arch: str, keep: bool, timeout: float, name: str | Non
         f"QEMU {_v(report.qemu_version)}, KVM usable: {report.kvm_usable}",
         bold=True,
     )
-    image = import_test_image(driver, _build(app, arch))
+    image = import_test_image(driver.images, _build(app, arch))
     name = name or f"zcompute-demo-{uuidlib.uuid4().hex[:6]}"
     uuid = str(uuidlib.uuid4())
     stop = threading.Event()

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from zcompute.errors import InvalidInput
-from zcompute.images._copy import file_kind
+from zcompute.images import file_kind
 from zcompute.model import TIMEOUT_RULE, validate_timeout
 
 __all__ = ["SECONDS", "RegularFile", "Seconds"]

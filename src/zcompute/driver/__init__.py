@@ -16,10 +16,12 @@
 from __future__ import annotations
 
 from zcompute.driver._base import KERNEL_ID_PROPERTY
-from zcompute.driver._driver import ComputeDriver, HostReport, InstanceInfo
-from zcompute.driver._plan import DiskPlan, GuestPlan, HostView, NicPlan, PlanRequest, make_plan
+from zcompute.driver._driver import ComputeDriver
+from zcompute.driver._host import recorded_kvm_probe
 from zcompute.driver._power import HostBootReport
+from zcompute.driver._reports import HostReport, InstanceInfo
 from zcompute.driver._serial import SerialConsole
+from zcompute.plan import DiskPlan, GuestPlan, HostView, NicPlan, PlanRequest, make_plan
 from zcompute.virt import ConsoleClosed, ConsoleStream
 
 __all__ = [
@@ -37,4 +39,5 @@ __all__ = [
     "PlanRequest",
     "SerialConsole",
     "make_plan",
+    "recorded_kvm_probe",
 ]

@@ -24,14 +24,13 @@ from zcompute.driver._files import (
     warn_if_unreachable,
 )
 from zcompute.driver._locks import InstanceLocks
-from zcompute.driver._plan import GuestPlan, HostView, PlanRequest, make_plan
 from zcompute.driver._state import instance_state, require_state, settled_state
 from zcompute.driver._waiters import DomainEvents
 from zcompute.errors import InvalidInput, NotFound, ZcomputeError
-from zcompute.images import ImageStore, decide_format
-from zcompute.images._access import QemuIds, qemu_ids
+from zcompute.images import ImageStore, QemuIds, decide_format, qemu_ids
 from zcompute.model import KERNEL_ID_PROPERTY as KERNEL_ID_PROPERTY  # re-exported
 from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, InstanceState, Task
+from zcompute.plan import GuestPlan, HostView, PlanRequest, make_plan
 from zcompute.state import StateDB
 from zcompute.virt import Domains, DomainState, Hypervisor, PowerState
 from zcompute.volumes import VolumePolicy, parse_volume_dirs

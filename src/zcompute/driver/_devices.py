@@ -11,7 +11,6 @@ with a timeout. Only then is the device removed from the definition and the reco
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,11 +18,13 @@ from zcompute._faults import fault_point
 from zcompute.arch import get_profile
 from zcompute.builder import disk_device, nic_device
 from zcompute.driver._base import DriverCore, Operation
+from zcompute.driver._features import operation
 from zcompute.driver._macs import refuse_shared_macs
-from zcompute.driver._plan import DISK_BUS_PROPERTY, disk_plan, nic_plan, target_name
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
-from zcompute.errors import BusFull, Conflict, InvalidInput, NotFound, Timeout, ZcomputeError
+from zcompute.errors import BusFull, Conflict, InvalidInput, NotFound, Timeout
 from zcompute.model import BlockDeviceSpec, Instance, NICSpec, Task, validate_timeout
+from zcompute.plan import disk_plan, nic_plan, target_name
+from zcompute.properties import DISK_BUS_PROPERTY
 from zcompute.volumes import DiskSource
 from zcompute.xml import Device, Disk, Domain, Interface
 
@@ -41,6 +42,7 @@ class DeviceOps(DriverCore):
 
     # -- volumes ---------------------------------------------------------------------------
 
+    @operation("attach-volume")
     def attach_volume(
         self,
         name_or_uuid: str,
@@ -74,6 +76,7 @@ class DeviceOps(DriverCore):
             fault_point("volume_attach.recorded")
             return spec
 
+    @operation("attach-volume")
     def detach_volume(
         self, name_or_uuid: str, target: str, timeout: float = DEFAULT_DETACH_TIMEOUT
     ) -> BlockDeviceSpec:
@@ -180,6 +183,7 @@ class DeviceOps(DriverCore):
 
     # -- NICs ------------------------------------------------------------------------------
 
+    @operation("attach-interface")
     def attach_interface(self, name_or_uuid: str, nic: NICSpec) -> NICSpec:
         """Attach a NIC on a libvirt network or host bridge; returns it with its MAC."""
         verb = "attach a NIC to"
@@ -199,6 +203,7 @@ class DeviceOps(DriverCore):
             fault_point("nic_attach.recorded")
             return spec
 
+    @operation("attach-interface")
     def detach_interface(
         self, name_or_uuid: str, mac: str, timeout: float = DEFAULT_DETACH_TIMEOUT
     ) -> NICSpec:
@@ -255,13 +260,9 @@ class DeviceOps(DriverCore):
     def _record(
         self, op: Operation, spec: BlockDeviceSpec | NICSpec, find: DeviceFinder, what: str
     ) -> None:
-        """Record an attached device; if that fails, detach it again (no unrecorded devices)."""
-        try:
-            self.db.add_attachment(op.uuid, spec)
-        except BaseException:
-            with contextlib.suppress(ZcomputeError):
-                self._detach(op, find, what, DEFAULT_DETACH_TIMEOUT)
-            raise
+        """Record an attached device. If that fails, the operation's undo (``_undo_partial``,
+        for the devices it touched) detaches it again: no unrecorded device is left."""
+        self.db.add_attachment(op.uuid, spec)
 
     def _detach(self, op: Operation, find: DeviceFinder, what: str, timeout: float) -> None:
         """Remove a device from the running guest (waiting for it), then from its definition."""

@@ -18,7 +18,7 @@ import shutil
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from zcompute._faults import fault_point
 from zcompute.builder import build_domain_xml
@@ -26,21 +26,28 @@ from zcompute.config import Config, load_config
 from zcompute.driver import _console
 from zcompute.driver._base import DriverCore
 from zcompute.driver._boundary import map_os_errors
+from zcompute.driver._features import host_operation, operation
 from zcompute.driver._host import (
-    CpuModel,
     KvmProbe,
     checked_versions,
-    dry_run_host_view,
+    dry_run_note,
     host_cpu_model,
+    known_kvm_answer,
     kvm_usable,
     read_host_view,
 )
 from zcompute.driver._locks import InstanceLocks
 from zcompute.driver._macs import refuse_shared_macs
 from zcompute.driver._metadata import instance_metadata, user_metadata
-from zcompute.driver._plan import GuestPlan, HostView, PlanRequest, make_plan
 from zcompute.driver._power import PowerOps
 from zcompute.driver._recovery import RecoveryOps
+from zcompute.driver._reports import (
+    HostReport,
+    InstanceInfo,
+    domain_gone,
+    info_of,
+    supported_instances,
+)
 from zcompute.driver._serial import ConsoleOps
 from zcompute.driver._snapshot import SnapshotOps
 from zcompute.driver._state import instance_state, settled_state
@@ -54,8 +61,14 @@ from zcompute.errors import (
     NotFound,
     ZcomputeError,
 )
-from zcompute.images import ImageStore
-from zcompute.images._access import DIR_TRAVERSE, make_data_dir, make_dir, tighten, unsafe_directory
+from zcompute.images import (
+    DIR_TRAVERSE,
+    ImageStore,
+    make_data_dir,
+    make_dir,
+    tighten,
+    unsafe_directory,
+)
 from zcompute.model import (
     BlockDeviceSpec,
     Flavor,
@@ -68,11 +81,11 @@ from zcompute.model import (
     validate_name,
     validate_timeout,
 )
+from zcompute.plan import GuestPlan, HostView, PlanRequest, make_plan
 from zcompute.state import SpaceReserve, StateDB
 from zcompute.virt import (
     Domains,
     DomainState,
-    DomainStats,
     Hypervisor,
     LifecycleEvent,
     PowerState,
@@ -81,37 +94,6 @@ from zcompute.virt import (
 )
 
 LOG = logging.getLogger("zcompute.driver")
-
-
-class InstanceInfo(NamedTuple):
-    """``get_info``: what libvirt says about a guest right now.
-
-    A named tuple rather than a dataclass: ``list_instances`` builds hundreds at a time, and a
-    tuple is built three times faster than a frozen dataclass.
-    """
-
-    uuid: str
-    name: str
-    state: InstanceState
-    max_memory_kib: int
-    memory_kib: int
-    vcpus: int
-    cpu_time_ns: int
-
-
-@dataclasses.dataclass(frozen=True)
-class HostReport:
-    """What ``init_host`` found: versions, CPU model, records and domains that disagree."""
-
-    libvirt_version: int
-    qemu_version: int
-    arch: str
-    cpu: CpuModel
-    kvm_usable: bool
-    unknown_domains: tuple[str, ...]
-    records_without_domain: tuple[str, ...]
-    interrupted_tasks: tuple[tuple[str, str], ...]  # (name, task) found orphaned at the start
-    repaired: tuple[str, ...] = ()  # what the start-up repair did (zcompute.driver._recovery)
 
 
 @map_os_errors  # no OSError leaves the driver: each becomes the zcompute error naming its path
@@ -140,9 +122,12 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
 
     # -- host ------------------------------------------------------------------------------
 
+    @host_operation()
     def init_host(self) -> HostReport:
         """Connect, check versions, read the host, and reconcile records with libvirt."""
-        host = self.host  # refuses a libvirt or QEMU older than zcompute's minimum
+        checked_versions(self.hv)  # refuses a libvirt or QEMU older than zcompute's minimum
+        self.probe_kvm()
+        host = self.host
         libvirt_version, qemu_version = self.hv.versions()
         interrupted = tuple((i.name, str(i.task)) for i in self.db.orphaned_tasks())
         repaired = self.repair().actions
@@ -161,27 +146,38 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
 
     @property
     def host(self) -> HostView:
-        """The host as read once: capabilities, CPU model, and whether KVM really runs."""
+        """The host as read once: capabilities, CPU model, and whether KVM really runs.
+
+        Reading it never boots anything: whether KVM runs is the KVM probe's recorded answer
+        (or the configured virt type); before :meth:`probe_kvm` ever ran, guests are planned
+        with TCG.
+        """
         with self._host_lock:
             if self._host is None:
                 versions = checked_versions(self.hv)
-                kvm = kvm_usable(
-                    self.config.virt_type, self.config.data_dir, versions, self._probe_kvm
-                )
-                self._host = read_host_view(self.hv, kvm)
+                known = known_kvm_answer(self.config.virt_type, self.config.data_dir, versions)
+                self._host = read_host_view(self.hv, kvm=bool(known))
             return self._host
 
-    def dry_run_host(self) -> tuple[HostView, str | None]:
-        """The host a dry run plans with: as :attr:`host`, but the KVM probe (which boots a
-        guest) never runs; the note says when its answer is not known yet."""
+    @host_operation()
+    def probe_kvm(self) -> bool:
+        """An explicit step (``init_host``, ``zcompute boot``): learn once whether KVM guests
+        really run here, booting the test guest with KVM when nobody knows yet (this may build
+        the test image), and remember it. Returns the answer."""
+        if self.config.virt_type != "auto":
+            return self.config.virt_type == "kvm"  # configured: nothing to find out
+        versions = checked_versions(self.hv)
+        usable = kvm_usable(self.config.virt_type, self.config.data_dir, versions, self._probe_kvm)
         with self._host_lock:
-            if self._host is not None:
-                return self._host, None
-        return dry_run_host_view(self.hv, self.config)
+            if self._host is not None and self._host.kvm_usable != usable:
+                self._host = None  # read again with the answer
+        return usable
 
-    def host_view_without_kvm_probe(self) -> HostView:
-        """The host view for the KVM probe itself (which must not wait for its own answer)."""
-        return read_host_view(self.hv, kvm=False)
+    def dry_run_host(self) -> tuple[HostView, str | None]:
+        """The host a dry run plans with (:attr:`host`); the note says when the KVM probe's
+        answer is not known yet."""
+        host = self.host  # checks the versions once
+        return host, dry_run_note(self.config, self.hv.versions())
 
     def _probe_kvm(self) -> KvmProbe:
         from zcompute.driver._kvmprobe import probe_kvm
@@ -223,6 +219,7 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
 
     # -- spawn ------------------------------------------------------------------------------
 
+    @operation("launch")
     def plan(
         self,
         name: str,
@@ -258,6 +255,7 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
         )
         return make_plan(request, self.config, host or self.host)
 
+    @operation("launch")
     def spawn(
         self,
         name: str,
@@ -278,7 +276,10 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
         paths (console log) before spawn returns.
         """
         validate_timeout(timeout)
+        validate_name(name, "name")
+        user_metadata(metadata)  # bad input is refused before anything is probed or made
         image, flavor = self._resolve(image, flavor)
+        self.probe_kvm()  # a step of its own: at most once per host (the answer is recorded)
         block_devices = [self.checked_volume(b) for b in block_devices]  # recorded as checked
         plan = self.plan(
             name,
@@ -293,20 +294,13 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
             self._refuse_existing(plan.name)
             self.reserve.require_room(f"booting {plan.name}")
             refuse_shared_macs(self.db, plan.uuid, plan.nics)
-            undo = UndoStack(guard=self.hv.when_back)
-            try:
-                inst = self._create(plan, image, flavor, nics, block_devices, undo)
+            with UndoStack(guard=self.hv.when_back) as undo:
+                self._create(plan, image, flavor, nics, block_devices, undo)
                 if wait_for is not None:
                     log = Path(plan.console_log)
                     _console.wait_for_line(log, wait_for, timeout, lambda: self._running(plan.uuid))
                     fault_point("spawn.booted")
-                inst = self.db.end_task(plan.uuid, InstanceState.RUNNING)
-            except BaseException as err:
-                failed = undo.rollback()
-                if failed:
-                    err.add_note(f"rollback incomplete: {'; '.join(failed)}")
-                raise
-            return inst
+                return self.db.end_task(plan.uuid, InstanceState.RUNNING)
 
     def _resolve(self, image: str | Image, flavor: str | Flavor) -> tuple[Image, Flavor]:
         """Image and flavor objects for names (or the objects themselves)."""
@@ -403,6 +397,7 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
 
     # -- destroy ----------------------------------------------------------------------------
 
+    @operation("terminate")
     def destroy(self, name_or_uuid: str) -> bool:
         """Stop and remove a guest with its definition and files. False if there was none.
 
@@ -427,9 +422,11 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
 
     # -- queries ----------------------------------------------------------------------------
 
+    @operation("get-guest-info")
     def get_instance(self, name_or_uuid: str) -> Instance:
         return self.db.get_instance(name_or_uuid)
 
+    @operation("get-guest-info")
     def instance_info(self, name_or_uuid: str) -> InstanceInfo:
         """:meth:`get_info`, but a record whose libvirt domain is gone is in state ``error``,
         as :meth:`list_instances` shows it, instead of NotFound."""
@@ -439,14 +436,16 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
         except NotFound as err:
             if err.kind != "domain":
                 raise
-            return _domain_gone(inst.uuid, inst.name)
+            return domain_gone(inst.uuid, inst.name)
 
+    @operation("get-guest-info")
     def get_info(self, name_or_uuid: str) -> InstanceInfo:
         inst = self.db.get_instance(name_or_uuid)
         stats = self.domains.stats(inst.uuid)
         saved = stats.state is PowerState.SHUTOFF and self.domains.has_managed_save(inst.uuid)
-        return _info(inst.uuid, inst.name, stats, DomainState(stats.state, stats.reason, saved))
+        return info_of(inst.uuid, inst.name, stats, DomainState(stats.state, stats.reason, saved))
 
+    @host_operation("get-guest-info")
     def list_instances(self) -> list[InstanceInfo]:
         """Every instance zcompute manages, with live state, from one bulk libvirt call."""
         stats = self.domains.raw_stats_by_uuid_bytes()
@@ -456,7 +455,7 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
         for rec in self.db.instance_index():
             values = stats.get(rec.uuid_bytes)
             if values is None:  # a record whose domain is gone: visible, never hidden
-                append(_domain_gone(rec.uuid, rec.name))
+                append(domain_gone(rec.uuid, rec.name))
                 continue
             live, max_kib, cur_kib, vcpus, cpu_ns = stats_values(values)
             # Only a shut-off guest can have a managed save (it is suspended then): one more
@@ -481,6 +480,7 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
             )
         return out
 
+    @operation("get-guest-info")
     def instance_exists(self, name_or_uuid: str) -> bool:
         try:
             inst = self.db.get_instance(name_or_uuid)
@@ -488,6 +488,7 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
             return False
         return self.domains.exists(inst.uuid)
 
+    @operation("console-log")
     def console_log_path(self, name_or_uuid: str) -> Path:
         return self.console_log_of(self.db.get_instance(name_or_uuid).uuid)
 
@@ -495,15 +496,18 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
         """Where the log console of instance ``uuid`` is written (known before spawn ends)."""
         return self.instances_dir / uuid / "console.log"
 
+    @operation("console-log")
     def get_console_output(
         self, name_or_uuid: str, max_bytes: int = _console.DEFAULT_TAIL
     ) -> bytes:
         """The last ``max_bytes`` of the guest's log console (sclplm file / serial log)."""
         return _console.tail(self.console_log_path(name_or_uuid), max_bytes)
 
+    @operation("get-guest-info")
     def domain_xml(self, name_or_uuid: str) -> str:
         return self.domains.xml(self.db.get_instance(name_or_uuid).uuid)
 
+    @host_operation()
     def get_available_resource(self) -> dict[str, Any]:
         """Capacity and identity of this host, as a scheduler needs it."""
         host = self.host
@@ -529,9 +533,10 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
                 "vendor": cpu.vendor,
                 "model_source": cpu.source,
             },
-            "supported_instances": _supported(host),
+            "supported_instances": supported_instances(host),
         }
 
+    @host_operation()
     def close(self) -> None:
         self.hv.close()
         self.db.close()
@@ -553,33 +558,3 @@ def _own_data_dir(data: Path) -> None:
             "running as root, would follow",
             "a directory only root can write to (chown root; chmod go-w)",
         )
-
-
-def _supported(host: HostView) -> list[tuple[str, str]]:
-    out = []
-    for arch in host.caps.guest_arches:
-        guest = host.caps.guest(arch)
-        if guest is None:
-            continue
-        for dtype in guest.domain_types:
-            if dtype == "kvm" and not host.kvm_usable:
-                continue  # offered by libvirt, but guests do not really run
-            out.append((arch, dtype))
-    return out
-
-
-def _info(uuid: str, name: str, stats: DomainStats, live: DomainState) -> InstanceInfo:
-    return InstanceInfo(
-        uuid,
-        name,
-        instance_state(live),
-        stats.max_memory_kib,
-        stats.memory_kib,
-        stats.vcpus,
-        stats.cpu_time_ns,
-    )
-
-
-def _domain_gone(uuid: str, name: str) -> InstanceInfo:
-    """What a record whose libvirt domain is gone shows: state error, nothing running."""
-    return InstanceInfo(uuid, name, InstanceState.ERROR, 0, 0, 0, 0)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from zcompute.driver._devices import DEFAULT_DETACH_TIMEOUT, DeviceOps
+from zcompute.driver._features import operation
+from zcompute.driver._undo import UndoStack
 from zcompute.errors import ZcomputeError
 from zcompute.model import BlockDeviceSpec
 from zcompute.volumes import ConnectedVolume, FibreChannelConnector
@@ -23,6 +25,7 @@ FC = "fc"
 class FcVolumeOps(DeviceOps):
     """Fibre Channel attach and detach for :class:`~zcompute.driver.ComputeDriver`."""
 
+    @operation("attach-volume-fc")
     def attach_fc_volume(
         self,
         name_or_uuid: str,
@@ -49,22 +52,20 @@ class FcVolumeOps(DeviceOps):
             "connection_info": dict(connection_info),
         }
         connector = _connector(record)
-        connected = connector.connect(connection_info)
-        record["connected"] = connected.to_dict()
-        try:
+        with UndoStack(guard=self.hv.when_back) as undo:
+            connected = connector.connect(connection_info)
+            undo.push(
+                "disconnect the FC volume", lambda: connector.disconnect(connection_info, connected)
+            )
+            record["connected"] = connected.to_dict()
             spec = self.attach_volume(name_or_uuid, connected.disk_source(), target=target)
-        except BaseException:
-            connector.disconnect(connection_info, connected)
-            raise
-        try:
+            detach = super().detach_volume  # the plain detach: the connection is undone above
+            undo.push(f"detach {spec.target}", lambda: detach(name_or_uuid, spec.target))
             uuid = self.db.get_instance(name_or_uuid).uuid
             self.db.set_volume_connection(uuid, spec.target, record)
-        except BaseException:
-            super().detach_volume(name_or_uuid, spec.target)
-            connector.disconnect(connection_info, connected)
-            raise
         return spec
 
+    @operation("attach-volume")
     def detach_volume(
         self, name_or_uuid: str, target: str, timeout: float = DEFAULT_DETACH_TIMEOUT
     ) -> BlockDeviceSpec:

@@ -23,12 +23,11 @@ import logging
 import os
 from pathlib import Path
 
-from zcompute.driver._plan import CONSOLE_LOG, GuestPlan
 from zcompute.errors import HostFileError, from_os_error
-from zcompute.images import ImageStore
-from zcompute.images._access import (
+from zcompute.images import (
     DIR_SHARED,
     FILE_PRIVATE,
+    ImageStore,
     QemuIds,
     forget_stale_labels,
     install_copy,
@@ -37,6 +36,7 @@ from zcompute.images._access import (
     restrict,
     traverse_problem,
 )
+from zcompute.plan import CONSOLE_LOG, GuestPlan
 
 __all__ = ["prepare_guest_files", "secure_instance_folder", "warn_if_unreachable"]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from zcompute.arch import get_profile
 from zcompute.config import Config
-from zcompute.driver._plan import HostView
 from zcompute.errors import HostUnsupported
 from zcompute.host import HostCapabilities, cpu_model_from_cpuinfo
+from zcompute.plan import HostView
 from zcompute.virt import Hypervisor
 
 LOG = logging.getLogger("zcompute.driver")
@@ -128,12 +128,10 @@ UNPROBED_NOTE = (
 )
 
 
-def dry_run_host_view(hv: Hypervisor, config: Config) -> tuple[HostView, str | None]:
-    """The host as a dry run sees it: the probe's recorded answer, never a new probe (which
-    boots a guest); the note says when that answer is not known yet."""
-    versions = checked_versions(hv)
+def dry_run_note(config: Config, versions: tuple[int, int]) -> str | None:
+    """What a dry run says when the KVM probe's answer is not known yet (it never probes)."""
     known = known_kvm_answer(config.virt_type, config.data_dir, versions)
-    return read_host_view(hv, kvm=bool(known)), None if known is not None else UNPROBED_NOTE
+    return None if known is not None else UNPROBED_NOTE
 
 
 _PROBE_RECORD = "kvm-probe.json"

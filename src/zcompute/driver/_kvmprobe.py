@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from zcompute.builder import build_domain_xml
 from zcompute.driver._host import KvmProbe
-from zcompute.driver._plan import PlanRequest, make_plan
 from zcompute.errors import ZcomputeError
-from zcompute.images._access import remove_tree
+from zcompute.images import remove_tree
 from zcompute.model import Flavor, Image, new_uuid, utcnow
+from zcompute.plan import PlanRequest, make_plan
 from zcompute.testimage import BANNER, build_test_image
 from zcompute.virt import PowerState
 
@@ -66,7 +66,7 @@ def probe_kvm(driver: ComputeDriver) -> KvmProbe:
         root_disk=None,
         virt_type="kvm",
     )
-    host = dataclasses.replace(driver.host_view_without_kvm_probe(), kvm_usable=True)
+    host = dataclasses.replace(driver.host, kvm_usable=True)
     try:
         plan = make_plan(request, driver.config, host)
         driver.prepare_guest_files(workdir, plan)  # the folder, kernel and initrd copies

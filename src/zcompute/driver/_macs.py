@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from zcompute.driver._plan import NicPlan
 from zcompute.errors import Conflict
+from zcompute.plan import NicPlan
 from zcompute.state import StateDB
 
 __all__ = ["refuse_shared_macs"]

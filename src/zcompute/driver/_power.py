@@ -21,6 +21,7 @@ import logging
 
 from zcompute.builder import build_domain_xml
 from zcompute.driver._base import DriverCore
+from zcompute.driver._features import host_operation, operation
 from zcompute.driver._state import ACTIVE, ANY_STOPPED, instance_state, stopped_unexpectedly
 from zcompute.errors import InvalidState, NotFound, Timeout, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task, validate_timeout
@@ -51,6 +52,7 @@ class HostBootReport:
 class PowerOps(DriverCore):
     """The power operations of :class:`~zcompute.driver.ComputeDriver`."""
 
+    @operation("power-off-on")
     def power_off(self, name_or_uuid: str, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> bool:
         """Shut the guest down: ask it, and force it off after ``timeout`` seconds.
 
@@ -64,12 +66,14 @@ class PowerOps(DriverCore):
                 self._force_off(op.uuid)
             return graceful
 
+    @operation("power-off-on")
     def power_on(self, name_or_uuid: str) -> Instance:
         """Start a stopped (or crashed) guest; a suspended one needs :meth:`resume`."""
         with self._operation(name_or_uuid, Task.POWERING_ON, ANY_STOPPED, "power on") as op:
             self.start_and_wait(op.uuid)
         return self.db.get_instance(op.uuid)
 
+    @operation("reboot")
     def reboot(
         self,
         name_or_uuid: str,
@@ -94,29 +98,34 @@ class PowerOps(DriverCore):
             self.recreate(op.instance)
             return False
 
+    @operation("pause")
     def pause(self, name_or_uuid: str) -> Instance:
         """Stop the guest's CPUs; its memory stays in QEMU."""
         with self._operation(name_or_uuid, Task.PAUSING, {RUNNING}, "pause") as op:
             self.domains.suspend(op.uuid)
         return self.db.get_instance(op.uuid)
 
+    @operation("pause")
     def unpause(self, name_or_uuid: str) -> Instance:
         with self._operation(name_or_uuid, Task.UNPAUSING, {PAUSED}, "unpause") as op:
             self.domains.resume(op.uuid)
         return self.db.get_instance(op.uuid)
 
+    @operation("suspend")
     def suspend(self, name_or_uuid: str) -> Instance:
         """Save the guest's memory to disk (libvirt's managed save) and stop its QEMU."""
         with self._operation(name_or_uuid, Task.SUSPENDING, ACTIVE, "suspend") as op:
             self.domains.managed_save(op.uuid)
         return self.db.get_instance(op.uuid)
 
+    @operation("suspend")
     def resume(self, name_or_uuid: str) -> Instance:
         """Restore a suspended guest from its saved memory (paused if it was saved paused)."""
         with self._operation(name_or_uuid, Task.RESUMING, {SUSPENDED}, "resume") as op:
             self.start_and_wait(op.uuid)
         return self.db.get_instance(op.uuid)
 
+    @operation("trigger-crash-dump")
     def trigger_crash_dump(self, name_or_uuid: str) -> None:
         """Inject an NMI: x86 guests see an NMI; on s390x it is the restart interrupt.
 
@@ -143,6 +152,7 @@ class PowerOps(DriverCore):
 
     # -- after a host boot -----------------------------------------------------------------
 
+    @host_operation()
     def resume_state_on_host_boot(self) -> HostBootReport:
         """Bring back every guest that is recorded running or paused but stopped unexpectedly.
 

@@ -32,10 +32,11 @@ from zcompute._faults import fault_point
 from zcompute.driver._base import Operation
 from zcompute.driver._devices import DeviceFinder, disk_with_target, nic_with_mac
 from zcompute.driver._fc import FcVolumeOps
+from zcompute.driver._features import host_operation
 from zcompute.driver._state import ACTIVE
 from zcompute.errors import NotFound, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task
-from zcompute.state._owner import owner_alive, this_process
+from zcompute.state import owner_alive, this_process
 from zcompute.xml import Domain
 
 __all__ = ["RecoveryOps", "RepairReport"]
@@ -77,6 +78,7 @@ class RecoveryOps(FcVolumeOps):
         LOG.warning("%s", self.recover(inst))
         return self.db.get_instance(inst.uuid)  # NotFound once an interrupted spawn is undone
 
+    @host_operation()
     def recover_interrupted(self) -> RepairReport:
         """Recover every instance whose task's owner is gone."""
         actions: list[str] = []
@@ -245,6 +247,7 @@ class RecoveryOps(FcVolumeOps):
                 copy.unlink()
         return [f"partial snapshot copy {c.name} removed" for c in copies]
 
+    @host_operation()
     def recover_leftovers(self) -> RepairReport:
         """What every command does first: recover orphaned tasks and remove what killed image
         imports and deletes left behind. Cheap when there is nothing to do (one query, one
@@ -256,6 +259,7 @@ class RecoveryOps(FcVolumeOps):
 
     # -- repair ------------------------------------------------------------------------------
 
+    @host_operation()
     def repair(self) -> RepairReport:
         """Recover interrupted tasks and reconcile everything zcompute manages on this host."""
         actions = list(self.recover_interrupted().actions)

@@ -12,6 +12,7 @@ import dataclasses
 
 from zcompute.arch import ArchProfile, get_profile
 from zcompute.driver._base import DriverCore
+from zcompute.driver._features import operation
 from zcompute.driver._state import ACTIVE
 from zcompute.errors import NotFound
 from zcompute.virt import ConsoleStream
@@ -33,12 +34,14 @@ class SerialConsole:
 class ConsoleOps(DriverCore):
     """The interactive console operations of :class:`~zcompute.driver.ComputeDriver`."""
 
+    @operation("interactive-console")
     def get_serial_console(self, name_or_uuid: str) -> SerialConsole:
         """The interactive console device of a running (or paused) guest."""
         with self._operation(name_or_uuid, None, ACTIVE, "open the console of") as op:
             live = Domain.from_xml(self.domains.xml(op.uuid))
             return _interactive(live, get_profile(op.instance.arch), op.name)
 
+    @operation("interactive-console")
     def open_console(self, name_or_uuid: str) -> ConsoleStream:
         """A bidirectional stream to the guest's interactive console (close it when done).
 

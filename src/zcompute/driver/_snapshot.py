@@ -20,6 +20,7 @@ from pathlib import Path
 
 from zcompute._faults import fault_point
 from zcompute.driver._base import KERNEL_ID_PROPERTY, DriverCore, Operation
+from zcompute.driver._features import operation
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
 from zcompute.errors import Conflict, InvalidState, NotFound, Timeout, VirtError
 from zcompute.model import Image, InstanceState, Task, new_uuid, validate_name, validate_timeout
@@ -35,6 +36,7 @@ _SNAPSHOTTABLE = {*ACTIVE, *ANY_STOPPED, InstanceState.SUSPENDED}
 class SnapshotOps(DriverCore):
     """The snapshot operation of :class:`~zcompute.driver.ComputeDriver`."""
 
+    @operation("snapshot")
     def snapshot(
         self, name_or_uuid: str, image_name: str, *, timeout: float = DEFAULT_COPY_TIMEOUT
     ) -> Image:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from types import TracebackType
 
 LOG = logging.getLogger("zcompute.driver")
 
@@ -25,6 +26,11 @@ class UndoStack:
 
     ``guard`` runs each undo action; the driver passes one that waits for a libvirtd that went
     away to come back and tries once more.
+
+    Used as a context manager, the stack rolls back when the block raises (anything, SIGTERM's
+    exception and Ctrl-C included) and attaches what it could not undo to that exception as a
+    note; the original exception is what the caller sees. This is the one way operations
+    roll back.
     """
 
     def __init__(self, guard: Guard = _run) -> None:
@@ -53,6 +59,22 @@ class UndoStack:
                     ]
                     self._actions.clear()
         return failed
+
+    def __enter__(self) -> UndoStack:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        if error is None:
+            self.forget()
+            return
+        failed = self.rollback()
+        if failed:
+            error.add_note(f"rollback incomplete: {'; '.join(failed)}")
 
     def forget(self) -> None:
         """The operation succeeded: nothing to undo any more."""

@@ -1,5 +1,8 @@
-"""The host model: libvirt's capabilities and domain capabilities as typed read-only objects,
-the IBM Z ``/proc/cpuinfo`` CPU model fallback, and what zcompute concludes from them.
+"""The host as libvirt and the kernel describe it: capabilities and domain capabilities as
+typed read-only objects, and the IBM Z ``/proc/cpuinfo`` CPU model fallback.
+
+Parsing only, below the architecture profiles; what zcompute concludes from it (with the
+profiles) is :mod:`zcompute.hostreport`.
 """
 
 from __future__ import annotations
@@ -27,11 +30,8 @@ from zcompute.host._cpuinfo import (
     machine_types_in_cpuinfo,
 )
 from zcompute.host._domcaps import CpuModelInfo, CpuModes, DeviceCaps, DomainCapabilities
-from zcompute.host._model import CPU_SOURCES, HostModel, read_host
-from zcompute.host._report import GuestConclusion, conclude
 
 __all__ = [
-    "CPU_SOURCES",
     "IBM_Z_MACHINES",
     "CpuModelGuess",
     "CpuModelInfo",
@@ -42,20 +42,16 @@ __all__ = [
     "DeviceCaps",
     "DomainCapabilities",
     "GuestArch",
-    "GuestConclusion",
     "GuestDomain",
     "HostCapabilities",
     "HostCpu",
-    "HostModel",
     "IbmZMachine",
     "Machine",
     "NumaCell",
-    "conclude",
     "cpu_model_from_cpuinfo",
     "guess_from_cpuinfo_text",
     "inspect_cpuinfo",
     "machine_types_in_cpuinfo",
-    "read_host",
 ]
 
 # A library logs; the application decides where warnings go (the CLI prints them itself).

@@ -13,21 +13,55 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zcompute.images._copy import CHUNK_SIZE, Progress
+from zcompute.images._access import (
+    DIR_SHARED,
+    DIR_TRAVERSE,
+    FILE_PRIVATE,
+    QemuIds,
+    forget_stale_labels,
+    install_copy,
+    make_data_dir,
+    make_dir,
+    private_file,
+    qemu_ids,
+    remove_tree,
+    restrict,
+    tighten,
+    traverse_problem,
+    unsafe_directory,
+)
+from zcompute.images._copy import CHUNK_SIZE, Progress, file_kind, open_regular
 from zcompute.images._inspect import detect_format
 from zcompute.images._qemuimg import DiskInfo, check_qcow2_header, inspect_disk
 from zcompute.images._store import GIB, ImageStore, Recovery
 
 __all__ = [
     "CHUNK_SIZE",
+    "DIR_SHARED",
+    "DIR_TRAVERSE",
+    "FILE_PRIVATE",
     "GIB",
     "DiskInfo",
     "ImageStore",
     "Progress",
+    "QemuIds",
     "Recovery",
     "check_qcow2_header",
     "decide_format",
+    "file_kind",
+    "forget_stale_labels",
     "inspect_disk",
+    "install_copy",
+    "make_data_dir",
+    "make_dir",
+    "open_regular",
+    "private_file",
+    "qemu_ids",
+    "remove_tree",
+    "restrict",
+    "tighten",
+    "traverse_problem",
+    "unsafe_directory",
 ]
 
 

@@ -48,7 +48,6 @@ from zcompute.images._access import (
 )
 from zcompute.images._copy import Progress, copy_with_digest, fsync_dir, open_regular
 from zcompute.model import (
-    KERNEL_ID_PROPERTY,
     Image,
     new_uuid,
     utcnow,
@@ -57,6 +56,7 @@ from zcompute.model import (
     validate_name,
     validate_uuid,
 )
+from zcompute.properties import CMDLINE_PROPERTY, IMAGE_ARCH_PROPERTY, KERNEL_ID_PROPERTY
 from zcompute.state import SpaceReserve, StateDB, owner_alive, this_process
 
 __all__ = ["GIB", "ImageStore", "Recovery"]
@@ -168,7 +168,7 @@ class ImageStore:
                 path=None,
                 kernel_path=final / KERNEL,
                 initrd_path=None if initrd_copy is None else final / INITRD,
-                cmdline=cmdline if cmdline is not None else props.get("os_command_line"),
+                cmdline=cmdline if cmdline is not None else props.get(CMDLINE_PROPERTY),
                 properties=props,
                 size=kernel_copy.size + (initrd_copy.size if initrd_copy else 0),
                 sha256=kernel_copy.sha256,
@@ -314,11 +314,13 @@ class ImageStore:
         """Check everything about a new image that can be checked before copying bytes."""
         validate_name(name, "image.name", allow_uuid=False)
         props = validate_image_properties(properties or {})
-        declared = props.get("hw_architecture")
+        declared = props.get(IMAGE_ARCH_PROPERTY)
         if arch is None:
             arch = declared
         elif declared is not None and declared != arch:
-            raise InvalidInput("arch", f"{arch} contradicts hw_architecture={declared}", [declared])
+            raise InvalidInput(
+                "arch", f"{arch} contradicts {IMAGE_ARCH_PROPERTY}={declared}", [declared]
+            )
         if arch is not None:
             validate_arch(arch, "arch")
         try:

@@ -7,9 +7,17 @@ shell on the interactive console named by ``zcompute.tty=``.
 
 from __future__ import annotations
 
-from zcompute.testimage._build import RECIPES, TestImage, build_test_image
+from zcompute.testimage._build import TestImage, build_test_image
+from zcompute.testimage._import import import_test_image, test_image_name
 
 BANNER = "ZCOMPUTE-GUEST-READY"
 DEVICES_END = "ZCOMPUTE-DEVICES-END"
 
-__all__ = ["BANNER", "DEVICES_END", "RECIPES", "TestImage", "build_test_image"]
+__all__ = [
+    "BANNER",
+    "DEVICES_END",
+    "TestImage",
+    "build_test_image",
+    "import_test_image",
+    "test_image_name",
+]

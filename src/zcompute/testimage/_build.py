@@ -1,5 +1,9 @@
 """Building zcompute's test guest images: a Debian kernel plus a busybox initramfs.
 
+What goes into one architecture's image (Debian architecture and kernel package, modules, boot
+form) is that architecture's profile's recipe (:class:`zcompute.arch.TestImageRecipe`); this
+package knows no architecture.
+
 An image is content-addressed: its key hashes everything that goes into it (the kernel and busybox
 packages' SHA256 from apt's index, the module list, ``/init`` and the builder version), so a cached
 build is found without downloading anything and a changed input builds a new image.
@@ -21,39 +25,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from zcompute.errors import ImageError, InvalidInput
+from zcompute.arch import TestImageRecipe, recipe_for
+from zcompute.errors import ImageError
 from zcompute.testimage import _cpio, _debs, _modules
 
 BUILDER_VERSION = "1"
 _APT_LISTS = Path("/var/lib/apt/lists")
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Where one architecture's test image comes from (Debian package names, modules)."""
-
-    debian_arch: str
-    kernel_package: str
-    modules: tuple[str, ...]
-    # x86's bzImage is LZ4-compressed; an uncompressed ELF vmlinux boots through QEMU's PVH entry
-    # point in about half the time under TCG, so it is extracted at build time.
-    lz4_vmlinux: bool = False
-
-
-_COMMON_MODULES = ("virtio_blk", "virtio_net", "virtio_scsi", "sd_mod", "sr_mod", "virtio_balloon")
-RECIPES: dict[str, Recipe] = {
-    "s390x": Recipe("s390x", "linux-image-s390x", (*_COMMON_MODULES, "diag288_wdt")),
-    # button + evdev: the ACPI power button as an input device, for busybox acpid (shutdown)
-    "x86_64": Recipe(
-        "amd64",
-        "linux-image-cloud-amd64",
-        ("virtio_pci", *_COMMON_MODULES, "button", "evdev"),
-        True,
-    ),
-    "aarch64": Recipe("arm64", "linux-image-cloud-arm64", ("virtio_pci", *_COMMON_MODULES)),
-}
 
 
 @dataclass(frozen=True)
@@ -71,17 +50,11 @@ class TestImage:
     build_seconds: float
 
 
-def _recipe(arch: str) -> Recipe:
-    if arch not in RECIPES:
-        raise InvalidInput("arch", f"no test image recipe for {arch!r}", sorted(RECIPES))
-    return RECIPES[arch]
-
-
 def _init_script() -> bytes:
     return resources.files("zcompute.testimage").joinpath("init.sh").read_bytes()
 
 
-def _resolve(recipe: Recipe, memo: Path) -> tuple[_debs.DebInfo, _debs.DebInfo]:
+def _resolve(recipe: TestImageRecipe, memo: Path) -> tuple[_debs.DebInfo, _debs.DebInfo]:
     """The kernel and busybox packages apt would fetch now.
 
     ``apt-cache`` takes seconds per call with several architectures enabled, and its answer only
@@ -107,7 +80,7 @@ def _resolve(recipe: Recipe, memo: Path) -> tuple[_debs.DebInfo, _debs.DebInfo]:
     return kernel, busybox
 
 
-def _inputs(recipe: Recipe, memo: Path) -> tuple[_debs.DebInfo, _debs.DebInfo, str]:
+def _inputs(recipe: TestImageRecipe, memo: Path) -> tuple[_debs.DebInfo, _debs.DebInfo, str]:
     kernel, busybox = _resolve(recipe, memo)
     material = {
         "builder": BUILDER_VERSION,
@@ -147,7 +120,7 @@ def build_test_image(
 ) -> TestImage:
     """The test image for ``arch`` under ``data_dir/testimages``, built when not cached."""
     say = progress or (lambda _msg: None)
-    recipe = _recipe(arch)
+    recipe = recipe_for(arch)
     _debs.ensure_architecture(recipe.debian_arch)
     root = data_dir / "testimages"
     kernel_deb, busybox_deb, key = _inputs(recipe, root / f".{arch}-packages.json")
@@ -178,7 +151,7 @@ def build_test_image(
 
 
 def _assemble(
-    recipe: Recipe, kernel_deb: Path, busybox_deb: Path, work: Path, say: Progress
+    recipe: TestImageRecipe, kernel_deb: Path, busybox_deb: Path, work: Path, say: Progress
 ) -> str:
     kroot = _debs.extract(kernel_deb, work / "kernel")
     broot = _debs.extract(busybox_deb, work / "busybox")

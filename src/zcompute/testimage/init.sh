@@ -27,6 +27,9 @@ say() { echo "$*" > /dev/console; }
 
 block_list() { ls /sys/block 2>/dev/null | grep -v -E '^(loop|ram)' ; }
 nic_list() { ls /sys/class/net 2>/dev/null | grep -v '^lo$' ; }
+# A NIC's identity: its name and ifindex. A NIC unplugged and another plugged between two polls
+# may get the same name, never the same ifindex.
+nic_ids() { for n in $(nic_list); do echo "$n:$(cat "/sys/class/net/$n/ifindex" 2>/dev/null)"; done; }
 report_block() {
     sectors=$(cat "/sys/block/$1/size" 2>/dev/null)
     serial=$(cat "/sys/block/$1/serial" 2>/dev/null)
@@ -69,8 +72,11 @@ cpu=$(grep -m1 -E '^(machine|model name|CPU part|cpu)[[:space:]]*:' /proc/cpuinf
 [ -n "$cpu" ] || cpu=$(grep -m1 -o 'machine = [0-9A-Fa-f]*' /proc/cpuinfo | sed 's/machine = //')
 cpu=$(echo "${cpu:-unknown}" | tr -s ' \t' '__')
 say "ZCOMPUTE-GUEST-READY arch=$(uname -m) kernel=$(uname -r) cpu=$cpu"
-for dev in $(block_list); do report_block "$dev"; done
-for dev in $(nic_list); do report_nic "$dev"; done
+# The watcher below starts from this very snapshot: a device plugged right after DEVICES-END
+# (a test does that at once) is reported as added, however long the rest of the init takes.
+old_block=$(block_list); old_nic=$(nic_ids)
+for dev in $old_block; do report_block "$dev"; done
+for id in $old_nic; do report_nic "${id%:*}"; done
 say "ZCOMPUTE-DEVICES-END"
 
 if [ "$(arg zcompute.mode)" = "poweroff" ]; then
@@ -84,13 +90,12 @@ if [ -n "$tty" ] && [ -e "/dev/$tty" ]; then
 fi
 
 # Report hotplugged and removed devices so tests can see what the guest sees.
-old_block=$(block_list); old_nic=$(nic_list)
 while true; do
     sleep 0.2
-    new_block=$(block_list); new_nic=$(nic_list)
+    new_block=$(block_list); new_nic=$(nic_ids)
     for dev in $new_block; do echo "$old_block" | grep -qx "$dev" || report_block "$dev" "added "; done
     for dev in $old_block; do echo "$new_block" | grep -qx "$dev" || say "ZCOMPUTE-BLOCK removed name=$dev"; done
-    for dev in $new_nic; do echo "$old_nic" | grep -qx "$dev" || report_nic "$dev" "added "; done
-    for dev in $old_nic; do echo "$new_nic" | grep -qx "$dev" || say "ZCOMPUTE-NIC removed name=$dev"; done
+    for id in $old_nic; do echo "$new_nic" | grep -qx "$id" || say "ZCOMPUTE-NIC removed name=${id%:*}"; done
+    for id in $new_nic; do echo "$old_nic" | grep -qx "$id" || report_nic "${id%:*}" "added "; done
     old_block=$new_block; old_nic=$new_nic
 done

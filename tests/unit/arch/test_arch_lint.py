@@ -107,6 +107,32 @@ def test_ccw_cssid_other_than_fe_is_a_warning() -> None:
     assert (finding.rule, finding.severity) == ("ccw-address", "warning")
 
 
+def test_an_s390x_guest_whose_consoles_write_no_log_loses_its_early_boot_messages() -> None:
+    root = build_domain(PROFILES["s390x"])
+    devices = root.find("devices")
+    assert devices is not None
+    for console in devices.findall("console") + devices.findall("serial"):
+        devices.remove(console)
+    pty = etree.SubElement(devices, "console", type="pty")
+    etree.SubElement(pty, "target", type="sclp")
+    (finding,) = lint(root)
+    assert (finding.rule, finding.severity) == ("early-console-log", "warning")
+    assert "earliest boot messages are lost" in finding.message
+    etree.SubElement(pty, "log", file="/var/log/guest.log", append="on")
+    assert lint(root) == []  # a logged interactive console keeps them too
+
+
+def test_values_are_checked_by_the_xml_layer_one_finding_per_device() -> None:
+    root = build_domain(PROFILES["s390x"])
+    disk = root.find("devices/disk")
+    assert disk is not None
+    etree.SubElement(disk, "address", type="ccw", cssid="0xfe", ssid="9", devno="0x10000")
+    etree.SubElement(disk, "boot", order="1", loadparm="far-too-long")
+    findings = lint(root)
+    assert {f.rule for f in findings} == {"ccw-address"}  # the device's first bad value
+    assert all(f.severity == "error" for f in findings)
+
+
 @pytest.mark.skipif(not DOMAIN_RNG.is_file(), reason="libvirt's schemas are not installed")
 @pytest.mark.parametrize("arch", ARCHES)
 @pytest.mark.parametrize("form", ["console", "serial"])
@@ -141,7 +167,9 @@ def test_checking_with_another_arch_reports_the_mismatch() -> None:
 
 # libvirt's own s390x test documents: what lint says about each, and why.
 LIBVIRT_DOCS = {
-    "console-sclp.xml": set(),
+    # pty consoles only: what the guest prints before anyone reads it is lost (the blueprint's
+    # lost early boot log), which zcompute's sclplm log file console keeps
+    "console-sclp.xml": {"early-console-log"},
     "cpu-s390-features.xml": set(),
     "cpu-s390-zEC12.xml": set(),
     "disk-virtio-ccw.xml": {"ccw-address"},  # cssid 0 for a virtio disk
@@ -154,10 +182,10 @@ LIBVIRT_DOCS = {
     "machine-loadparm-net-s390.s390x-latest.xml": set(),
     "net-virtio-ccw.xml": set(),
     "s390-allow-bogus-usb-controller.xml": {"usb", "early-console"},
-    "s390-defaultconsole.xml": set(),  # a target-less console is sclp on s390x
+    "s390-defaultconsole.xml": {"early-console-log"},  # a target-less console is sclp
     "s390-panic-missing.xml": {"early-console"},  # only a virtio console
     "s390-panic.s390x-latest.xml": {"early-console"},
-    "s390-serial.s390x-latest.xml": set(),
+    "s390-serial.s390x-latest.xml": {"early-console-log"},
     "video-virtio-gpu-ccw.xml": {"graphics", "video"},
     "watchdog-diag288.s390x-latest.xml": set(),
     "watchdog-diag288.xml": set(),

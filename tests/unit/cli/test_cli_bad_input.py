@@ -70,7 +70,8 @@ class World:
         files = sorted(
             str(p.relative_to(self.zc.data_dir))
             for p in self.zc.data_dir.rglob("*")
-            if not p.name.endswith(("-wal", "-shm", "-journal"))  # what any read of SQLite makes
+            # what any read of SQLite makes, and the reserve any command keeps (state/_reserve)
+            if not p.name.endswith(("-wal", "-shm", "-journal", ".space-reserve"))
         )
         return (*records, files)
 

@@ -173,3 +173,18 @@ def test_delete_is_refused_while_an_instance_uses_the_image(
     assert result.code == 1
     assert f"in use by instances: {guest.name}; delete those instances first" in result.err
     assert [i["name"] for i in json.loads(zc("image", "list", "--json").out)] == ["kimg"]
+
+
+def test_an_armv7l_image_is_refused_at_import_naming_the_architectures(zc: Zc, files: Path) -> None:
+    """Only architectures with a profile are accepted: an armv7l image could never boot."""
+    disk = _raw_disk(files)
+    usage = zc("image", "import", "arm", str(disk), "--arch", "armv7l")
+    assert usage.code == 2, usage
+    assert "'armv7l' is not one of 's390x', 'x86_64', 'aarch64', 'ppc64le'" in usage.err
+    declared = zc("image", "import", "arm", str(disk), "--property", "hw_architecture=armv7l")
+    assert declared.code == 1, declared
+    assert declared.err.strip() == (
+        "zcompute: error: hw_architecture: unknown value 'armv7l' "
+        "(allowed: s390x, x86_64, aarch64, ppc64le)"
+    )
+    assert zc("image", "list", "--json").out.strip() == "[]"

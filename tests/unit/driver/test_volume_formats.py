@@ -10,9 +10,9 @@ from tests.unit.driver.driver_support import Recorder
 
 from zcompute.arch import get_profile
 from zcompute.driver import ComputeDriver
-from zcompute.driver._plan import disk_plan
 from zcompute.errors import ImageError, InvalidInput
 from zcompute.model import BlockDeviceSpec
+from zcompute.plan import disk_plan
 
 
 def _qcow2(path: Path, *options: str) -> Path:

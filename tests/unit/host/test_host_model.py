@@ -6,13 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from zcompute.host import (
-    DomainCapabilities,
-    HostCapabilities,
-    HostModel,
-    conclude,
-    read_host,
-)
+from zcompute.host import DomainCapabilities, HostCapabilities
+from zcompute.hostreport import HostModel, conclude, read_host
 from zcompute.virt import Hypervisor
 
 X86_NO_MODEL = (

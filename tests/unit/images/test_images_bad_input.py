@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tests.unit.fifo_support import HANG_SECONDS, FifoGuard
 
-from zcompute.errors import Conflict, ImageError
+from zcompute.errors import Conflict, ImageError, InvalidInput
 from zcompute.images import ImageStore
 from zcompute.model import KERNEL_ID_PROPERTY
 
@@ -71,4 +71,21 @@ def test_a_kernel_image_that_another_image_boots_with_is_kept(
     assert kernel.kernel_path.is_file()
     store.delete(snap.id)
     store.delete(kernel.id)
+    assert store.list() == []
+
+
+@pytest.mark.parametrize("how", ["arch", "hw_architecture"])
+def test_an_image_for_an_architecture_without_a_profile_is_refused_at_import(
+    store: ImageStore, work: Path, how: str
+) -> None:
+    """armv7l once imported fine and failed at boot; now the import names what is allowed."""
+    (work / "vmlinuz").write_bytes(b"kernel " * 100)
+    disk = qemu_img_create(work / "disk.qcow2", "qcow2", "16M")
+    arch, props = ("armv7l", None) if how == "arch" else ("s390x", {how: "armv7l"})
+    field = "arch" if how == "arch" else how
+    allowed = r"\(allowed: s390x, x86_64, aarch64, ppc64le\)$"
+    with pytest.raises(InvalidInput, match=rf"^{field}: unknown value 'armv7l' {allowed}"):
+        store.import_kernel("k", work / "vmlinuz", None, None, arch, props)
+    with pytest.raises(InvalidInput, match=rf"^{field}: unknown value 'armv7l' {allowed}"):
+        store.import_file("d", disk, arch=arch if how == "arch" else None, properties=props)
     assert store.list() == []

@@ -22,9 +22,7 @@ from zcompute.model import (
     [
         ("hw_watchdog_action", "explode"),
         ("hw_disk_bus", "floppy"),
-        ("hw_vif_model", "tulip"),
         ("hw_machine_type", "pc q35"),
-        ("hw_serial_port_count", "99"),
         ("os_command_line", "quiet\ninit=/bin/sh"),
     ],
 )

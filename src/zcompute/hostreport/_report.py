@@ -7,7 +7,7 @@ from typing import Any
 
 from zcompute.arch import PROFILES, choose_guest, explain_machine_type, parse_machine_type_mapping
 from zcompute.errors import ConfigError, InvalidInput
-from zcompute.host._model import HostModel
+from zcompute.hostreport._model import HostModel
 
 __all__ = ["GuestConclusion", "conclude"]
 

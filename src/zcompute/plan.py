@@ -16,21 +16,26 @@ from zcompute.arch import (
     ArchProfile,
     ConsoleSpec,
     CpuSpec,
+    GuestDomainType,
     GuestPlatform,
     WatchdogSpec,
     choose_guest,
     choose_machine_type,
     get_profile,
+    one_of,
 )
 from zcompute.config import Config
 from zcompute.errors import InvalidInput
 from zcompute.host import DomainCapabilities, HostCapabilities
 from zcompute.model import BlockDeviceSpec, Flavor, Image, NICSpec
+from zcompute.properties import (
+    CMDLINE_PROPERTY,
+    DISK_BUS_PROPERTY,
+    IMAGE_ARCH_PROPERTY,
+    WATCHDOG_PROPERTY,
+)
+from zcompute.xml import DiskBus, DiskDevice, DiskType, MemBalloonModel, PanicModel
 
-WATCHDOG_PROPERTY = "hw_watchdog_action"
-DISK_BUS_PROPERTY = "hw_disk_bus"
-CMDLINE_PROPERTY = "os_command_line"
-GUEST_MODE_PROPERTY = "zcompute_guest_mode"  # test images: "shell" (default) or "poweroff"
 KERNEL_COPY, INITRD_COPY = "kernel", "initrd"  # an instance's own copies, in its folder
 CONSOLE_LOG = "console.log"  # the log console's file, in the instance folder
 
@@ -40,11 +45,11 @@ class DiskPlan:
     """One disk: its file or block device, format, bus and target name."""
 
     source: str
-    source_type: str  # "file" or "block"
+    source_type: DiskType  # "file" or "block"
     driver_type: str  # "qcow2" or "raw"
     target: str
-    bus: str
-    device: str = "disk"
+    bus: DiskBus
+    device: DiskDevice = "disk"
     readonly: bool = False
     serial: str | None = None
     boot_order: int | None = None
@@ -77,8 +82,8 @@ class GuestPlan:
     consoles: tuple[ConsoleSpec, ...]
     console_log: str
     usb_controller_model: str | None
-    memballoon_model: str
-    panic_model: str | None
+    memballoon_model: MemBalloonModel
+    panic_model: PanicModel | None
     watchdog: WatchdogSpec | None
     disks: tuple[DiskPlan, ...]
     nics: tuple[NicPlan, ...]
@@ -95,7 +100,7 @@ class GuestPlan:
         return self.platform.arch
 
     @property
-    def domain_type(self) -> str:
+    def domain_type(self) -> GuestDomainType:
         return self.platform.domain_type
 
 
@@ -115,7 +120,7 @@ class HostView:
 def choose_platform(
     image: Image, config: Config, host: HostView, virt_type: str | None = None
 ) -> tuple[GuestPlatform, ArchProfile]:
-    requested = image.prop("hw_architecture") or image.arch
+    requested = image.prop(IMAGE_ARCH_PROPERTY) or image.arch
     platform = choose_guest(requested, host.caps, virt_type or config.virt_type, host.kvm_usable)
     return platform, get_profile(platform.arch)
 
@@ -211,10 +216,13 @@ def _cmdline(
 def _disks(
     request: PlanRequest, profile: ArchProfile, props: Mapping[str, str]
 ) -> tuple[DiskPlan, ...]:
-    bus = props.get(DISK_BUS_PROPERTY) or profile.disk_bus
-    if bus not in profile.disk_buses:
+    requested = props.get(DISK_BUS_PROPERTY) or profile.disk_bus
+    bus = one_of(requested, profile.disk_buses)
+    if bus is None:
         raise InvalidInput(
-            DISK_BUS_PROPERTY, f"{bus!r} is not a disk bus on {profile.arch}", profile.disk_buses
+            DISK_BUS_PROPERTY,
+            f"{requested!r} is not a disk bus on {profile.arch}",
+            profile.disk_buses,
         )
     disks: list[DiskPlan] = []
     if request.root_disk is not None:
@@ -237,13 +245,15 @@ def _disks(
 
 
 def disk_plan(spec: BlockDeviceSpec, profile: ArchProfile) -> DiskPlan:
-    bus = spec.bus if spec.device == "disk" else profile.cdrom_bus
-    allowed = profile.disk_buses if spec.device == "disk" else profile.cdrom_buses
-    if bus not in allowed:
+    device: DiskDevice = "disk" if spec.device == "disk" else "cdrom"
+    requested = spec.bus if device == "disk" else profile.cdrom_bus
+    allowed = profile.disk_buses if device == "disk" else profile.cdrom_buses
+    bus = one_of(requested, allowed)
+    if bus is None:
         raise InvalidInput(
-            "bus", f"{bus!r} is not usable for a {spec.device} on {profile.arch}", allowed
+            "bus", f"{requested!r} is not usable for a {device} on {profile.arch}", allowed
         )
-    source_type = "block" if spec.source.is_block_device() else "file"
+    source_type: DiskType = "block" if spec.source.is_block_device() else "file"
     # The recorded format, never the file's header: a guest may have written a qcow2 header
     # naming a host file into its raw disk. Unrecorded means raw (nothing is interpreted).
     return DiskPlan(
@@ -252,7 +262,7 @@ def disk_plan(spec: BlockDeviceSpec, profile: ArchProfile) -> DiskPlan:
         spec.format or "raw",
         spec.target,
         bus,
-        spec.device,
+        device,
         spec.readonly,
         spec.serial,
     )

@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from zcompute.arch import ArchProfile, get_profile
 from zcompute.errors import HostDataError, InvalidInput, VirtError
-from zcompute.host._capabilities import HostCapabilities
-from zcompute.host._cpuinfo import CpuModelGuess, inspect_cpuinfo
-from zcompute.host._domcaps import DomainCapabilities
+from zcompute.host import CpuModelGuess, DomainCapabilities, HostCapabilities, inspect_cpuinfo
 
 if TYPE_CHECKING:
     from zcompute.virt import Hypervisor
