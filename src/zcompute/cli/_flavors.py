@@ -58,7 +58,7 @@ def flavor_create(
     """Create flavor NAME."""
     flavor = Flavor(name, vcpus, memory_mib, root_gib, key_values("--property", properties))
     with open_driver(app) as driver:
-        driver.db.add_flavor(flavor)
+        driver.add_flavor(flavor)
     click.echo(f"created flavor {_describe(flavor)}")
 
 
@@ -73,7 +73,7 @@ def _describe(flavor: Flavor) -> str:
 def flavor_list(app: AppContext, as_json: bool) -> None:
     """List the flavors."""
     with open_driver(app) as driver:
-        flavors = driver.db.list_flavors()
+        flavors = driver.list_flavors()
     if as_json:
         print_json([flavor_dict(f) for f in flavors])
         return
@@ -100,7 +100,7 @@ def flavor_list(app: AppContext, as_json: bool) -> None:
 def flavor_show(app: AppContext, name: str, as_json: bool) -> None:
     """Show one flavor."""
     with open_driver(app) as driver:
-        flavor = driver.db.get_flavor(name)
+        flavor = driver.get_flavor(name)
     if as_json:
         print_json(flavor_dict(flavor))
         return
@@ -115,5 +115,5 @@ def flavor_show(app: AppContext, name: str, as_json: bool) -> None:
 def flavor_delete(app: AppContext, name: str) -> None:
     """Delete flavor NAME (instances built with it keep their copy)."""
     with open_driver(app) as driver:
-        driver.db.delete_flavor(name)
+        driver.delete_flavor(name)
     click.echo(f"deleted flavor {name}")

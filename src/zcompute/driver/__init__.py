@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from zcompute.driver._api import Capabilities, ComputeAPI
 from zcompute.driver._base import KERNEL_ID_PROPERTY
 from zcompute.driver._driver import ComputeDriver
 from zcompute.driver._host import recorded_kvm_probe
@@ -26,6 +27,8 @@ from zcompute.virt import ConsoleClosed, ConsoleStream
 
 __all__ = [
     "KERNEL_ID_PROPERTY",
+    "Capabilities",
+    "ComputeAPI",
     "ComputeDriver",
     "ConsoleClosed",
     "ConsoleStream",

@@ -24,6 +24,7 @@ from zcompute._faults import fault_point
 from zcompute.builder import build_domain_xml
 from zcompute.config import Config, load_config
 from zcompute.driver import _console
+from zcompute.driver._api import Capabilities, ComputeAPI, capabilities_of
 from zcompute.driver._base import DriverCore
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._features import host_operation, operation
@@ -537,6 +538,29 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
         }
 
     @host_operation()
+    def capabilities(self) -> Capabilities:
+        """What this host runs and which features each of those architectures offers."""
+        return capabilities_of(supported_instances(self.host))
+
+    # -- flavors (the guest sizes a spawn picks from) -----------------------------------------
+
+    @host_operation()
+    def add_flavor(self, flavor: Flavor) -> Flavor:
+        return self.db.add_flavor(flavor)
+
+    @host_operation()
+    def get_flavor(self, name: str) -> Flavor:
+        return self.db.get_flavor(name)
+
+    @host_operation()
+    def list_flavors(self) -> list[Flavor]:
+        return self.db.list_flavors()
+
+    @host_operation()
+    def delete_flavor(self, name: str) -> None:
+        self.db.delete_flavor(name)
+
+    @host_operation()
     def close(self) -> None:
         self.hv.close()
         self.db.close()
@@ -558,3 +582,8 @@ def _own_data_dir(data: Path) -> None:
             "running as root, would follow",
             "a directory only root can write to (chown root; chmod go-w)",
         )
+
+
+def _implements_the_contract(driver: ComputeDriver) -> ComputeAPI:
+    """Never called: mypy checks here that the driver implements its public contract."""
+    return driver
