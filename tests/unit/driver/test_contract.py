@@ -13,9 +13,7 @@ CLI = Path(__file__).resolve().parents[3] / "src" / "zcompute" / "cli"
 
 
 def _contract() -> set[str]:
-    return {n for n in dir(ComputeAPI) if not n.startswith("_")} | set(
-        ComputeAPI.__annotations__
-    )
+    return {n for n in dir(ComputeAPI) if not n.startswith("_")} | set(ComputeAPI.__annotations__)
 
 
 def test_the_driver_implements_every_operation_of_the_contract() -> None:
