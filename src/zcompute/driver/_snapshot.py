@@ -22,6 +22,7 @@ from zcompute._faults import fault_point
 from zcompute.driver._base import KERNEL_ID_PROPERTY, DriverCore, Operation
 from zcompute.driver._features import operation
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
+from zcompute.driver._undo import UndoStack
 from zcompute.errors import Conflict, InvalidState, NotFound, Timeout, VirtError
 from zcompute.model import Image, InstanceState, Task, new_uuid, validate_name, validate_timeout
 from zcompute.virt import BlockJobStatus
@@ -86,12 +87,19 @@ class SnapshotOps(DriverCore):
                 return dev.target_dev
         raise InvalidState(f"instance {op.name} does not use its root disk {disk}")
 
+    def _abort_job(self, uuid: str, target: str) -> None:
+        """No job left behind; a job that is already gone is what we want."""
+        with contextlib.suppress(NotFound, InvalidState):
+            self.domains.block_job_abort(uuid, target)
+
     def _block_copy(self, op: Operation, target: str, copy: Path, timeout: float) -> None:
         """Mirror disk ``target`` into ``copy`` and stop once in sync (see the module docs)."""
         dest = Disk(type="file", device="disk")
         dest.driver_type = "qcow2"
         dest.source_file = str(copy)
-        try:
+        with UndoStack(guard=self.hv.when_back) as undo:
+            # registered first: a copy call cut short may have started the job
+            undo.push("abort the block job", lambda: self._abort_job(op.uuid, target))
             with self.events.expect_block_job(op.uuid, target) as job:
                 self.domains.block_copy(op.uuid, target, dest.to_xml())
                 fault_point("snapshot.copying")
@@ -102,10 +110,6 @@ class SnapshotOps(DriverCore):
                 )
             if status is not BlockJobStatus.READY:
                 raise VirtError(f"the copy of {op.name}'s disk {target} ended: {status}")
-        except BaseException:
-            with contextlib.suppress(VirtError, NotFound, InvalidState):
-                self.domains.block_job_abort(op.uuid, target)  # no job left behind
-            raise
         fault_point("snapshot.in_sync")
         self.domains.block_job_abort(op.uuid, target)  # in sync: keep the copy, no switch-over
         fault_point("snapshot.copied")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from zcompute.driver._waiters import DomainEvents
 from zcompute.virt import BlockJobStatus, Hypervisor
@@ -39,10 +38,8 @@ def test_a_waiter_wakes_up_when_the_event_arrives_from_another_thread() -> None:
     hub = _hub()
     with hub.expect_removal(UUID, "virtio-disk2") as removed:
         timer = threading.Timer(0.05, hub._device_removed, (UUID, "virtio-disk2"))
-        start = time.monotonic()
         timer.start()
-        assert removed.wait(5) == "virtio-disk2"
-        assert time.monotonic() - start < 2
+        assert removed.wait(5) == "virtio-disk2"  # the event's value: it woke on the event
 
 
 def test_a_finished_wait_unregisters_its_waiter() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,12 +195,10 @@ def test_multipath_flag_in_connection_info_overrides_the_host_default(
 def test_target_that_never_appears_times_out_and_removes_its_units(
     lpar: HostTree, sim: KernelSim
 ) -> None:
-    started = time.monotonic()
     with pytest.raises(Timeout) as caught:
         connector(lpar, sim, timeout=0.3).connect(info(lun=7))
-    # it gave up after the 0.3 s it was given, not the default 30 s (slack for a busy CI)
-    assert time.monotonic() - started < 3.0
     message = str(caught.value)
+    assert "within 0.3s" in message  # the timeout it was given, not the default 30 s
     assert f"0x{T1} LUN 7" in message
     assert "5f1c6a1e-0d8f-4b43-9d55-6f0d3b0c2a11" in message
     assert "host0 (0.0.8000)" in message
@@ -353,8 +350,7 @@ def test_flush_failure_aborts_the_detach_before_anything_is_removed(
     connected = fc.connect(info())
     with pytest.raises(VolumeError, match=r"nothing was removed: .*Input/output error"):
         fc.disconnect(info(), connected)
-    time.sleep(0.02)  # give the simulated kernel a chance to see stray writes
-    assert sim.writes_to("delete") == []
+    assert sim.writes_to("delete") == []  # (handles every pending write before it answers)
     assert sim.writes_to("unit_remove") == []
     assert Path(connected.device_path).exists()
 
@@ -385,7 +381,6 @@ def test_multipath_map_removal_failure_keeps_the_paths(tmp_path: Path) -> None:
         connected = fc.connect(info())
         with pytest.raises(VolumeError, match="removing multipath map dm-0 failed"):
             fc.disconnect(info(), connected)
-        time.sleep(0.02)
     assert sim.writes_to("delete") == []
     assert sim.writes_to("unit_remove") == []
 
