@@ -214,7 +214,9 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
             inst = self.db.get_instance(uuid)
             if inst.task is None:  # a running operation records its own outcome
                 state = settled_state(inst.state, self.live_state(uuid))
-                self.db.update_instance(uuid, state=state)
+                # written only if no operation recorded an outcome since we read the record:
+                # an event handled late must not overwrite a newer state with an older one
+                self.db.record_observed_state(inst, state)
         except ZcomputeError:
             pass  # not ours, or gone already: nothing to record
 

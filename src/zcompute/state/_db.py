@@ -406,6 +406,17 @@ class StateDB:
             )
             return written
 
+    def record_observed_state(self, seen: Instance, state: InstanceState | str) -> bool:
+        """Record ``state`` for an instance read as ``seen``, unless its record changed since
+        (an operation, here or in another process, recorded its own outcome meanwhile) or a
+        task runs on it. Returns whether it was written."""
+        with self.transaction():
+            current = self.get_instance(seen.uuid)
+            if current.task is not None or current.updated_at != seen.updated_at:
+                return False
+            self._write(current.replace(state=state, updated_at=utcnow()))
+            return True
+
     def take_task(self, uuid: str, task: Task | str) -> Instance:
         """Record ``task`` with this process as its owner whatever task was recorded before
         (for the caller that checked the previous owner is gone, e.g. a delete)."""

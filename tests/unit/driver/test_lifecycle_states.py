@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tests.unit.driver.driver_support import Recorder
 
+from zcompute.driver import ComputeDriver
 from zcompute.driver._state import (
     UNEXPECTED_STOP_REASONS,
     instance_state,
@@ -69,3 +71,17 @@ def test_require_state_names_the_state_and_what_would_do() -> None:
     assert "cannot pause instance web1: it is shutoff" in text
     assert "allowed: paused, running" in text
     assert "nothing changed" in text
+
+
+def test_a_late_lifecycle_event_never_overwrites_a_newer_outcome(
+    test_driver: ComputeDriver, recorded: Recorder
+) -> None:
+    """The event handler read the record before an operation recorded its outcome: its write
+    is dropped (it once turned a fresh 'paused' back into 'running')."""
+    inst = recorded()
+    seen = test_driver.db.get_instance(inst.uuid)  # what a slow event handler read
+    test_driver.pause(inst.name)
+    assert not test_driver.db.record_observed_state(seen, InstanceState.RUNNING)
+    assert test_driver.get_instance(inst.name).state is InstanceState.PAUSED
+    fresh = test_driver.db.get_instance(inst.uuid)
+    assert test_driver.db.record_observed_state(fresh, InstanceState.PAUSED)
