@@ -242,21 +242,38 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
         name = validate_name(name, "name")
         extra = user_metadata(metadata)
         image_obj, flavor_obj = self._resolve(image, flavor)
+        checked = tuple(self.checked_volume(b) for b in block_devices)
+        return self._plan_checked(
+            name, image_obj, flavor_obj, nics, checked, extra, uuid, host or self.host
+        )
+
+    def _plan_checked(
+        self,
+        name: str,
+        image: Image,
+        flavor: Flavor,
+        nics: Sequence[NICSpec],
+        block_devices: Sequence[BlockDeviceSpec],
+        metadata: Mapping[str, str],
+        uuid: str | None,
+        host: HostView,
+    ) -> GuestPlan:
+        """The plan for inputs already checked (volumes through :meth:`checked_volume`)."""
         uuid = uuid or new_uuid()
-        has_disk = self.has_root_disk(image_obj, flavor_obj)
+        has_disk = self.has_root_disk(image, flavor)
         request = PlanRequest(
             uuid=uuid,
             name=name,
-            flavor=flavor_obj,
-            image=image_obj,
+            flavor=flavor,
+            image=image,
             instance_dir=self.instances_dir / uuid,
             root_disk=self.root_disk_path(uuid) if has_disk else None,
             nics=tuple(nics),
-            block_devices=tuple(self.checked_volume(b) for b in block_devices),
-            metadata=instance_metadata(uuid, name, flavor_obj, image_obj, extra),
-            boot_image=self.boot_image_for(image_obj),
+            block_devices=tuple(block_devices),
+            metadata=instance_metadata(uuid, name, flavor, image, metadata),
+            boot_image=self.boot_image_for(image),
         )
-        return make_plan(request, self.config, host or self.host)
+        return make_plan(request, self.config, host)
 
     @operation("launch")
     def spawn(
@@ -279,20 +296,13 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
         paths (console log) before spawn returns.
         """
         validate_timeout(timeout)
-        validate_name(name, "name")
-        user_metadata(metadata)  # bad input is refused before anything is probed or made
+        name = validate_name(name, "name")
+        extra = user_metadata(metadata)  # bad input is refused before anything is probed or made
         image, flavor = self._resolve(image, flavor)
         self.probe_kvm()  # a step of its own: at most once per host (the answer is recorded)
-        block_devices = [self.checked_volume(b) for b in block_devices]  # recorded as checked
-        plan = self.plan(
-            name,
-            image,
-            flavor,
-            nics=nics,
-            block_devices=block_devices,
-            metadata=metadata,
-            uuid=uuid,
-        )
+        # checked (policy, format inspection) once: the plan and the record use these specs
+        block_devices = [self.checked_volume(b) for b in block_devices]
+        plan = self._plan_checked(name, image, flavor, nics, block_devices, extra, uuid, self.host)
         with self._locks.hold(plan.name, plan.uuid):
             self._refuse_existing(plan.name)
             self.reserve.require_room(f"booting {plan.name}")

@@ -253,8 +253,8 @@ class RecoveryOps(FcVolumeOps):
         imports and deletes left behind. Cheap when there is nothing to do (one query, one
         directory listing)."""
         actions = list(self.recover_interrupted().actions)
-        recovery = self.images.recover()
-        actions += [f"image store: leftover {p.name} removed" for p in recovery.removed]
+        removed = self.images.remove_leftovers()
+        actions += [f"image store: leftover {p.name} removed" for p in removed]
         return RepairReport(tuple(actions))
 
     # -- repair ------------------------------------------------------------------------------

@@ -291,7 +291,14 @@ class ImageStore:
         An import that another live process is running is left alone (its owner mark).
         """
         images = self.list()
-        known = {image.id for image in images}
+        removed = self.remove_leftovers(images)
+        missing = tuple(image for image in images if not self._files_present(image))
+        return Recovery(removed=removed, missing=missing)
+
+    def remove_leftovers(self, images: builtins.list[Image] | None = None) -> tuple[Path, ...]:
+        """Only the removal part of :meth:`recover` (what every command does first: it stats
+        no image's files)."""
+        known = {image.id for image in (self.list() if images is None else images)}
         busy = _busy_imports(self.images_dir)
         removed = []
         for entry in sorted(self.images_dir.iterdir()):
@@ -303,8 +310,7 @@ class ImageStore:
             if _is_leftover(entry.name, known, busy):
                 _remove(entry)
                 removed.append(entry)
-        missing = tuple(image for image in images if not self._files_present(image))
-        return Recovery(removed=tuple(removed), missing=missing)
+        return tuple(removed)
 
     # --- helpers ------------------------------------------------------------------------
 
