@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 from lxml import etree
 
 from zcompute.errors import XMLError
-from zcompute.xml import _fields
 from zcompute.xml._fields import Field
 from zcompute.xml._tree import ensure, insert_ordered, prune, walk
 
@@ -145,13 +144,9 @@ class MaybeChild(_ChildBase[C]):
     def __get__(self, obj: XMLObject | None, owner: type[Any]) -> Any:
         if obj is None:
             return self
-        if _fields._USED is not None:
-            _fields._USED.add((self, "get"))
         return self.read(obj)
 
     def __set__(self, obj: XMLObject, value: C | None) -> None:
-        if _fields._USED is not None:
-            _fields._USED.add((self, "set"))
         self.write(obj, value)
 
 
@@ -184,8 +179,6 @@ class Child(MaybeChild[C]):
     def __get__(self, obj: XMLObject | None, owner: type[Any]) -> Any:
         if obj is None:
             return self
-        if _fields._USED is not None:
-            _fields._USED.add((self, "get"))
         return self.get(obj)
 
 
@@ -256,11 +249,7 @@ class ChildList(_ChildBase[C]):
     def __get__(self, obj: XMLObject | None, owner: type[Any]) -> Any:
         if obj is None:
             return self
-        if _fields._USED is not None:
-            _fields._USED.add((self, "get"))
         return self.read(obj)
 
     def __set__(self, obj: XMLObject, value: Iterable[C] | None) -> None:
-        if _fields._USED is not None:
-            _fields._USED.add((self, "set"))
         self.write(obj, value)

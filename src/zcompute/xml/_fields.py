@@ -29,7 +29,6 @@ __all__ = [
     "Memory",
     "Scalar",
     "Text",
-    "track_usage",
 ]
 
 T = TypeVar("T")
@@ -37,17 +36,6 @@ C = TypeVar("C", bound="XMLObject")
 
 #: Every field declared by any class, in definition order (the meta-test walks it).
 ALL_FIELDS: list[Field[Any]] = []
-
-# Field uses recorded while tracking is on: (field, "get" | "set"). None when off, so
-# the production cost is one global load and compare per access.
-_USED: set[tuple[Field[Any], str]] | None = None
-
-
-def track_usage(enabled: bool = True) -> set[tuple[Field[Any], str]]:
-    """Start (or stop) recording which fields are read and written; returns the record."""
-    global _USED
-    _USED = set() if enabled else None
-    return _USED if _USED is not None else set()
 
 
 class Field(Generic[T]):
@@ -147,13 +135,9 @@ class Scalar(Field[T]):
     def __get__(self, obj: XMLObject | None, owner: type[Any]) -> Any:
         if obj is None:
             return self
-        if _USED is not None:
-            _USED.add((self, "get"))
         return self.read(obj)
 
     def __set__(self, obj: XMLObject, value: T | None) -> None:
-        if _USED is not None:
-            _USED.add((self, "set"))
         self.write(obj, value)
 
 
@@ -300,13 +284,9 @@ class Flag(Field[bool]):
     def __get__(self, obj: XMLObject | None, owner: type[Any]) -> Any:
         if obj is None:
             return self
-        if _USED is not None:
-            _USED.add((self, "get"))
         return self.read(obj)
 
     def __set__(self, obj: XMLObject, value: bool | None) -> None:
-        if _USED is not None:
-            _USED.add((self, "set"))
         self.write(obj, value)
 
 
@@ -374,11 +354,7 @@ class AttrList(Field[T]):
     def __get__(self, obj: XMLObject | None, owner: type[Any]) -> Any:
         if obj is None:
             return self
-        if _USED is not None:
-            _USED.add((self, "get"))
         return self.read(obj)
 
     def __set__(self, obj: XMLObject, value: Iterable[T] | None) -> None:
-        if _USED is not None:
-            _USED.add((self, "set"))
         self.write(obj, value)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, dataclass_transform
 from lxml import etree
 
 from zcompute.errors import XMLError
-from zcompute.xml import _fields
 from zcompute.xml._compile import compile_builder, compile_checker
 from zcompute.xml._fields import Field
 
@@ -122,10 +121,6 @@ class XMLObject:
         self._pending: tuple[XMLObject, MaybeChild[Any]] | None = None
         self._kids: dict[str, XMLObject] | None = None
         if values:
-            if _fields._USED is not None:
-                for name in values:
-                    if name in self._fields:
-                        _fields._USED.add((self._fields[name], "set"))
             # a function specialised for this set of keywords (see _compile)
             build = self._builders.get(tuple(values))
             if build is None:

@@ -65,6 +65,7 @@ def golden_disks() -> Domain:
             source_dev="/dev/disk/by-path/ccw-0.0.3080-zfcp-0x500507680b2155f8:0x0002000000000000",
             target_dev="vdb",
             target_bus="virtio",
+            serial="ZC-DATA-0001",
             shareable=True,
             iotune=Iotune(total_bytes_sec=104857600, read_iops_sec=2000),
         )
@@ -103,6 +104,7 @@ def golden_disks() -> Domain:
     assert (disks[0].boot_order, disks[0].boot_loadparm) == (1, "LINUX")
     assert disks[0].address.devno == 0
     assert disks[1].shareable
+    assert (disks[0].serial, disks[1].serial) == ("ZC-ROOT-0001", "ZC-DATA-0001")
     assert not disks[1].readonly
     assert disks[1].iotune.read_iops_sec == 2000
     assert disks[1].iotune.read_bytes_sec is None
@@ -375,7 +377,8 @@ def golden_chardevs_x86() -> Domain:
     )
     channel = devices.channels[0]
     assert channel.target_state == "disconnected"
-    channel.target_state = None  # state is reported by libvirt, not configured
+    # state is reported by libvirt for a running guest, not kept in its definition
+    channel.target_state = "connected"
     return dom
 
 
@@ -401,7 +404,7 @@ def golden_addresses() -> Domain:
             source_file="/d/b",
             target_dev="vdb",
             target_bus="virtio",
-            address=Address.pci(0, 0, 5, 1, zpci_uid=1, zpci_fid=0),
+            address=Address.pci(0, 0, 5, 1, zpci_uid=1, zpci_fid=0, multifunction=False),
         )
     )
     devices.add(
@@ -430,6 +433,7 @@ def golden_addresses() -> Domain:
     assert (first.type, first.domain, first.bus, first.slot, first.function) == ("pci", 0, 0, 5, 0)
     assert first.multifunction is True
     assert (disks[1].address.zpci_uid, disks[1].address.zpci_fid) == (1, 0)
+    assert disks[1].address.multifunction is False
     assert (disks[2].address.controller, disks[2].address.target, disks[2].address.unit) == (
         0,
         1,

@@ -336,8 +336,7 @@ def golden_features() -> Domain:
     features.ioapic_driver = "kvm"
     features.vmcoreinfo = True
     features.hap = True
-    features.viridian = False
-    features.privnet = False
+    features.viridian = False  # Xen's; absent stays absent
     features.htm = None
     dom.clock.timers = [t for t in dom.clock.timers if t.name != "hypervclock"]
     dom.clock.timers[0].track = "guest"
@@ -346,14 +345,17 @@ def golden_features() -> Domain:
 
 @case
 def golden_features_aarch64() -> Domain:
-    """An ARM guest's GIC version."""
+    """An ARM guest's GIC version; a direct kernel boot with its own device tree."""
     dom = Domain(type="kvm", name="arm")
     dom.memory_kib = 131072
     dom.os = Os(type="hvm", arch="aarch64", machine="virt")
+    dom.os.kernel = "/var/lib/zcompute/images/Image"
+    dom.os.dtb = "/var/lib/zcompute/images/virt.dtb"
     dom.features.gic_version = "3"
     dom.features.acpi = True
     dom.cpu.mode = "host-passthrough"
     assert dom.features.gic_version == "3"
+    assert dom.os.dtb == "/var/lib/zcompute/images/virt.dtb"
     return dom
 
 
@@ -370,6 +372,29 @@ def golden_clock_variants() -> Domain:
     dom.clock.adjustment = None
     dom.clock.basis = None
     dom.clock.timezone = "Europe/Berlin"
+    return dom
+
+
+@case
+def golden_xen_hvm() -> Domain:
+    """A Xen HVM guest as libvirt describes one: Xen's features and its variable clock.
+
+    zcompute never creates one; the fields are modelled so that such XML reads and
+    writes without loss.
+    """
+    dom = Domain(type="xen", name="xen-hvm")
+    dom.memory_kib = 262144
+    dom.os = Os(type="hvm", arch="x86_64", machine="xenfv")
+    dom.features.acpi = True
+    dom.features.viridian = True
+    dom.features.privnet = True
+    dom.clock = Clock(offset="variable", adjustment="0", basis="localtime")
+    assert (dom.features.viridian, dom.features.privnet) == (True, True)
+    assert (dom.clock.offset, dom.clock.adjustment, dom.clock.basis) == (
+        "variable",
+        "0",
+        "localtime",
+    )
     return dom
 
 

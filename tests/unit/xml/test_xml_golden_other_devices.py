@@ -91,7 +91,8 @@ def golden_input_graphics_video() -> Domain:
     assert [v.model for v in devices.videos] == ["virtio", "vga"]
     assert devices.videos[0].primary is True
     assert devices.videos[1].vram == 16384
-    devices.videos[0].accel3d = None
+    assert devices.videos[0].accel3d is False
+    devices.videos[0].accel3d = True
     return dom
 
 
@@ -141,12 +142,14 @@ def golden_memballoon_rng() -> Domain:
 
 @case
 def golden_watchdog_panic_ppc() -> Domain:
-    """A ppc64le guest's pseries panic device next to an ib700 watchdog."""
+    """A ppc64le guest's pseries panic device next to an ib700 watchdog, HTM off."""
     dom = skeleton("ppc", "ppc64le", "pseries")
+    dom.features.htm = False
     dom.devices.add(Watchdog(model="ib700", action="dump"))
     dom.devices.add(Panic(model="pseries"))
     assert dom.devices.watchdogs[0].action == "dump"
     assert dom.devices.panics[0].model == "pseries"
+    assert dom.features.htm is False
     return dom
 
 

@@ -81,8 +81,8 @@ def persistent_view(xml: str) -> etree._Element:
 
     A running guest's XML carries state libvirt recomputes at start: device aliases,
     the backing chain's indexes, the pty a console got, dynamic security labels, the
-    path of an auto-created channel socket, a NIC's network port and tap name. Sizes
-    are stored in KiB.
+    path of an auto-created channel socket and whether its agent is connected, a NIC's
+    network port and tap name. Sizes are stored in KiB.
     """
     root = etree.fromstring(xml.encode(), _BLANKLESS)
     for el in list(root.iter("alias", "label", "imagelabel")):
@@ -93,6 +93,9 @@ def persistent_view(xml: str) -> etree._Element:
         el.attrib.pop("index", None)
     for dev in root.iter("console", "serial", "channel"):
         dev.attrib.pop("tty", None)
+        target = dev.find("target")
+        if dev.tag == "channel" and target is not None:
+            target.attrib.pop("state", None)  # whether the guest's agent is connected
         source = dev.find("source")
         if source is not None and (
             dev.get("type") == "pty" or (dev.get("type") == "unix" and source.get("path") is None)
