@@ -15,12 +15,13 @@ import socket
 import termios
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from tests.unit.cli.cli_support import GuestFactory, Zc
 
+from zcompute.cli import _console as console_module
 from zcompute.cli._console import ESCAPE, ConsoleSession
 from zcompute.errors import VirtError
 
@@ -31,15 +32,36 @@ def _log_path(zc: Zc, uuid: str) -> Path:
     return zc.data_dir / "instances" / uuid / "console.log"
 
 
-def _append_later(path: Path, data: bytes, delay: float = 0.4) -> threading.Thread:
-    def append() -> None:
-        time.sleep(delay)
-        with path.open("ab") as handle:
-            handle.write(data)
+@pytest.fixture
+def following(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once ``console-log --follow`` reads the log past what it printed at first: from
+    then on, what is appended is followed (no guess how long the command takes to start)."""
+    event = threading.Event()
+    original = console_module._read_from
 
-    thread = threading.Thread(target=append)
+    def read_from(path: Path, offset: int) -> tuple[bytes, int]:
+        event.set()
+        return original(path, offset)
+
+    monkeypatch.setattr(console_module, "_read_from", read_from)
+    return event
+
+
+def _when(event: threading.Event, action: Callable[[], object]) -> threading.Thread:
+    """Run ``action`` in a thread as soon as ``event`` is set (not at all if it never is)."""
+
+    def wait_then_act() -> None:
+        if event.wait(60):
+            action()
+
+    thread = threading.Thread(target=wait_then_act)
     thread.start()
     return thread
+
+
+def _append(path: Path, data: bytes) -> None:
+    with path.open("ab") as handle:
+        handle.write(data)
 
 
 def test_console_log_prints_the_log_and_its_tail(zc: Zc, make_guest: GuestFactory) -> None:
@@ -53,9 +75,12 @@ def test_console_log_prints_the_log_and_its_tail(zc: Zc, make_guest: GuestFactor
     assert zc("console-log", guest.name, "--tail", "0").out == ""
 
 
-def test_follow_until_a_line_matches(zc: Zc, make_guest: GuestFactory) -> None:
+def test_follow_until_a_line_matches(
+    zc: Zc, make_guest: GuestFactory, following: threading.Event
+) -> None:
     guest = make_guest(log=LOG)
-    writer = _append_later(_log_path(zc, guest.uuid), b"booting\nZCOMPUTE-GUEST-READY arch=x\n")
+    lines = b"booting\nZCOMPUTE-GUEST-READY arch=x\n"
+    writer = _when(following, lambda: _append(_log_path(zc, guest.uuid), lines))
     result = zc(
         "console-log",
         guest.name,
@@ -87,17 +112,17 @@ def test_follow_until_times_out_with_exit_1(zc: Zc, make_guest: GuestFactory) ->
     assert result.err == "zcompute: error: no console line matched 'NEVER' within 0.5 s\n"
 
 
-def test_follow_ends_when_the_guest_is_deleted(zc: Zc, make_guest: GuestFactory) -> None:
+def test_follow_ends_when_the_guest_is_deleted(
+    zc: Zc, make_guest: GuestFactory, following: threading.Event
+) -> None:
     guest = make_guest(log=LOG)
 
-    def delete_later() -> None:
-        time.sleep(0.5)
+    def delete() -> None:
         driver = zc.driver()
         driver.destroy(guest.uuid)
         driver.close()
 
-    deleter = threading.Thread(target=delete_later)
-    deleter.start()
+    deleter = _when(following, delete)
     result = zc("console-log", guest.name, "--follow", "--tail", "0")
     deleter.join()
     assert result.code == 0
@@ -152,6 +177,14 @@ class LoopbackStream:
         self.near.sendall(data)
         return len(data)
 
+    def finish(self) -> bytes:
+        """End the input to the shell and wait until it has taken all of it: everything the
+        session wrote, which :attr:`received` then holds (the shell runs in its own thread)."""
+        self.near.shutdown(socket.SHUT_WR)
+        self._shell.join(60)
+        assert not self._shell.is_alive(), "the shell never saw the end of its input"
+        return bytes(self.received)
+
     def close(self) -> None:
         self.closed = True
         self.near.close()
@@ -164,25 +197,47 @@ def stream() -> Iterator[LoopbackStream]:
     loop.close()
 
 
+class Output(io.BytesIO):
+    """The session's output; once it holds ``awaited``, the session's linger ends (so a test
+    waits for the guest's answer itself, not for a delay it hopes is long enough)."""
+
+    def __init__(self, awaited: bytes) -> None:
+        super().__init__()
+        self.awaited = awaited
+        self.session: ConsoleSession | None = None
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        written = super().write(data)
+        if self.session is not None and self.awaited in self.getvalue():
+            self.session.stop.set()
+        return written
+
+
 def test_pipe_input_is_passed_through_and_output_relayed(stream: LoopbackStream) -> None:
-    output = io.BytesIO()
-    session = ConsoleSession(stream, io.BytesIO(b"uname -m\nls /\n"), output)
-    session.run(linger=0.5)
-    assert bytes(stream.received) == b"uname -m\nls /\n"
+    output = Output(b"ls /\n")
+    session = output.session = ConsoleSession(stream, io.BytesIO(b"uname -m\nls /\n"), output)
+    session.run(linger=60)  # ends when the last line's echo is relayed
+    assert stream.finish() == b"uname -m\nls /\n"
     assert b"echo:uname -m\n" in output.getvalue()
     assert b"ls /\n" in output.getvalue()
 
 
 def test_escape_in_piped_input_ends_the_session(stream: LoopbackStream) -> None:
-    output = io.BytesIO()
-    started = time.monotonic()
-    ConsoleSession(stream, io.BytesIO(b"first\nsec" + ESCAPE + b"ond\nthird\n"), output).run(
-        linger=30
+    session = ConsoleSession(
+        stream, io.BytesIO(b"first\nsec" + ESCAPE + b"ond\nthird\n"), io.BytesIO()
     )
-    assert time.monotonic() - started < 5  # ^] does not linger
-    assert bytes(stream.received).startswith(b"first\nsec")
-    assert b"ond" not in stream.received
-    assert b"third" not in stream.received
+    # input that ends would make the session linger for an hour: only ^] ends it this soon
+    runner = threading.Thread(target=session.run, kwargs={"linger": 3600})
+    runner.start()
+    runner.join(60)
+    ended = not runner.is_alive()
+    session.stop.set()  # a session that lingers after all: let it go
+    runner.join()
+    assert ended, "^] did not end the session"
+    received = stream.finish()
+    assert received.startswith(b"first\nsec")
+    assert b"ond" not in received
+    assert b"third" not in received
 
 
 def test_a_guest_that_goes_away_ends_the_session_with_its_error(stream: LoopbackStream) -> None:
@@ -198,10 +253,15 @@ def test_terminal_is_raw_during_the_session_and_restored_after(stream: LoopbackS
         seen_modes: list[list[object]] = []
 
         def type_keys() -> None:
-            time.sleep(0.3)
+            # once the session made the terminal raw (a line discipline without ICANON)
+            deadline = time.monotonic() + 60
+            while termios.tcgetattr(slave)[3] & termios.ICANON:
+                if time.monotonic() >= deadline:
+                    os.write(master, ESCAPE)  # give up: the asserts below say why
+                    return
+                time.sleep(0.01)
             seen_modes.append(termios.tcgetattr(slave))
             os.write(master, b"ab\x03")  # ^C goes to the guest, it does not stop us
-            time.sleep(0.3)
             os.write(master, ESCAPE)
 
         typist = threading.Thread(target=type_keys)
@@ -210,7 +270,8 @@ def test_terminal_is_raw_during_the_session_and_restored_after(stream: LoopbackS
         with os.fdopen(os.dup(slave), "rb", buffering=0) as stdin:
             ConsoleSession(stream, stdin, output).run(linger=0)
         typist.join()
-        assert bytes(stream.received) == b"ab\x03"
+        assert seen_modes, "the terminal never became raw"
+        assert stream.finish() == b"ab\x03"
         during = seen_modes[0]
         assert not during[3] & termios.ICANON  # lflag: no line editing
         assert not during[3] & termios.ECHO

@@ -78,7 +78,7 @@ def test_wait_for_line_sees_lines_appended_later(tmp_path: Path) -> None:
                 handle.flush()
 
     threading.Thread(target=writer).start()
-    line = wait_for_line(log, r"READY arch=(\S+)", 5, lambda: True, poll=0.01)
+    line = wait_for_line(log, r"READY arch=(\S+)", 60, lambda: True, poll=0.01)
     assert line == "ZCOMPUTE-GUEST-READY arch=s390x"
 
 
@@ -94,17 +94,39 @@ def test_wait_for_line_times_out(tmp_path: Path) -> None:
         wait_for_line(tmp_path / "none.log", "READY", 0.05, lambda: True, poll=0.01)
 
 
+class WatchedLock:
+    """A lock that tells when a thread finds it taken and starts to wait for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.waited = threading.Event()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self.waited.set()
+            self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
 def test_instance_locks_serialise_one_key_not_others() -> None:
     locks = InstanceLocks()
+    watched = locks._locks["a"] = WatchedLock()  # type: ignore[assignment]
     order: list[str] = []
+
+    def second_holder_of_a() -> None:
+        with locks.hold("a"):
+            order.append("a2")
+
     with locks.hold("a"):
         other = threading.Thread(target=lambda: locks.hold("b").__enter__() and None)
         other.start()
-        other.join(1)
+        other.join(60)
         assert not other.is_alive()  # a different key is not blocked
-        blocked = threading.Thread(target=lambda: (locks.hold("a").__enter__(), order.append("a2")))
+        blocked = threading.Thread(target=second_holder_of_a)
         blocked.start()
-        time.sleep(0.05)
-        assert order == []  # the same key waits
-    blocked.join(1)
-    assert order == ["a2"]
+        assert watched.waited.wait(60)  # the same key waits ...
+        assert order == []
+    blocked.join(60)
+    assert order == ["a2"]  # ... until it is released

@@ -3,12 +3,11 @@ image while another image boots with it."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.unit.fifo_support import HANG_SECONDS, FifoGuard
+from tests.unit.fifo_support import FifoGuard
 
 from zcompute.errors import Conflict, ImageError, InvalidInput
 from zcompute.images import ImageStore
@@ -30,14 +29,12 @@ def test_a_fifo_is_refused_at_once_as_disk_kernel_or_initrd(
 ) -> None:
     kernel = work / "vmlinuz"
     kernel.write_bytes(b"kernel")
-    started = time.monotonic()
     with pytest.raises(ImageError, match=f"^{fifo.path} is a FIFO, not a regular file$"):
         store.import_file("disk", fifo.path)
     with pytest.raises(ImageError, match="is a FIFO, not a regular file"):
         store.import_kernel("k1", fifo.path, None, None, "s390x")
     with pytest.raises(ImageError, match="is a FIFO, not a regular file"):
         store.import_kernel("k2", kernel, fifo.path, None, "s390x")
-    assert time.monotonic() - started < HANG_SECONDS
     assert store.list() == []
     assert store_entries(store) == []
 

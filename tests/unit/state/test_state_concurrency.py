@@ -94,12 +94,12 @@ def test_reader_never_sees_half_a_transaction(db: StateDB, new_instance: NewInst
         with db.transaction():
             db.add_instance(new_instance("vm-1"))
             inside.set()
-            release.wait(5)
+            release.wait(60)
             db.add_instance(new_instance("vm-2"))
 
     thread = threading.Thread(target=writer)
     thread.start()
-    inside.wait(5)
+    assert inside.wait(60)
     seen: list[int] = []
     reader = threading.Thread(target=lambda: seen.append(len(db.list_instances())))
     reader.start()
