@@ -72,6 +72,7 @@ class InvalidInput(ZcomputeError, ValueError):
         allowed: Iterable[str] | str | None = None,
     ) -> None:
         self.field = field
+        self.message = message
         if allowed is None or isinstance(allowed, str):
             self.allowed: str | None = allowed
         else:

@@ -15,6 +15,10 @@ Vocabularies have one home each, and this module imports them: the architectures
 with a profile (:data:`zcompute.arch.ARCHES`), the domain types the profiles' too, and the
 image properties zcompute reads (with their allowed values) are declared in
 :mod:`zcompute.properties`, which also says why only those are checked.
+
+Rules tighten over time, and a record written under older ones (an image of an architecture
+that has no profile any more, a flavor extra spec no boot can use) is read back as an
+:class:`UnusableRecord`: listed with what is wrong, deletable, never used.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 from zcompute.arch import ARCHES, DOMAIN_TYPES
 from zcompute.errors import InvalidInput
@@ -58,6 +62,7 @@ __all__ = [
     "InstanceState",
     "NICSpec",
     "Task",
+    "UnusableRecord",
     "generate_mac",
     "new_uuid",
     "utcnow",
@@ -555,3 +560,34 @@ class Instance:
     def replace(self, **changes: object) -> Instance:
         """A copy with some fields changed (and validated again)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass(frozen=True)
+class UnusableRecord:
+    """A recorded flavor or image that today's rules refuse.
+
+    An older zcompute accepted more: architectures that have no profile (``armv7l``, ``i686``),
+    extra spec values that no boot can use; a record may also have been edited by hand. Such a
+    record is listed, with :attr:`problem`, and can be deleted; using it raises :meth:`error`.
+    ``id`` is what identifies it for a delete (a flavor's name, an image's id); ``recorded``
+    holds its columns as stored, for display.
+    """
+
+    kind: Literal["flavor", "image"]
+    id: str
+    name: str
+    problem: InvalidInput
+    recorded: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        """What today's rules refuse, with the allowed values (one line)."""
+        return str(self.problem)
+
+    def error(self) -> InvalidInput:
+        """The error of any use: the field, the recorded value, the record and what is allowed."""
+        return InvalidInput(
+            self.problem.field,
+            f"{self.problem.message} in the recorded {self.kind} {self.name}",
+            self.problem.allowed,
+        )

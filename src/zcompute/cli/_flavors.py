@@ -16,8 +16,10 @@ from zcompute.cli._render import (
     open_driver,
     print_json,
     print_table,
+    print_unusable,
+    unusable_dict,
 )
-from zcompute.model import Flavor
+from zcompute.model import Flavor, UnusableRecord
 
 __all__ = ["flavor_group"]
 
@@ -71,12 +73,13 @@ def _describe(flavor: Flavor) -> str:
 @json_option
 @pass_app
 def flavor_list(app: AppContext, as_json: bool) -> None:
-    """List the flavors."""
+    """List the flavors (one recorded under older rules that no boot can use: after them)."""
     with open_driver(app) as driver:
-        flavors = driver.list_flavors()
+        records = driver.list_flavors()
     if as_json:
-        print_json([flavor_dict(f) for f in flavors])
+        print_json([flavor_dict(f) if isinstance(f, Flavor) else unusable_dict(f) for f in records])
         return
+    flavors = [f for f in records if isinstance(f, Flavor)]
     print_table(
         "Flavors",
         ("name", "vcpus", "memory MiB", "root GiB", "extra specs"),
@@ -91,6 +94,7 @@ def flavor_list(app: AppContext, as_json: bool) -> None:
             for f in flavors
         ),
     )
+    print_unusable([f for f in records if isinstance(f, UnusableRecord)])
 
 
 @flavor_group.command("show")

@@ -25,10 +25,12 @@ from zcompute.cli._render import (
     open_driver,
     print_json,
     print_table,
+    print_unusable,
     stderr_console,
+    unusable_dict,
 )
 from zcompute.cli._types import RegularFile
-from zcompute.model import Image
+from zcompute.model import Image, UnusableRecord
 
 __all__ = ["image_group"]
 
@@ -149,12 +151,14 @@ def _kind(image: Image) -> str:
 @json_option
 @pass_app
 def image_list(app: AppContext, as_json: bool) -> None:
-    """List the images in the store."""
+    """List the images in the store (one recorded under older rules that no boot can use:
+    after them)."""
     with open_driver(app) as driver:
-        images = driver.images.list()
+        records = driver.images.list()
     if as_json:
-        print_json([image_dict(i) for i in images])
+        print_json([image_dict(i) if isinstance(i, Image) else unusable_dict(i) for i in records])
         return
+    images = [i for i in records if isinstance(i, Image)]
     print_table(
         "Images",
         ("name", "id", "arch", "kind", "size", "virtual size", "created"),
@@ -171,6 +175,7 @@ def image_list(app: AppContext, as_json: bool) -> None:
             for i in images
         ),
     )
+    print_unusable([i for i in records if isinstance(i, UnusableRecord)])
 
 
 @image_group.command("show")
@@ -200,6 +205,5 @@ def _show_value(value: object) -> str:
 def image_delete(app: AppContext, name: str) -> None:
     """Delete an image (NAME or id); refused while an instance or another image uses it."""
     with open_driver(app) as driver:
-        image = driver.images.get(name)
-        driver.images.delete(image.id)
-    click.echo(f"deleted image {image.name} ({image.id})")
+        deleted = driver.images.delete(name)
+    click.echo(f"deleted image {deleted.name} ({deleted.id})")

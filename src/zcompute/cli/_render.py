@@ -27,7 +27,7 @@ from zcompute.cli._app import AppContext
 
 if TYPE_CHECKING:
     from zcompute.driver import ComputeDriver, InstanceInfo
-    from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec
+    from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
 
 __all__ = [
     "block_device_dict",
@@ -42,8 +42,10 @@ __all__ = [
     "open_driver",
     "print_json",
     "print_table",
+    "print_unusable",
     "stderr_console",
     "stdout_console",
+    "unusable_dict",
 ]
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -113,6 +115,18 @@ def print_table(
     stdout_console().print(table)
 
 
+def print_unusable(records: Sequence[UnusableRecord]) -> None:
+    """After a list's table: the records of it that today's rules refuse, and why (if any)."""
+    if not records:
+        return
+    kind = records[0].kind
+    print_table(
+        f"Unusable {kind}s (recorded under older rules: delete them, or create them anew)",
+        ("name", "id", "problem") if kind == "image" else ("name", "problem"),
+        ((r.name, r.id, r.reason) if kind == "image" else (r.name, r.reason) for r in records),
+    )
+
+
 def print_json(value: object) -> None:
     click.echo(json.dumps(value, indent=2, default=_json_default))
 
@@ -172,6 +186,12 @@ def flavor_dict(flavor: Flavor) -> dict[str, Any]:
         "root_gib": flavor.root_gib,
         "extra_specs": dict(flavor.extra_specs),
     }
+
+
+def unusable_dict(record: UnusableRecord) -> dict[str, Any]:
+    """A flavor or image today's rules refuse: what is wrong, and its columns as recorded."""
+    identity = {"name": record.name} | ({"id": record.id} if record.kind == "image" else {})
+    return identity | {"unusable": record.reason, "recorded": dict(record.recorded)}
 
 
 def block_device_dict(device: BlockDeviceSpec) -> dict[str, Any]:

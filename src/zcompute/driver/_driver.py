@@ -78,6 +78,7 @@ from zcompute.model import (
     InstanceState,
     NICSpec,
     Task,
+    UnusableRecord,
     new_uuid,
     validate_name,
     validate_timeout,
@@ -565,7 +566,7 @@ class ComputeDriver(PowerOps, RecoveryOps, SnapshotOps, ConsoleOps, DriverCore):
         return self.db.get_flavor(name)
 
     @host_operation()
-    def list_flavors(self) -> list[Flavor]:
+    def list_flavors(self) -> list[Flavor | UnusableRecord]:
         return self.db.list_flavors()
 
     @host_operation()

@@ -49,6 +49,7 @@ from zcompute.images._access import (
 from zcompute.images._copy import Progress, copy_with_digest, fsync_dir, open_regular
 from zcompute.model import (
     Image,
+    UnusableRecord,
     new_uuid,
     utcnow,
     validate_arch,
@@ -95,9 +96,12 @@ class ImageStore:
     # --- queries ------------------------------------------------------------------------
 
     def get(self, name_or_id: str) -> Image:
+        """The image; InvalidInput, naming what is wrong, for one today's rules refuse."""
         return self.db.find_image(name_or_id)
 
-    def list(self) -> builtins.list[Image]:
+    def list(self) -> builtins.list[Image | UnusableRecord]:
+        """Every image, one that today's rules refuse (an older zcompute recorded it) as an
+        :class:`~zcompute.model.UnusableRecord`: its files stay until it is deleted."""
         return self.db.list_images()
 
     # --- imports ------------------------------------------------------------------------
@@ -249,10 +253,16 @@ class ImageStore:
 
     # --- deletion and recovery ----------------------------------------------------------
 
-    def delete(self, name_or_id: str) -> None:
+    def delete(self, name_or_id: str) -> Image | UnusableRecord:
         """Delete an image and its files; refused with Conflict while an instance uses it, or
-        while another image boots with it (a snapshot of a kernel-boot guest: its kernel_id)."""
-        image = self.get(name_or_id)
+        while another image boots with it (a snapshot of a kernel-boot guest: its kernel_id).
+        An image today's rules refuse is deleted the same way. Returns what was deleted."""
+        image = self.db.find_image_record(name_or_id)
+        try:
+            validate_uuid(image.id)  # an id edited into a path must not lead out of the store
+        except InvalidInput:
+            self.db.delete_image(image.id)  # nothing under images/ can be its directory
+            return image
         final, trash = self._dir(image.id), self.images_dir / f"{_TRASH}{image.id}"
         moved = False
         try:
@@ -261,7 +271,7 @@ class ImageStore:
                 referrers = [
                     i.name
                     for i in self.list()
-                    if i.prop(KERNEL_ID_PROPERTY) in (image.id, image.name)
+                    if isinstance(i, Image) and i.prop(KERNEL_ID_PROPERTY) in (image.id, image.name)
                 ]
                 if referrers:
                     raise Conflict(
@@ -284,6 +294,7 @@ class ImageStore:
         fault_point("image_delete.forgotten")
         shutil.rmtree(trash, ignore_errors=True)
         fsync_dir(self.images_dir)
+        return image
 
     def recover(self) -> Recovery:
         """Remove leftovers of interrupted imports/deletes; report records whose files are gone.
@@ -292,12 +303,16 @@ class ImageStore:
         """
         images = self.list()
         removed = self.remove_leftovers(images)
-        missing = tuple(image for image in images if not self._files_present(image))
+        missing = tuple(
+            image for image in images if isinstance(image, Image) and not self._files_present(image)
+        )
         return Recovery(removed=removed, missing=missing)
 
-    def remove_leftovers(self, images: builtins.list[Image] | None = None) -> tuple[Path, ...]:
+    def remove_leftovers(
+        self, images: builtins.list[Image | UnusableRecord] | None = None
+    ) -> tuple[Path, ...]:
         """Only the removal part of :meth:`recover` (what every command does first: it stats
-        no image's files)."""
+        no image's files). An unusable image's files are no leftover: they go with its delete."""
         known = {image.id for image in (self.list() if images is None else images)}
         busy = _busy_imports(self.images_dir)
         removed = []
@@ -437,7 +452,12 @@ class ImageStore:
             return None
         bottom = Path(str(chain[-1].get("filename"))).resolve()
         return next(
-            (i for i in self.list() if i.path is not None and i.path.resolve() == bottom), None
+            (
+                i
+                for i in self.list()
+                if isinstance(i, Image) and i.path is not None and i.path.resolve() == bottom
+            ),
+            None,
         )
 
 

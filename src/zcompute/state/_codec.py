@@ -2,6 +2,10 @@
 
 Mappings are stored as JSON text, timestamps as ISO 8601 in UTC, paths as text. Decoding goes
 through the model constructors, so a row edited by hand into nonsense is refused on read.
+
+A flavor or image row that today's rules refuse (written by an older zcompute, or by hand)
+decodes to an :class:`~zcompute.model.UnusableRecord` instead (:func:`flavor_or_unusable`,
+:func:`image_or_unusable`): one such row never keeps the others from being listed.
 """
 
 from __future__ import annotations
@@ -9,13 +13,13 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from zcompute.errors import InvalidInput
-from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec
+from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
 
 __all__ = [
     "NIC",
@@ -25,8 +29,10 @@ __all__ = [
     "dump_json",
     "flavor_from_json",
     "flavor_from_row",
+    "flavor_or_unusable",
     "flavor_to_json",
     "image_from_row",
+    "image_or_unusable",
     "image_row",
     "instance_from_row",
     "instance_row",
@@ -117,6 +123,34 @@ def flavor_from_row(row: sqlite3.Row) -> Flavor:
         root_gib=row["root_gib"],
         extra_specs=json.loads(row["extra_specs"]),
     )
+
+
+_Record = TypeVar("_Record", Flavor, Image)
+
+
+def _or_unusable(
+    kind: Literal["flavor", "image"],
+    key: str,
+    row: sqlite3.Row,
+    decode: Callable[[sqlite3.Row], _Record],
+) -> _Record | UnusableRecord:
+    try:
+        return decode(row)
+    except InvalidInput as err:
+        problem = err
+    except (ValueError, TypeError) as err:  # JSON or a timestamp that does not parse
+        problem = InvalidInput(kind, f"the record cannot be read: {err}")
+    return UnusableRecord(kind, str(row[key]), str(row["name"]), problem, dict(row))
+
+
+def flavor_or_unusable(row: sqlite3.Row) -> Flavor | UnusableRecord:
+    """The flavor of ``row``, or what today's rules refuse in it."""
+    return _or_unusable("flavor", "name", row, flavor_from_row)
+
+
+def image_or_unusable(row: sqlite3.Row) -> Image | UnusableRecord:
+    """The image of ``row``, or what today's rules refuse in it."""
+    return _or_unusable("image", "id", row, image_from_row)
 
 
 def instance_row(instance: Instance) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from zcompute.errors import Conflict, InvalidInput, InvalidState, NotFound, Timeout, ZcomputeError
@@ -39,6 +39,7 @@ from zcompute.model import (
     InstanceState,
     NICSpec,
     Task,
+    UnusableRecord,
     utcnow,
     validate_uuid,
 )
@@ -204,19 +205,26 @@ class StateDB:
         rows = self._rows("SELECT * FROM images WHERE id = ?", (image_id.lower(),))
         if not rows:
             raise NotFound("image", image_id)
-        return codec.image_from_row(rows[0])
+        return _usable(codec.image_or_unusable(rows[0]))
 
     def find_image(self, name_or_id: str) -> Image:
-        """The image with this name or id (names never look like UUIDs, so this is unambiguous)."""
+        """The image with this name or id (names never look like UUIDs, so this is unambiguous);
+        InvalidInput, naming what is wrong, for an image today's rules refuse."""
+        return _usable(self.find_image_record(name_or_id))
+
+    def find_image_record(self, name_or_id: str) -> Image | UnusableRecord:
+        """:meth:`find_image`, or the image as an :class:`UnusableRecord` (to delete it)."""
         rows = self._rows(
             "SELECT * FROM images WHERE name = ? OR id = ?", (name_or_id, name_or_id.lower())
         )
         if not rows:
             raise NotFound("image", name_or_id)
-        return codec.image_from_row(rows[0])
+        return codec.image_or_unusable(rows[0])
 
-    def list_images(self) -> list[Image]:
-        return [codec.image_from_row(r) for r in self._rows("SELECT * FROM images ORDER BY name")]
+    def list_images(self) -> list[Image | UnusableRecord]:
+        """Every image; one that today's rules refuse as an :class:`UnusableRecord`."""
+        rows = self._rows("SELECT * FROM images ORDER BY name")
+        return [codec.image_or_unusable(r) for r in rows]
 
     def image_users(self, image_id: str) -> list[str]:
         """Names of the instances that use the image (and keep it from being deleted)."""
@@ -255,14 +263,16 @@ class StateDB:
         return flavor
 
     def get_flavor(self, name: str) -> Flavor:
+        """The flavor; InvalidInput, naming what is wrong, for one today's rules refuse."""
         rows = self._rows("SELECT * FROM flavors WHERE name = ?", (name,))
         if not rows:
             raise NotFound("flavor", name)
-        return codec.flavor_from_row(rows[0])
+        return _usable(codec.flavor_or_unusable(rows[0]))
 
-    def list_flavors(self) -> list[Flavor]:
+    def list_flavors(self) -> list[Flavor | UnusableRecord]:
+        """Every flavor; one that today's rules refuse as an :class:`UnusableRecord`."""
         rows = self._rows("SELECT * FROM flavors ORDER BY vcpus, memory_mib, root_gib, name")
-        return [codec.flavor_from_row(r) for r in rows]
+        return [codec.flavor_or_unusable(r) for r in rows]
 
     def delete_flavor(self, name: str) -> None:
         """Delete a flavor; instances keep their own copy of the flavor they were built with."""
@@ -497,6 +507,15 @@ class StateDB:
                 raise NotFound(kind, f"{target} of instance {current.name}")
             self._write(current.replace(updated_at=utcnow()))
             return self.get_instance(current.uuid)
+
+
+_T = TypeVar("_T", Flavor, Image)
+
+
+def _usable(record: _T | UnusableRecord) -> _T:
+    if isinstance(record, UnusableRecord):
+        raise record.error()
+    return record
 
 
 def _uuid_or_none(text: str) -> str | None:
