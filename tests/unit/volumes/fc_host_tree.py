@@ -246,7 +246,7 @@ class KernelSim:
         self.device_target = device_target
         self.appear_delay = appear_delay
         self.dm_delay = dm_delay
-        self.writes: list[tuple[str, str]] = []
+        self._writes: list[tuple[str, str]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._pending: list[tuple[float, Disk]] = []
@@ -267,20 +267,23 @@ class KernelSim:
         if self.errors and kind is None:
             raise self.errors[0]
 
-    def writes_to(self, suffix: str) -> list[tuple[str, str]]:
-        """Writes to paths ending in ``suffix``, including any the thread has not handled yet."""
+    @property
+    def writes(self) -> list[tuple[str, str]]:
+        """Every write so far, including any the thread has not handled yet: a test asks right
+        after the code under test wrote, and the answer must not depend on the thread's timing
+        (nor on whether the simulation still runs)."""
         with self._lock:
             self._step()
-            return [(path, value) for path, value in self.writes if path.endswith(suffix)]
+            return list(self._writes)
+
+    def writes_to(self, suffix: str) -> list[tuple[str, str]]:
+        """Writes to paths ending in ``suffix``, including any the thread has not handled yet."""
+        return [(path, value) for path, value in self.writes if path.endswith(suffix)]
 
     def values_written(self, host_path: str) -> list[str]:
         """Values written to a host path, followed through the tree's symlinks."""
         real = "/" + self.tree.p(host_path).resolve().relative_to(self.tree.root).as_posix()
-        with self._lock:
-            # Handle writes made since the thread's last step: a caller asks right after the
-            # code under test wrote, and the answer must not depend on the thread's timing.
-            self._step()
-            return [value for path, value in self.writes if path == real]
+        return [value for path, value in self.writes if path == real]
 
     # -- the watch loop -----------------------------------------------------------------
 
@@ -327,7 +330,7 @@ class KernelSim:
             return ""
         if value:
             attribute.write_text("")
-            self.writes.append(("/" + attribute.relative_to(self.tree.root).as_posix(), value))
+            self._writes.append(("/" + attribute.relative_to(self.tree.root).as_posix(), value))
         return value
 
     # -- zfcp ---------------------------------------------------------------------------
@@ -457,7 +460,7 @@ class KernelSim:
     def remove_multipath_map(self, name: str) -> None:
         """What ``multipath -f`` does to the tree: the map and its node go away."""
         with self._lock:
-            self.writes.append((f"multipath -f {name}", ""))
+            self._writes.append((f"multipath -f {name}", ""))
             shutil.rmtree(self.tree.p(f"/sys/block/{name}"), ignore_errors=True)
             self.tree.p(f"/dev/{name}").unlink(missing_ok=True)
             for key, members in list(self.tree.dm_members.items()):
