@@ -93,7 +93,7 @@ IMAGE_PROPERTIES: Mapping[str, ImageProperty] = MappingProxyType(
             ),
             ImageProperty(
                 KERNEL_ID_PROPERTY,
-                ("driver._base", "images._store"),
+                ("driver._guests", "images._store"),
                 form="reference",
                 flavor=False,
             ),

@@ -16,12 +16,12 @@
 from __future__ import annotations
 
 from zcompute.driver._api import Capabilities, ComputeAPI
-from zcompute.driver._base import KERNEL_ID_PROPERTY
 from zcompute.driver._driver import ComputeDriver
 from zcompute.driver._host import recorded_kvm_probe
 from zcompute.driver._power import HostBootReport
 from zcompute.driver._reports import HostReport, InstanceInfo
 from zcompute.driver._serial import SerialConsole
+from zcompute.model import KERNEL_ID_PROPERTY
 from zcompute.plan import DiskPlan, GuestPlan, HostView, NicPlan, PlanRequest, make_plan
 from zcompute.virt import ConsoleClosed, ConsoleStream
 

@@ -66,8 +66,8 @@ def capabilities_of(platforms: Sequence[tuple[str, str]]) -> Capabilities:
 class ComputeAPI(Protocol):
     """The public operations of zcompute's driver (see the module docs)."""
 
-    images: ImageStore
-
+    @property
+    def images(self) -> ImageStore: ...
     @property
     def volume_policy(self) -> VolumePolicy: ...
 

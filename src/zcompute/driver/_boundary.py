@@ -6,6 +6,11 @@ maps libvirt's errors: into the :mod:`zcompute.errors` tree, naming the path
 (:func:`~zcompute.errors.from_os_error`). The original stays chained as ``__cause__``.
 The constructor's only file work is setting up the data directory: its OSError is a
 :class:`~zcompute.errors.ConfigError` naming ``data_dir``.
+
+The parts the driver is composed of (its context and each part class) map OSError at their
+public methods too, as when those were the driver's own: a part that catches ZcomputeError
+around another part's call (the host-boot resume, guest by guest; the KVM probe) must not let
+a file error through.
 """
 
 from __future__ import annotations

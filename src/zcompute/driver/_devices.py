@@ -17,9 +17,10 @@ from pathlib import Path
 from zcompute._faults import fault_point
 from zcompute.arch import get_profile
 from zcompute.builder import disk_device, nic_device
-from zcompute.driver._base import DriverCore, Operation
-from zcompute.driver._features import operation
+from zcompute.driver._boundary import map_os_errors
+from zcompute.driver._context import DriverContext
 from zcompute.driver._macs import refuse_shared_macs
+from zcompute.driver._operations import Operation, Operations
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
 from zcompute.errors import BusFull, Conflict, InvalidInput, NotFound, Timeout
 from zcompute.model import BlockDeviceSpec, Instance, NICSpec, Task, validate_timeout
@@ -28,7 +29,7 @@ from zcompute.properties import DISK_BUS_PROPERTY
 from zcompute.volumes import DiskSource
 from zcompute.xml import Device, Disk, Domain, Interface
 
-__all__ = ["DeviceFinder", "DeviceOps", "disk_with_target", "nic_with_mac"]
+__all__ = ["DeviceFinder", "DeviceOps", "detach", "disk_with_target", "nic_with_mac"]
 
 DEFAULT_DETACH_TIMEOUT = 30.0
 HOTPLUG_BUSES = ("virtio", "scsi", "usb")  # IDE and SATA disks cannot be added to a running guest
@@ -37,12 +38,16 @@ _ATTACHABLE = {*ACTIVE, *ANY_STOPPED}
 DeviceFinder = Callable[[Domain], Device | None]
 
 
-class DeviceOps(DriverCore):
+@map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
+class DeviceOps:
     """The volume and NIC operations of :class:`~zcompute.driver.ComputeDriver`."""
+
+    def __init__(self, ctx: DriverContext, ops: Operations) -> None:
+        self._ctx = ctx
+        self._ops = ops
 
     # -- volumes ---------------------------------------------------------------------------
 
-    @operation("attach-volume")
     def attach_volume(
         self,
         name_or_uuid: str,
@@ -61,7 +66,7 @@ class DeviceOps(DriverCore):
         the first free name on ``bus`` (the image's ``hw_disk_bus``, else the arch's bus).
         """
         verb = "attach a volume to"
-        with self._operation(name_or_uuid, Task.ATTACHING_VOLUME, _ATTACHABLE, verb) as op:
+        with self._ops.run(name_or_uuid, Task.ATTACHING_VOLUME, _ATTACHABLE, verb) as op:
             spec = self._volume_spec(
                 op.instance, volume, target, bus, readonly, serial, disk_format
             )
@@ -76,14 +81,13 @@ class DeviceOps(DriverCore):
             fault_point("volume_attach.recorded")
             return spec
 
-    @operation("attach-volume")
     def detach_volume(
         self, name_or_uuid: str, target: str, timeout: float = DEFAULT_DETACH_TIMEOUT
     ) -> BlockDeviceSpec:
         """Detach the volume attached as ``target`` (e.g. ``vdb``); returns what it was."""
         validate_timeout(timeout)
         verb = "detach a volume from"
-        with self._operation(name_or_uuid, Task.DETACHING_VOLUME, _ATTACHABLE, verb) as op:
+        with self._ops.run(name_or_uuid, Task.DETACHING_VOLUME, _ATTACHABLE, verb) as op:
             spec = next((b for b in op.instance.block_devices if b.target == target), None)
             if spec is None:
                 if self._is_root_disk(op.instance, target):
@@ -95,9 +99,9 @@ class DeviceOps(DriverCore):
                     _attached(f"no volume {target!r} is attached to instance {op.name}", attached),
                 )
             op.touched.append(("disk", target))
-            self._detach(op, disk_with_target(target), f"disk {target}", timeout)
+            detach(self._ctx, op, disk_with_target(target), f"disk {target}", timeout)
             fault_point("volume_detach.detached")
-            self.db.remove_attachment(op.uuid, "volume", target)
+            self._ctx.db.remove_attachment(op.uuid, "volume", target)
             fault_point("volume_detach.forgotten")
             return spec
 
@@ -137,7 +141,7 @@ class DeviceOps(DriverCore):
                 f"{spec.target} does not name a disk on bus {spec.bus}",
                 f"{prefix}a, {prefix}b, ...",
             )
-        return self.checked_volume(spec)  # the volume policy, and its format decided once
+        return self._ctx.checked_volume(spec)  # the volume policy, and its format decided once
 
     def _free_target(self, inst: Instance, bus: str) -> str:
         taken = self._disk_targets(inst)
@@ -155,9 +159,9 @@ class DeviceOps(DriverCore):
         return taken
 
     def _definitions(self, uuid: str) -> list[Domain]:
-        docs = [Domain.from_xml(self.domains.xml(uuid, inactive=True))]
-        if self.observed_state(uuid) in ACTIVE:
-            docs.append(Domain.from_xml(self.domains.xml(uuid)))
+        docs = [Domain.from_xml(self._ctx.domains.xml(uuid, inactive=True))]
+        if self._ctx.observed_state(uuid) in ACTIVE:
+            docs.append(Domain.from_xml(self._ctx.domains.xml(uuid)))
         return docs
 
     def _check_new_disk(self, op: Operation, spec: BlockDeviceSpec, live: bool) -> None:
@@ -176,21 +180,20 @@ class DeviceOps(DriverCore):
             )
 
     def _is_root_disk(self, inst: Instance, target: str) -> bool:
-        root = str(self.root_disk_path(inst.uuid))
-        stored = Domain.from_xml(self.domains.xml(inst.uuid, inactive=True))
+        root = str(self._ctx.root_disk_path(inst.uuid))
+        stored = Domain.from_xml(self._ctx.domains.xml(inst.uuid, inactive=True))
         disk = disk_with_target(target)(stored)
         return isinstance(disk, Disk) and disk.source_file == root
 
     # -- NICs ------------------------------------------------------------------------------
 
-    @operation("attach-interface")
     def attach_interface(self, name_or_uuid: str, nic: NICSpec) -> NICSpec:
         """Attach a NIC on a libvirt network or host bridge; returns it with its MAC."""
         verb = "attach a NIC to"
-        with self._operation(name_or_uuid, Task.ATTACHING_INTERFACE, _ATTACHABLE, verb) as op:
+        with self._ops.run(name_or_uuid, Task.ATTACHING_INTERFACE, _ATTACHABLE, verb) as op:
             self._check_nic_source(nic)
             planned = nic_plan(nic, get_profile(op.instance.arch))
-            refuse_shared_macs(self.db, op.uuid, [planned])
+            refuse_shared_macs(self._ctx.db, op.uuid, [planned])
             macs = self._macs(op.instance)
             if planned.mac in macs:
                 raise Conflict(f"instance {op.name} already has a NIC with MAC {planned.mac}")
@@ -203,14 +206,13 @@ class DeviceOps(DriverCore):
             fault_point("nic_attach.recorded")
             return spec
 
-    @operation("attach-interface")
     def detach_interface(
         self, name_or_uuid: str, mac: str, timeout: float = DEFAULT_DETACH_TIMEOUT
     ) -> NICSpec:
         """Detach the NIC with MAC address ``mac``; returns what it was."""
         validate_timeout(timeout)
         verb = "detach a NIC from"
-        with self._operation(name_or_uuid, Task.DETACHING_INTERFACE, _ATTACHABLE, verb) as op:
+        with self._ops.run(name_or_uuid, Task.DETACHING_INTERFACE, _ATTACHABLE, verb) as op:
             wanted = mac.lower()
             spec = next((n for n in op.instance.nics if n.mac == wanted), None)
             if spec is None:
@@ -221,15 +223,15 @@ class DeviceOps(DriverCore):
                     _attached(f"no NIC with MAC {mac} is attached to instance {op.name}", macs),
                 )
             op.touched.append(("nic", wanted))
-            self._detach(op, nic_with_mac(wanted), f"NIC {wanted}", timeout)
+            detach(self._ctx, op, nic_with_mac(wanted), f"NIC {wanted}", timeout)
             fault_point("nic_detach.detached")
-            self.db.remove_attachment(op.uuid, "nic", wanted)
+            self._ctx.db.remove_attachment(op.uuid, "nic", wanted)
             fault_point("nic_detach.forgotten")
             return spec
 
     def _check_nic_source(self, nic: NICSpec) -> None:
         if nic.network is not None:
-            networks = self.hv.network_names()
+            networks = self._ctx.hv.network_names()
             if nic.network not in networks:
                 raise InvalidInput(
                     "nic.network", f"libvirt has no network {nic.network!r}", networks
@@ -250,7 +252,7 @@ class DeviceOps(DriverCore):
         self, op: Operation, device: Device, what: str, live: bool, bus: str = "virtio"
     ) -> None:
         try:
-            self.domains.attach_device(op.uuid, device.to_xml(), live=live, config=True)
+            self._ctx.domains.attach_device(op.uuid, device.to_xml(), live=live, config=True)
         except BusFull as err:
             raise BusFull(
                 f"cannot attach {what} to instance {op.name}: its {bus} bus is full "
@@ -260,30 +262,39 @@ class DeviceOps(DriverCore):
     def _record(
         self, op: Operation, spec: BlockDeviceSpec | NICSpec, find: DeviceFinder, what: str
     ) -> None:
-        """Record an attached device. If that fails, the operation's undo (``_undo_partial``,
-        for the devices it touched) detaches it again: no unrecorded device is left."""
-        self.db.add_attachment(op.uuid, spec)
+        """Record an attached device. If that fails, the operation's undo (recovery's
+        ``undo_partial``, for the devices it touched) detaches it again: no unrecorded device
+        is left."""
+        self._ctx.db.add_attachment(op.uuid, spec)
 
-    def _detach(self, op: Operation, find: DeviceFinder, what: str, timeout: float) -> None:
-        """Remove a device from the running guest (waiting for it), then from its definition."""
-        if op.state in ACTIVE:
-            device = find(Domain.from_xml(self.domains.xml(op.uuid)))
-            if device is not None:
-                self._unplug(op, device, what, timeout)
-                fault_point("detach.unplugged")
-        stored = find(Domain.from_xml(self.domains.xml(op.uuid, inactive=True)))
-        if stored is not None:
-            self.domains.detach_device(op.uuid, stored.to_xml(), live=False, config=True)
 
-    def _unplug(self, op: Operation, device: Device, what: str, timeout: float) -> None:
-        alias = device.alias or ""
-        with self.events.expect_removal(op.uuid, alias) as removed:
-            self.domains.detach_device(op.uuid, device.to_xml(), live=True, config=False)
-            if removed.wait(timeout) is None:
-                raise Timeout(
-                    f"instance {op.name} did not release {what} within {timeout:.0f} s; it is "
-                    "still attached (the guest must answer the unplug request; retry later)"
-                )
+def detach(
+    ctx: DriverContext, op: Operation, find: DeviceFinder, what: str, timeout: float
+) -> None:
+    """Remove a device from the running guest (waiting for it), then from its definition.
+
+    A function of the context, not of :class:`DeviceOps`: recovery detaches what an
+    interrupted attach left, outside any operation of the devices part.
+    """
+    if op.state in ACTIVE:
+        device = find(Domain.from_xml(ctx.domains.xml(op.uuid)))
+        if device is not None:
+            _unplug(ctx, op, device, what, timeout)
+            fault_point("detach.unplugged")
+    stored = find(Domain.from_xml(ctx.domains.xml(op.uuid, inactive=True)))
+    if stored is not None:
+        ctx.domains.detach_device(op.uuid, stored.to_xml(), live=False, config=True)
+
+
+def _unplug(ctx: DriverContext, op: Operation, device: Device, what: str, timeout: float) -> None:
+    alias = device.alias or ""
+    with ctx.events.expect_removal(op.uuid, alias) as removed:
+        ctx.domains.detach_device(op.uuid, device.to_xml(), live=True, config=False)
+        if removed.wait(timeout) is None:
+            raise Timeout(
+                f"instance {op.name} did not release {what} within {timeout:.0f} s; it is "
+                "still attached (the guest must answer the unplug request; retry later)"
+            )
 
 
 def _attached(message: str, attached: list[str]) -> str:

@@ -12,20 +12,29 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from zcompute.driver._boundary import map_os_errors
+from zcompute.driver._context import DriverContext
 from zcompute.driver._devices import DEFAULT_DETACH_TIMEOUT, DeviceOps
-from zcompute.driver._features import operation
 from zcompute.driver._undo import UndoStack
 from zcompute.errors import ZcomputeError
 from zcompute.model import BlockDeviceSpec
+from zcompute.state import StateDB
 from zcompute.volumes import ConnectedVolume, FibreChannelConnector
+
+__all__ = ["FcVolumeOps", "release_volume_connections"]
 
 FC = "fc"
 
 
-class FcVolumeOps(DeviceOps):
-    """Fibre Channel attach and detach for :class:`~zcompute.driver.ComputeDriver`."""
+@map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
+class FcVolumeOps:
+    """Fibre Channel attach and detach for :class:`~zcompute.driver.ComputeDriver`: the local
+    attach and detach of :class:`DeviceOps`, with the host's connection made and undone."""
 
-    @operation("attach-volume-fc")
+    def __init__(self, ctx: DriverContext, devices: DeviceOps) -> None:
+        self._ctx = ctx
+        self._devices = devices
+
     def attach_fc_volume(
         self,
         name_or_uuid: str,
@@ -46,46 +55,50 @@ class FcVolumeOps(DeviceOps):
         options = dict(connector_options or {})
         record = {
             "driver": FC,
-            "arch": host_arch or self.host.caps.arch,
+            "arch": host_arch or self._ctx.host.caps.arch,
             "root": str(root),
             "options": options,
             "connection_info": dict(connection_info),
         }
         connector = _connector(record)
-        with UndoStack(guard=self.hv.when_back) as undo:
+        devices = self._devices
+        with UndoStack(guard=self._ctx.hv.when_back) as undo:
             connected = connector.connect(connection_info)
             undo.push(
                 "disconnect the FC volume", lambda: connector.disconnect(connection_info, connected)
             )
             record["connected"] = connected.to_dict()
-            spec = self.attach_volume(name_or_uuid, connected.disk_source(), target=target)
-            detach = super().detach_volume  # the plain detach: the connection is undone above
+            spec = devices.attach_volume(name_or_uuid, connected.disk_source(), target=target)
+            detach = devices.detach_volume  # the plain detach: the connection is undone above
             undo.push(f"detach {spec.target}", lambda: detach(name_or_uuid, spec.target))
-            uuid = self.db.get_instance(name_or_uuid).uuid
-            self.db.set_volume_connection(uuid, spec.target, record)
+            uuid = self._ctx.db.get_instance(name_or_uuid).uuid
+            self._ctx.db.set_volume_connection(uuid, spec.target, record)
         return spec
 
-    @operation("attach-volume")
     def detach_volume(
         self, name_or_uuid: str, target: str, timeout: float = DEFAULT_DETACH_TIMEOUT
     ) -> BlockDeviceSpec:
         """Detach the volume; one a connector made local is disconnected on the host too."""
-        uuid = self.db.get_instance(name_or_uuid).uuid
-        record = self.db.volume_connections(uuid).get(target)
-        spec = super().detach_volume(name_or_uuid, target, timeout)
+        uuid = self._ctx.db.get_instance(name_or_uuid).uuid
+        record = self._ctx.db.volume_connections(uuid).get(target)
+        spec = self._devices.detach_volume(name_or_uuid, target, timeout)
         if record is not None:
             _disconnect(record)
         return spec
 
-    def release_volume_connections(self, uuid: str) -> list[str]:
-        """Disconnect every recorded volume of an instance (its guest is gone); errors listed."""
-        failed = []
-        for target, record in self.db.volume_connections(uuid).items():
-            try:
-                _disconnect(record)
-            except ZcomputeError as err:
-                failed.append(f"{target}: {err}")
-        return failed
+
+def release_volume_connections(db: StateDB, uuid: str) -> list[str]:
+    """Disconnect every recorded volume of an instance (its guest is gone); errors listed.
+
+    A function of the records alone: destroy and recovery release what attach recorded.
+    """
+    failed = []
+    for target, record in db.volume_connections(uuid).items():
+        try:
+            _disconnect(record)
+        except ZcomputeError as err:
+            failed.append(f"{target}: {err}")
+    return failed
 
 
 def _connector(record: Mapping[str, Any]) -> FibreChannelConnector:

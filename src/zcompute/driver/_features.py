@@ -22,12 +22,14 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from zcompute.arch import FEATURES, IMAGE_ARCH_PROPERTY, ArchProfile, get_profile
-from zcompute.driver._base import DriverCore
 from zcompute.errors import InvalidInput, NotFound
+from zcompute.images import ImageStore
 from zcompute.model import Image
+from zcompute.state import StateDB
+from zcompute.virt import Hypervisor
 
 __all__ = ["Binding", "binding", "host_operation", "operation"]
 
@@ -35,6 +37,17 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 _ATTRIBUTE = "zcompute_binding"
 #: The parameter that names what an operation works on, and how to find its architecture.
 _SUBJECTS = ("name_or_uuid", "image")
+
+
+class _Driver(Protocol):
+    """What a binding reads to find the architecture an operation works on."""
+
+    @property
+    def db(self) -> StateDB: ...
+    @property
+    def images(self) -> ImageStore: ...
+    @property
+    def hv(self) -> Hypervisor: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +82,7 @@ def operation(feature: str) -> Callable[[_F], _F]:
         arch_of = _instance_arch if subject == "name_or_uuid" else _image_arch
 
         @functools.wraps(func)
-        def checked(driver: DriverCore, *args: Any, **kwargs: Any) -> Any:
+        def checked(driver: _Driver, *args: Any, **kwargs: Any) -> Any:
             value = args[index - 1] if len(args) >= index else kwargs.get(subject)
             profile = _profile(arch_of(driver, value))
             if profile is not None:
@@ -107,7 +120,7 @@ def _known(feature: str) -> None:
         raise ValueError(f"unknown feature {feature!r}; known: {', '.join(keys)}")
 
 
-def _instance_arch(driver: DriverCore, name_or_uuid: object) -> str | None:
+def _instance_arch(driver: _Driver, name_or_uuid: object) -> str | None:
     if not isinstance(name_or_uuid, str):
         return None
     try:
@@ -116,7 +129,7 @@ def _instance_arch(driver: DriverCore, name_or_uuid: object) -> str | None:
         return None
 
 
-def _image_arch(driver: DriverCore, image: object) -> str | None:
+def _image_arch(driver: _Driver, image: object) -> str | None:
     """The arch a spawn of ``image`` plans with: the image's, else the host's own."""
     try:
         found = image if isinstance(image, Image) else driver.images.get(str(image))

@@ -12,9 +12,10 @@ import contextlib
 import dataclasses
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from zcompute.builder import build_domain_xml
+from zcompute.driver._context import DriverContext
+from zcompute.driver._guests import Guests
 from zcompute.driver._host import KvmProbe
 from zcompute.errors import ZcomputeError
 from zcompute.images import remove_tree
@@ -23,20 +24,17 @@ from zcompute.plan import PlanRequest, make_plan
 from zcompute.testimage import BANNER, build_test_image
 from zcompute.virt import PowerState
 
-if TYPE_CHECKING:
-    from zcompute.driver._driver import ComputeDriver
-
 # Under working KVM the test guest reaches its init in about a second (TCG: 2-3 s). On the
 # nested hosts this guards against, the guest crawls for ~20 s before QEMU pauses it with an
 # emulation failure; a guest that has not reached its init by now is no usable KVM.
 PROBE_SECONDS = 10.0
 
 
-def probe_kvm(driver: ComputeDriver) -> KvmProbe:
+def probe_kvm(ctx: DriverContext, guests: Guests) -> KvmProbe:
     """Boot the host arch's test image under KVM; usable only if it reaches its init."""
-    caps_arch = driver.hv.node_info()[0]
+    caps_arch = ctx.hv.node_info()[0]
     try:
-        test = build_test_image(caps_arch, driver.config.data_dir)
+        test = build_test_image(caps_arch, ctx.config.data_dir)
     except ZcomputeError as err:
         return KvmProbe(False, f"no test image to probe KVM with ({err}); using TCG")
     image = Image(
@@ -54,7 +52,7 @@ def probe_kvm(driver: ComputeDriver) -> KvmProbe:
         created_at=utcnow(),
     )
     uuid = new_uuid()
-    workdir = driver.config.data_dir / "kvm-probe"
+    workdir = ctx.config.data_dir / "kvm-probe"
     with contextlib.suppress(OSError):
         remove_tree(workdir)  # what an earlier probe left (a link there is removed, not followed)
     request = PlanRequest(
@@ -66,26 +64,26 @@ def probe_kvm(driver: ComputeDriver) -> KvmProbe:
         root_disk=None,
         virt_type="kvm",
     )
-    host = dataclasses.replace(driver.host, kvm_usable=True)
+    host = dataclasses.replace(ctx.host, kvm_usable=True)
     try:
-        plan = make_plan(request, driver.config, host)
-        driver.prepare_guest_files(workdir, plan)  # the folder, kernel and initrd copies
-        driver.domains.create_transient(build_domain_xml(plan))
-        return _watch(driver, uuid, Path(plan.console_log))
+        plan = make_plan(request, ctx.config, host)
+        guests.prepare_guest_files(workdir, plan)  # the folder, kernel and initrd copies
+        ctx.domains.create_transient(build_domain_xml(plan))
+        return _watch(ctx, uuid, Path(plan.console_log))
     except ZcomputeError as err:
         return KvmProbe(False, f"KVM guest could not start: {err}")
     finally:
-        driver.domains.destroy_if_exists(uuid)
+        ctx.domains.destroy_if_exists(uuid)
         with contextlib.suppress(OSError):
             remove_tree(workdir)
 
 
-def _watch(driver: ComputeDriver, uuid: str, log: Path) -> KvmProbe:
+def _watch(ctx: DriverContext, uuid: str, log: Path) -> KvmProbe:
     deadline = time.monotonic() + PROBE_SECONDS
     while time.monotonic() < deadline:
         if log.exists() and BANNER in log.read_text(errors="replace"):
             return KvmProbe(True, "a KVM guest reached its init")
-        state = driver.domains.state(uuid) if driver.domains.exists(uuid) else PowerState.SHUTOFF
+        state = ctx.domains.state(uuid) if ctx.domains.exists(uuid) else PowerState.SHUTOFF
         if state not in (PowerState.RUNNING, PowerState.BLOCKED):
             return KvmProbe(
                 False, f"the KVM test guest stopped ({state}) before its init: using TCG"

@@ -20,8 +20,10 @@ import dataclasses
 import logging
 
 from zcompute.builder import build_domain_xml
-from zcompute.driver._base import DriverCore
-from zcompute.driver._features import host_operation, operation
+from zcompute.driver._boundary import map_os_errors
+from zcompute.driver._context import DriverContext
+from zcompute.driver._guests import Guests
+from zcompute.driver._operations import Operations
 from zcompute.driver._state import ACTIVE, ANY_STOPPED, instance_state, stopped_unexpectedly
 from zcompute.errors import InvalidState, NotFound, Timeout, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task, validate_timeout
@@ -49,10 +51,15 @@ class HostBootReport:
     failed: tuple[tuple[str, str], ...]  # (name, error)
 
 
-class PowerOps(DriverCore):
+@map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
+class PowerOps:
     """The power operations of :class:`~zcompute.driver.ComputeDriver`."""
 
-    @operation("power-off-on")
+    def __init__(self, ctx: DriverContext, ops: Operations, guests: Guests) -> None:
+        self._ctx = ctx
+        self._ops = ops
+        self._guests = guests
+
     def power_off(self, name_or_uuid: str, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> bool:
         """Shut the guest down: ask it, and force it off after ``timeout`` seconds.
 
@@ -60,20 +67,18 @@ class PowerOps(DriverCore):
         at once too. Returns True if the guest shut down by itself, False if it was forced.
         """
         validate_timeout(timeout)
-        with self._operation(name_or_uuid, Task.POWERING_OFF, ACTIVE, "power off") as op:
+        with self._ops.run(name_or_uuid, Task.POWERING_OFF, ACTIVE, "power off") as op:
             graceful = op.state is RUNNING and timeout > 0 and self._shut_down(op.uuid, timeout)
             if not graceful:
                 self._force_off(op.uuid)
             return graceful
 
-    @operation("power-off-on")
     def power_on(self, name_or_uuid: str) -> Instance:
         """Start a stopped (or crashed) guest; a suspended one needs :meth:`resume`."""
-        with self._operation(name_or_uuid, Task.POWERING_ON, ANY_STOPPED, "power on") as op:
-            self.start_and_wait(op.uuid)
-        return self.db.get_instance(op.uuid)
+        with self._ops.run(name_or_uuid, Task.POWERING_ON, ANY_STOPPED, "power on") as op:
+            self._guests.start_and_wait(op.uuid)
+        return self._ctx.db.get_instance(op.uuid)
 
-    @operation("reboot")
     def reboot(
         self,
         name_or_uuid: str,
@@ -89,70 +94,64 @@ class PowerOps(DriverCore):
         """
         validate_timeout(timeout)
         allowed = {*ACTIVE, *ANY_STOPPED, SUSPENDED, ERROR} if hard else {RUNNING}
-        with self._operation(name_or_uuid, Task.REBOOTING, allowed, "reboot") as op:
+        with self._ops.run(name_or_uuid, Task.REBOOTING, allowed, "reboot") as op:
             if not hard and self._shut_down(op.uuid, timeout):
-                self.start_and_wait(op.uuid)
+                self._guests.start_and_wait(op.uuid)
                 return True
             if not hard:
                 LOG.warning("%s did not shut down within %.0f s: hard reboot", op.name, timeout)
-            self.recreate(op.instance)
+            self._guests.recreate(op.instance)
             return False
 
-    @operation("pause")
     def pause(self, name_or_uuid: str) -> Instance:
         """Stop the guest's CPUs; its memory stays in QEMU."""
-        with self._operation(name_or_uuid, Task.PAUSING, {RUNNING}, "pause") as op:
-            self.domains.suspend(op.uuid)
-        return self.db.get_instance(op.uuid)
+        with self._ops.run(name_or_uuid, Task.PAUSING, {RUNNING}, "pause") as op:
+            self._ctx.domains.suspend(op.uuid)
+        return self._ctx.db.get_instance(op.uuid)
 
-    @operation("pause")
     def unpause(self, name_or_uuid: str) -> Instance:
-        with self._operation(name_or_uuid, Task.UNPAUSING, {PAUSED}, "unpause") as op:
-            self.domains.resume(op.uuid)
-        return self.db.get_instance(op.uuid)
+        with self._ops.run(name_or_uuid, Task.UNPAUSING, {PAUSED}, "unpause") as op:
+            self._ctx.domains.resume(op.uuid)
+        return self._ctx.db.get_instance(op.uuid)
 
-    @operation("suspend")
     def suspend(self, name_or_uuid: str) -> Instance:
         """Save the guest's memory to disk (libvirt's managed save) and stop its QEMU."""
-        with self._operation(name_or_uuid, Task.SUSPENDING, ACTIVE, "suspend") as op:
-            self.domains.managed_save(op.uuid)
-        return self.db.get_instance(op.uuid)
+        with self._ops.run(name_or_uuid, Task.SUSPENDING, ACTIVE, "suspend") as op:
+            self._ctx.domains.managed_save(op.uuid)
+        return self._ctx.db.get_instance(op.uuid)
 
-    @operation("suspend")
     def resume(self, name_or_uuid: str) -> Instance:
         """Restore a suspended guest from its saved memory (paused if it was saved paused)."""
-        with self._operation(name_or_uuid, Task.RESUMING, {SUSPENDED}, "resume") as op:
-            self.start_and_wait(op.uuid)
-        return self.db.get_instance(op.uuid)
+        with self._ops.run(name_or_uuid, Task.RESUMING, {SUSPENDED}, "resume") as op:
+            self._guests.start_and_wait(op.uuid)
+        return self._ctx.db.get_instance(op.uuid)
 
-    @operation("trigger-crash-dump")
     def trigger_crash_dump(self, name_or_uuid: str) -> None:
         """Inject an NMI: x86 guests see an NMI; on s390x it is the restart interrupt.
 
         A guest with kdump configured dumps; without, x86 Linux logs "NMI received" and goes
         on, and s390x Linux stops (libvirt then reports it shut off, crashed).
         """
-        with self._operation(name_or_uuid, None, {RUNNING}, "crash-dump") as op:
-            self.domains.inject_nmi(op.uuid)
+        with self._ops.run(name_or_uuid, None, {RUNNING}, "crash-dump") as op:
+            self._ctx.domains.inject_nmi(op.uuid)
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _shut_down(self, uuid: str, timeout: float) -> bool:
         """Ask the guest to shut down; True if it powered off within ``timeout`` seconds."""
         try:
-            self.domains.shutdown(uuid)
-            self.domains.wait_state(uuid, {PowerState.SHUTOFF}, timeout)
+            self._ctx.domains.shutdown(uuid)
+            self._ctx.domains.wait_state(uuid, {PowerState.SHUTOFF}, timeout)
         except (Timeout, InvalidState):
             return False
         return True
 
     def _force_off(self, uuid: str) -> None:
-        self.domains.destroy(uuid)
-        self.domains.wait_state(uuid, {PowerState.SHUTOFF}, _FORCED_STOP_TIMEOUT)
+        self._ctx.domains.destroy(uuid)
+        self._ctx.domains.wait_state(uuid, {PowerState.SHUTOFF}, _FORCED_STOP_TIMEOUT)
 
     # -- after a host boot -----------------------------------------------------------------
 
-    @host_operation()
     def resume_state_on_host_boot(self) -> HostBootReport:
         """Bring back every guest that is recorded running or paused but stopped unexpectedly.
 
@@ -163,7 +162,7 @@ class PowerOps(DriverCore):
         """
         out: dict[str, list[str]] = {"started": [], "running": [], "left": [], "busy": []}
         failed: list[tuple[str, str]] = []
-        for inst in self.db.list_instances():
+        for inst in self._ctx.db.list_instances():
             try:
                 out[self._resume_one(inst)].append(inst.name)
             except ZcomputeError as err:
@@ -178,26 +177,26 @@ class PowerOps(DriverCore):
         )
 
     def _resume_one(self, inst: Instance) -> str:
-        with self._locks.hold(inst.name, inst.uuid):
-            inst = self.db.get_instance(inst.uuid)
+        with self._ctx.locks.hold(inst.name, inst.uuid):
+            inst = self._ctx.db.get_instance(inst.uuid)
             if inst.task is not None:
                 return "busy"
             try:
-                live = self.live_state(inst.uuid)
+                live = self._ctx.live_state(inst.uuid)
             except NotFound:
                 live = None
             if live is not None and not stopped_unexpectedly(live):
-                self._record_settled(inst.uuid)
+                self._ctx.record_settled(inst.uuid)
                 return "running" if instance_state(live) in ACTIVE else "left"
             if inst.state not in ACTIVE:
                 if live is None:  # keep the instance usable: define it, stopped
-                    plan = self.replan(inst)
-                    self.prepare_guest_files(self.instances_dir / inst.uuid, plan)
-                    self.domains.define(build_domain_xml(plan))
+                    plan = self._guests.replan(inst)
+                    self._guests.prepare_guest_files(self._ctx.instances_dir / inst.uuid, plan)
+                    self._ctx.domains.define(build_domain_xml(plan))
                 return "left"
-            self.db.begin_task(inst.uuid, Task.POWERING_ON)
+            self._ctx.db.begin_task(inst.uuid, Task.POWERING_ON)
             try:
-                self.recreate(inst, paused=inst.state is PAUSED)
+                self._guests.recreate(inst, paused=inst.state is PAUSED)
             finally:
-                self._record_settled(inst.uuid)
+                self._ctx.record_settled(inst.uuid)
             return "started"

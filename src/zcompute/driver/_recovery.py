@@ -29,17 +29,18 @@ import shutil
 from collections.abc import Iterable
 
 from zcompute._faults import fault_point
-from zcompute.driver._base import Operation
-from zcompute.driver._devices import DeviceFinder, disk_with_target, nic_with_mac
-from zcompute.driver._fc import FcVolumeOps
-from zcompute.driver._features import host_operation
+from zcompute.driver._boundary import map_os_errors
+from zcompute.driver._context import DriverContext
+from zcompute.driver._devices import DeviceFinder, detach, disk_with_target, nic_with_mac
+from zcompute.driver._fc import release_volume_connections
+from zcompute.driver._operations import Operation
 from zcompute.driver._state import ACTIVE
 from zcompute.errors import NotFound, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task
 from zcompute.state import owner_alive, this_process
 from zcompute.xml import Domain
 
-__all__ = ["RecoveryOps", "RepairReport"]
+__all__ = ["Recovery", "RepairReport"]
 
 LOG = logging.getLogger("zcompute.driver")
 
@@ -59,8 +60,13 @@ class RepairReport:
     actions: tuple[str, ...]
 
 
-class RecoveryOps(FcVolumeOps):
-    """Recovery of interrupted operations for :class:`~zcompute.driver.ComputeDriver`."""
+@map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
+class Recovery:
+    """Recovery of interrupted operations for :class:`~zcompute.driver.ComputeDriver`; every
+    operation on an instance asks it first (:class:`~zcompute.driver._operations.Operations`)."""
+
+    def __init__(self, ctx: DriverContext) -> None:
+        self._ctx = ctx
 
     # -- orphaned tasks ----------------------------------------------------------------------
 
@@ -69,35 +75,36 @@ class RecoveryOps(FcVolumeOps):
         a task recorded by this very process is a leftover of a failed cleanup)."""
         if inst.task is None:
             return False
-        owner = self.db.task_owner(inst.uuid)
+        owner = self._ctx.db.task_owner(inst.uuid)
         return owner == this_process() or not owner_alive(owner)
 
-    def _recover_if_orphaned(self, inst: Instance) -> Instance:
+    def recover_if_orphaned(self, inst: Instance) -> Instance:
+        """``inst`` after recovering its task if that task's process is gone (its lock held)."""
         if inst.task is None or not self.task_is_orphaned(inst):
             return inst
         LOG.warning("%s", self.recover(inst))
-        return self.db.get_instance(inst.uuid)  # NotFound once an interrupted spawn is undone
+        # NotFound once an interrupted spawn is undone
+        return self._ctx.db.get_instance(inst.uuid)
 
-    @host_operation()
     def recover_interrupted(self) -> RepairReport:
         """Recover every instance whose task's owner is gone."""
         actions: list[str] = []
-        for inst in self.db.orphaned_tasks():
-            with self._locks.hold(inst.name, inst.uuid):
+        for inst in self._ctx.db.orphaned_tasks():
+            with self._ctx.locks.hold(inst.name, inst.uuid):
                 try:
-                    current = self.db.get_instance(inst.uuid)
+                    current = self._ctx.db.get_instance(inst.uuid)
                 except NotFound:
                     continue
                 if current.task is not None and self.task_is_orphaned(current):
                     actions.append(self.recover(current))
         return RepairReport(tuple(actions))
 
-    def _undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> None:
+    def undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> None:
         """A failed operation converges the way an interrupted one does, at once: a device an
         attach added but did not record is detached, a detached one's record dropped, a block
         job a snapshot left is aborted. What cannot be done now is left to the next command."""
         try:
-            inst = self.db.get_instance(uuid)
+            inst = self._ctx.db.get_instance(uuid)
             for done in self._partial_work(inst, task, touched):
                 LOG.warning("instance %s: after the failed %s: %s", inst.name, task.value, done)
         except ZcomputeError as err:
@@ -120,33 +127,33 @@ class RecoveryOps(FcVolumeOps):
         assert task is not None
         LOG.warning("instance %s: recovering its interrupted task %r", inst.name, task.value)
         if task is Task.SPAWNING:
-            self._remove_guest(inst)
+            self.remove_guest(inst)
             return f"{inst.name}: interrupted spawn undone (domain, disks and record removed)"
         if task is Task.DESTROYING:
-            self._remove_guest(inst)
+            self.remove_guest(inst)
             return f"{inst.name}: interrupted delete finished"
         done = self._partial_work(inst, task)
-        self._record_settled(inst.uuid)
-        state = self.db.get_instance(inst.uuid).state.value
+        self._ctx.record_settled(inst.uuid)
+        state = self._ctx.db.get_instance(inst.uuid).state.value
         what = "; ".join(done) or "nothing to undo"
         return f"{inst.name}: interrupted {task.value} recovered ({what}); it is {state}"
 
-    def _remove_guest(self, inst: Instance) -> None:
+    def remove_guest(self, inst: Instance) -> None:
         """Remove the domain, volume connections, files and record of ``inst``.
 
         The record goes last, and only once the domain is gone: a failure here leaves the
         record to name what is still there.
         """
-        if self.domains.exists(inst.uuid):
-            self.domains.destroy_if_exists(inst.uuid)
+        if self._ctx.domains.exists(inst.uuid):
+            self._ctx.domains.destroy_if_exists(inst.uuid)
             fault_point("destroy.stopped")
-            self.domains.undefine(inst.uuid)
+            self._ctx.domains.undefine(inst.uuid)
             fault_point("destroy.undefined")
-        for problem in self.release_volume_connections(inst.uuid):
+        for problem in release_volume_connections(self._ctx.db, inst.uuid):
             LOG.error("instance %s: could not disconnect volume %s", inst.name, problem)
-        shutil.rmtree(self.instances_dir / inst.uuid, ignore_errors=True)
+        shutil.rmtree(self._ctx.instances_dir / inst.uuid, ignore_errors=True)
         fault_point("destroy.files_removed")
-        self.db.delete_instance(inst.uuid, missing_ok=True)
+        self._ctx.db.delete_instance(inst.uuid, missing_ok=True)
 
     # -- devices and block jobs --------------------------------------------------------------
 
@@ -155,12 +162,12 @@ class RecoveryOps(FcVolumeOps):
     ) -> list[str]:
         """Detach devices the record does not list; drop records of devices that are gone
         (``only`` these devices, when given)."""
-        if not self.domains.exists(inst.uuid):
+        if not self._ctx.domains.exists(inst.uuid):
             return []
-        live = self.observed_state(inst.uuid) in ACTIVE
-        docs = [Domain.from_xml(self.domains.xml(inst.uuid, inactive=True))]
+        live = self._ctx.observed_state(inst.uuid) in ACTIVE
+        docs = [Domain.from_xml(self._ctx.domains.xml(inst.uuid, inactive=True))]
         if live:
-            docs.append(Domain.from_xml(self.domains.xml(inst.uuid)))
+            docs.append(Domain.from_xml(self._ctx.domains.xml(inst.uuid)))
         if only is not None:
             disks, nics = {k for t, k in only if t == "disk"}, {k for t, k in only if t == "nic"}
             inst = inst.replace(
@@ -175,7 +182,8 @@ class RecoveryOps(FcVolumeOps):
         return done
 
     def _unrecorded_disks(self, inst: Instance, docs: list[Domain], live: bool) -> list[str]:
-        known = {str(self.root_disk_path(inst.uuid))} | {str(b.source) for b in inst.block_devices}
+        root = str(self._ctx.root_disk_path(inst.uuid))
+        known = {root} | {str(b.source) for b in inst.block_devices}
         targets = {
             d.target_dev
             for doc in docs
@@ -205,14 +213,14 @@ class RecoveryOps(FcVolumeOps):
                 continue
             find = disk_with_target(volume.target)
             self._force_detach(inst, live, f"disk {volume.target}", find)
-            self.db.remove_attachment(inst.uuid, "volume", volume.target)
+            self._ctx.db.remove_attachment(inst.uuid, "volume", volume.target)
             done.append(f"half-detached disk {volume.target} detached, its record dropped")
         for nic in inst.nics:
             macs = [{(i.mac or "").lower() for i in doc.devices.interfaces} for doc in docs]
             if nic.mac is None or all(nic.mac in found for found in macs):
                 continue
             self._force_detach(inst, live, f"NIC {nic.mac}", nic_with_mac(nic.mac))
-            self.db.remove_attachment(inst.uuid, "nic", nic.mac)
+            self._ctx.db.remove_attachment(inst.uuid, "nic", nic.mac)
             done.append(f"half-detached NIC {nic.mac} detached, its record dropped")
         return done
 
@@ -220,56 +228,55 @@ class RecoveryOps(FcVolumeOps):
         state = InstanceState.RUNNING if live else InstanceState.SHUTOFF
         op = Operation(inst, state)
         try:
-            self._detach(op, find, what, _UNPLUG_TIMEOUT)
+            detach(self._ctx, op, find, what, _UNPLUG_TIMEOUT)
         except ZcomputeError as err:  # the guest did not release it: at least not persistent
             LOG.warning("instance %s: %s stays until it restarts: %s", inst.name, what, err)
-            stored = Domain.from_xml(self.domains.xml(inst.uuid, inactive=True))
+            stored = Domain.from_xml(self._ctx.domains.xml(inst.uuid, inactive=True))
             device = find(stored)
             if device is not None:
-                self.domains.detach_device(inst.uuid, device.to_xml(), live=False, config=True)
+                self._ctx.domains.detach_device(inst.uuid, device.to_xml(), live=False, config=True)
 
     def _abort_block_jobs(self, inst: Instance) -> list[str]:
-        if not self.domains.exists(inst.uuid) or self.observed_state(inst.uuid) not in ACTIVE:
+        domains = self._ctx.domains
+        if not domains.exists(inst.uuid) or self._ctx.observed_state(inst.uuid) not in ACTIVE:
             return []
-        live = Domain.from_xml(self.domains.xml(inst.uuid))
+        live = Domain.from_xml(domains.xml(inst.uuid))
         done = []
         for disk in live.devices.disks:
             target = disk.target_dev
-            if target and self.domains.block_job_progress(inst.uuid, target) is not None:
-                self.domains.block_job_abort(inst.uuid, target)
+            if target and domains.block_job_progress(inst.uuid, target) is not None:
+                domains.block_job_abort(inst.uuid, target)
                 done.append(f"block job on {target} aborted")
         return done
 
     def _remove_snapshot_copies(self, inst: Instance) -> list[str]:
-        copies = sorted((self.instances_dir / inst.uuid).glob(".snapshot-*.qcow2"))
+        copies = sorted((self._ctx.instances_dir / inst.uuid).glob(".snapshot-*.qcow2"))
         for copy in copies:
             with contextlib.suppress(FileNotFoundError):
                 copy.unlink()
         return [f"partial snapshot copy {c.name} removed" for c in copies]
 
-    @host_operation()
     def recover_leftovers(self) -> RepairReport:
         """What every command does first: recover orphaned tasks and remove what killed image
         imports and deletes left behind. Cheap when there is nothing to do (one query, one
         directory listing)."""
         actions = list(self.recover_interrupted().actions)
-        removed = self.images.remove_leftovers()
+        removed = self._ctx.images.remove_leftovers()
         actions += [f"image store: leftover {p.name} removed" for p in removed]
         return RepairReport(tuple(actions))
 
     # -- repair ------------------------------------------------------------------------------
 
-    @host_operation()
     def repair(self) -> RepairReport:
         """Recover interrupted tasks and reconcile everything zcompute manages on this host."""
         actions = list(self.recover_interrupted().actions)
-        for inst in self.db.list_instances():
+        for inst in self._ctx.db.list_instances():
             if inst.task is not None:
                 continue  # a live operation of another process owns it
-            with self._locks.hold(inst.name, inst.uuid):
+            with self._ctx.locks.hold(inst.name, inst.uuid):
                 found = [*self._abort_block_jobs(inst), *self._match_devices_to_record(inst)]
             actions += [f"{inst.name}: {what}" for what in found]
-        recovery = self.images.recover()
+        recovery = self._ctx.images.recover()
         actions += [f"image store: leftover {p.name} removed" for p in recovery.removed]
         actions += [f"image {i.name}: its files are missing" for i in recovery.missing]
         actions += self._remove_unrecorded_domains()
@@ -277,25 +284,25 @@ class RecoveryOps(FcVolumeOps):
 
     def _remove_unrecorded_domains(self) -> list[str]:
         """Domains whose files live in this data directory but that have no record."""
-        known = {inst.uuid for inst in self.db.list_instances()}
+        known = {inst.uuid for inst in self._ctx.db.list_instances()}
         done = []
         for uuid, name in self._domains_in_data_dir():
             if uuid in known:
                 continue
-            if self.domains.exists(uuid):
-                self.domains.destroy_if_exists(uuid)
-                self.domains.undefine(uuid)
-            shutil.rmtree(self.instances_dir / uuid, ignore_errors=True)
+            if self._ctx.domains.exists(uuid):
+                self._ctx.domains.destroy_if_exists(uuid)
+                self._ctx.domains.undefine(uuid)
+            shutil.rmtree(self._ctx.instances_dir / uuid, ignore_errors=True)
             done.append(f"domain {name} had no record: removed with its files")
         return done
 
     def _domains_in_data_dir(self) -> Iterable[tuple[str, str]]:
         """(uuid, name) of every domain whose files (disks, console log) are this data
         directory's: domains of other data directories on the same libvirtd are not ours."""
-        for stats in self.domains.all_stats():
-            mine = str(self.instances_dir / stats.uuid) + "/"
+        for stats in self._ctx.domains.all_stats():
+            mine = str(self._ctx.instances_dir / stats.uuid) + "/"
             with contextlib.suppress(NotFound):
-                if mine in self.domains.xml(stats.uuid, inactive=True):
+                if mine in self._ctx.domains.xml(stats.uuid, inactive=True):
                     yield stats.uuid, stats.name
 
 

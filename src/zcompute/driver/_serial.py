@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 
 from zcompute.arch import ArchProfile, get_profile
-from zcompute.driver._base import DriverCore
-from zcompute.driver._features import operation
+from zcompute.driver._boundary import map_os_errors
+from zcompute.driver._context import DriverContext
+from zcompute.driver._operations import Operations
 from zcompute.driver._state import ACTIVE
 from zcompute.errors import NotFound
 from zcompute.virt import ConsoleStream
@@ -31,25 +32,28 @@ class SerialConsole:
     pty: str | None
 
 
-class ConsoleOps(DriverCore):
+@map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
+class ConsoleOps:
     """The interactive console operations of :class:`~zcompute.driver.ComputeDriver`."""
 
-    @operation("interactive-console")
+    def __init__(self, ctx: DriverContext, ops: Operations) -> None:
+        self._ctx = ctx
+        self._ops = ops
+
     def get_serial_console(self, name_or_uuid: str) -> SerialConsole:
         """The interactive console device of a running (or paused) guest."""
-        with self._operation(name_or_uuid, None, ACTIVE, "open the console of") as op:
-            live = Domain.from_xml(self.domains.xml(op.uuid))
+        with self._ops.run(name_or_uuid, None, ACTIVE, "open the console of") as op:
+            live = Domain.from_xml(self._ctx.domains.xml(op.uuid))
             return _interactive(live, get_profile(op.instance.arch), op.name)
 
-    @operation("interactive-console")
     def open_console(self, name_or_uuid: str) -> ConsoleStream:
         """A bidirectional stream to the guest's interactive console (close it when done).
 
         Opening takes the console over from another client that holds it.
         """
         console = self.get_serial_console(name_or_uuid)
-        uuid = self.db.get_instance(name_or_uuid).uuid
-        return ConsoleStream(self.hv, uuid, console.alias)
+        uuid = self._ctx.db.get_instance(name_or_uuid).uuid
+        return ConsoleStream(self._ctx.hv, uuid, console.alias)
 
 
 def _interactive(live: Domain, profile: ArchProfile, name: str) -> SerialConsole:

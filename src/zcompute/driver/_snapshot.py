@@ -19,12 +19,21 @@ import contextlib
 from pathlib import Path
 
 from zcompute._faults import fault_point
-from zcompute.driver._base import KERNEL_ID_PROPERTY, DriverCore, Operation
-from zcompute.driver._features import operation
+from zcompute.driver._boundary import map_os_errors
+from zcompute.driver._context import DriverContext
+from zcompute.driver._operations import Operation, Operations
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
 from zcompute.driver._undo import UndoStack
 from zcompute.errors import Conflict, InvalidState, NotFound, Timeout, VirtError
-from zcompute.model import Image, InstanceState, Task, new_uuid, validate_name, validate_timeout
+from zcompute.model import (
+    KERNEL_ID_PROPERTY,
+    Image,
+    InstanceState,
+    Task,
+    new_uuid,
+    validate_name,
+    validate_timeout,
+)
 from zcompute.virt import BlockJobStatus
 from zcompute.xml import Disk, Domain
 
@@ -34,19 +43,23 @@ DEFAULT_COPY_TIMEOUT = 600.0  # seconds for a block copy to get in sync
 _SNAPSHOTTABLE = {*ACTIVE, *ANY_STOPPED, InstanceState.SUSPENDED}
 
 
-class SnapshotOps(DriverCore):
+@map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
+class SnapshotOps:
     """The snapshot operation of :class:`~zcompute.driver.ComputeDriver`."""
 
-    @operation("snapshot")
+    def __init__(self, ctx: DriverContext, ops: Operations) -> None:
+        self._ctx = ctx
+        self._ops = ops
+
     def snapshot(
         self, name_or_uuid: str, image_name: str, *, timeout: float = DEFAULT_COPY_TIMEOUT
     ) -> Image:
         """Save the instance's root disk as image ``image_name``; returns the new image."""
         validate_name(image_name, "image_name", allow_uuid=False)
         validate_timeout(timeout)
-        with self._operation(name_or_uuid, Task.SNAPSHOTTING, _SNAPSHOTTABLE, "snapshot") as op:
+        with self._ops.run(name_or_uuid, Task.SNAPSHOTTING, _SNAPSHOTTABLE, "snapshot") as op:
             self._refuse_taken(image_name)
-            disk = self.root_disk_path(op.uuid)
+            disk = self._ctx.root_disk_path(op.uuid)
             if not disk.is_file():
                 raise InvalidState(
                     f"instance {op.name} has no root disk to snapshot (a kernel-boot image "
@@ -58,7 +71,7 @@ class SnapshotOps(DriverCore):
 
     def _refuse_taken(self, image_name: str) -> None:
         try:
-            self.images.get(image_name)
+            self._ctx.images.get(image_name)
         except NotFound:
             return
         raise Conflict(f"an image named {image_name!r} already exists; nothing changed")
@@ -68,7 +81,7 @@ class SnapshotOps(DriverCore):
         properties = dict(image.properties)
         if image.is_kernel_boot:
             properties[KERNEL_ID_PROPERTY] = image.id
-        return self.images.snapshot_from(
+        return self._ctx.images.snapshot_from(
             disk, image_name, arch=op.instance.arch, properties=properties
         )
 
@@ -81,7 +94,7 @@ class SnapshotOps(DriverCore):
             copy.unlink(missing_ok=True)
 
     def _root_target(self, op: Operation, disk: Path) -> str:
-        live = Domain.from_xml(self.domains.xml(op.uuid))
+        live = Domain.from_xml(self._ctx.domains.xml(op.uuid))
         for dev in live.devices.disks:
             if dev.source_file == str(disk) and dev.target_dev:
                 return dev.target_dev
@@ -90,18 +103,18 @@ class SnapshotOps(DriverCore):
     def _abort_job(self, uuid: str, target: str) -> None:
         """No job left behind; a job that is already gone is what we want."""
         with contextlib.suppress(NotFound, InvalidState):
-            self.domains.block_job_abort(uuid, target)
+            self._ctx.domains.block_job_abort(uuid, target)
 
     def _block_copy(self, op: Operation, target: str, copy: Path, timeout: float) -> None:
         """Mirror disk ``target`` into ``copy`` and stop once in sync (see the module docs)."""
         dest = Disk(type="file", device="disk")
         dest.driver_type = "qcow2"
         dest.source_file = str(copy)
-        with UndoStack(guard=self.hv.when_back) as undo:
+        with UndoStack(guard=self._ctx.hv.when_back) as undo:
             # registered first: a copy call cut short may have started the job
             undo.push("abort the block job", lambda: self._abort_job(op.uuid, target))
-            with self.events.expect_block_job(op.uuid, target) as job:
-                self.domains.block_copy(op.uuid, target, dest.to_xml())
+            with self._ctx.events.expect_block_job(op.uuid, target) as job:
+                self._ctx.domains.block_copy(op.uuid, target, dest.to_xml())
                 fault_point("snapshot.copying")
                 status = job.wait(timeout)
             if status is None:
@@ -111,5 +124,5 @@ class SnapshotOps(DriverCore):
             if status is not BlockJobStatus.READY:
                 raise VirtError(f"the copy of {op.name}'s disk {target} ended: {status}")
         fault_point("snapshot.in_sync")
-        self.domains.block_job_abort(op.uuid, target)  # in sync: keep the copy, no switch-over
+        self._ctx.domains.block_job_abort(op.uuid, target)  # in sync: keep the copy, no switch-over
         fault_point("snapshot.copied")

@@ -77,7 +77,7 @@ def test_spawning_with_a_mac_another_guest_has_on_that_network_creates_nothing(
 ) -> None:
     first = recorded()
     test_driver.db.add_attachment(first.uuid, NICSpec(network="default", mac=MAC))
-    test_driver._host = HOST
+    test_driver._ctx.host_view = HOST
     nic = NICSpec(network="default", mac=MAC)
     with pytest.raises(Conflict, match=f"by instance {first.name}; .*nothing changed"):
         test_driver.spawn("second", kernel_image, FLAVOR, nics=[nic])
@@ -121,7 +121,7 @@ def test_without_a_recorded_probe_only_the_probe_can_tell_about_kvm(tmp_path: Pa
 
 
 def test_a_dry_run_plans_with_the_host_already_read(test_driver: ComputeDriver) -> None:
-    test_driver._host = HOST
+    test_driver._ctx.host_view = HOST
     assert test_driver.dry_run_host() == (HOST, None)
 
 
@@ -165,7 +165,7 @@ def test_a_missing_volume_path_is_a_zcompute_error_naming_it(
 
 
 def test_a_removed_data_dir_is_a_zcompute_error_naming_it(test_driver: ComputeDriver) -> None:
-    test_driver._host = HOST
+    test_driver._ctx.host_view = HOST
     data = test_driver.config.data_dir
     moved = data.with_name("moved-away")
     data.rename(moved)

@@ -92,8 +92,8 @@ def test_a_free_target_is_chosen_after_the_recorded_ones(
         test_driver.attach_volume(inst.name, other)
     assert refused.value.code is not None  # libvirt's own error, not one of zcompute's checks
     assert [b.target for b in test_driver.get_instance(inst.name).block_devices] == ["vdb"]
-    assert test_driver._free_target(test_driver.get_instance(inst.name), "virtio") == "vdc"
-    assert test_driver._free_target(test_driver.get_instance(inst.name), "scsi") == "sda"
+    assert test_driver._devices._free_target(test_driver.get_instance(inst.name), "virtio") == "vdc"
+    assert test_driver._devices._free_target(test_driver.get_instance(inst.name), "scsi") == "sda"
 
 
 def test_a_suspended_guest_gets_no_new_devices(

@@ -180,7 +180,7 @@ def test_each_operation_refuses_an_arch_claiming_its_feature_missing(
         real, support={**real.support, feature: Claim(Status.MISSING, "not on this test arch")}
     )
     monkeypatch.setattr("zcompute.driver._features.get_profile", lambda arch: missing)
-    monkeypatch.setattr(test_driver, "domains", _Untouchable())
+    monkeypatch.setattr(test_driver._ctx, "domains", _Untouchable())
     with pytest.raises(FeatureUnsupported, match=r"not supported on x86_64: not on this test"):
         CALLS[name](test_driver, inst.name, kernel_image.name)
     assert test_driver.db.get_instance(inst.uuid) == inst  # no task, no state change

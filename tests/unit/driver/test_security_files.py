@@ -41,9 +41,9 @@ def _owner(path: Path) -> tuple[int, int]:
 @pytest.fixture
 def drv(test_driver: ComputeDriver) -> ComputeDriver:
     """The test driver as on a real host: a plan for x86_64, QEMU's ids known."""
-    test_driver._host = HOST
+    test_driver._ctx.host_view = HOST
     # QEMU "owns" every folder above tmp_path (root's): only zcompute's own modes matter here
-    test_driver._qemu_ids = (QemuIds(os.geteuid(), QEMU_GID, (QEMU_GID,)),)
+    test_driver._ctx.qemu_user = (QemuIds(os.geteuid(), QEMU_GID, (QEMU_GID,)),)
     return test_driver
 
 
@@ -204,7 +204,7 @@ def test_an_instance_folder_replaced_by_a_link_is_refused_before_the_guest_start
 def test_qemu_that_cannot_reach_the_data_directory_is_told_before_libvirt_tries(
     drv: ComputeDriver, boot_image: Image
 ) -> None:
-    drv._qemu_ids = (QemuIds(65534, 65534, (65534,)),)  # tmp_path's parents are root's 0700
+    drv._ctx.qemu_user = (QemuIds(65534, 65534, (65534,)),)  # tmp_path's parents are root's 0700
     with pytest.raises(HostFileError, match=r"QEMU \(uid 65534, gid 65534\) cannot enter /"):
         drv.spawn("unreachable", boot_image, FLAVOR)
     assert drv.db.list_instances() == []

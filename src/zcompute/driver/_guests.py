@@ -1,0 +1,110 @@
+"""Regenerating a guest from its record: its plan, its files, its definition, its start.
+
+A hard reboot and the host-boot resume define a guest anew from what was recorded (pinned
+machine type, attached volumes and NICs); every start (power on, resume, soft reboot) first
+secures the guest's files again (:mod:`._files`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from zcompute.builder import build_domain_xml
+from zcompute.driver._boundary import map_os_errors
+from zcompute.driver._context import ROOT_DISK, DriverContext
+from zcompute.driver._files import prepare_guest_files, secure_instance_folder
+from zcompute.errors import InvalidInput, NotFound
+from zcompute.model import KERNEL_ID_PROPERTY, Flavor, Image, Instance
+from zcompute.plan import GuestPlan, PlanRequest, make_plan
+from zcompute.virt import PowerState
+
+__all__ = ["Guests", "has_root_disk"]
+
+START_TIMEOUT = 30.0  # seconds for libvirt to report a started guest as running
+
+
+def has_root_disk(image: Image, flavor: Flavor) -> bool:
+    """A disk image always gets a root disk; a kernel-boot image when the flavor sizes one."""
+    return image.path is not None or flavor.root_gib > 0
+
+
+@map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
+class Guests:
+    """Plans, files, definitions and starts of guests, for the parts that (re)create them."""
+
+    def __init__(self, ctx: DriverContext) -> None:
+        self._ctx = ctx
+
+    def prepare_guest_files(self, directory: Path, plan: GuestPlan) -> None:
+        """Before libvirt starts ``plan``'s guest: its folder and files (:mod:`._files`)."""
+        prepare_guest_files(self._ctx.images, self._ctx.qemu_ids(), directory, plan)
+
+    def boot_image_for(self, image: Image) -> Image | None:
+        """The kernel-boot image a disk image boots with (its ``kernel_id``), if it names one."""
+        kernel_id = image.prop(KERNEL_ID_PROPERTY)
+        if kernel_id is None or image.is_kernel_boot:
+            return None
+        try:
+            boot = self._ctx.images.get(kernel_id)
+        except NotFound:
+            raise InvalidInput(
+                f"image {image.name} property {KERNEL_ID_PROPERTY}",
+                f"the kernel-boot image {kernel_id} it boots with is not in the image store",
+                "the id of a kernel-boot image",
+            ) from None
+        if not boot.is_kernel_boot:
+            raise InvalidInput(
+                f"image {image.name} property {KERNEL_ID_PROPERTY}",
+                f"image {boot.name} is a disk image, not a kernel-boot image",
+                "the id of a kernel-boot image",
+            )
+        return boot
+
+    def replan(self, inst: Instance) -> GuestPlan:
+        """The plan of an existing instance from its record and pinned settings."""
+        directory = self._ctx.instances_dir / inst.uuid
+        root = directory / ROOT_DISK if has_root_disk(inst.image, inst.flavor) else None
+        request = PlanRequest(
+            uuid=inst.uuid,
+            name=inst.name,
+            flavor=inst.flavor,
+            image=inst.image,
+            instance_dir=directory,
+            root_disk=root,
+            nics=inst.nics,
+            block_devices=inst.block_devices,
+            metadata=inst.metadata,
+            machine_type=inst.machine_type,
+            virt_type=inst.domain_type,
+            boot_image=self.boot_image_for(inst.image),
+        )
+        return make_plan(request, self._ctx.config, self._ctx.host)
+
+    def recreate(self, inst: Instance, *, paused: bool = False) -> None:
+        """Power the guest off, define it again from its record and start it.
+
+        The new definition is built before anything is stopped, so a record that no longer
+        makes a valid guest is reported while the guest still runs as it was.
+        """
+        domains = self._ctx.domains
+        plan = self.replan(inst)
+        xml = build_domain_xml(plan)
+        if domains.exists(inst.uuid):
+            domains.destroy(inst.uuid)
+            domains.remove_managed_save(inst.uuid)  # a hard reboot discards saved memory
+        self.prepare_guest_files(self._ctx.instances_dir / inst.uuid, plan)  # QEMU stopped
+        domains.define(xml)
+        self.start_and_wait(inst.uuid, paused=paused)
+
+    def start_and_wait(self, uuid: str, *, paused: bool = False) -> None:
+        """Start the guest (restoring its managed save, if any) and wait until QEMU runs it.
+
+        A guest restored from memory saved while paused comes back paused.
+        """
+        folder = self._ctx.instances_dir / uuid
+        if os.path.lexists(folder):  # libvirt opens its files as root: never through a link
+            secure_instance_folder(self._ctx.qemu_ids(), folder, [folder / ROOT_DISK])
+        self._ctx.domains.start(uuid, paused=paused)
+        wanted = {PowerState.PAUSED} if paused else {PowerState.RUNNING, PowerState.PAUSED}
+        self._ctx.domains.wait_state(uuid, wanted, timeout=START_TIMEOUT)

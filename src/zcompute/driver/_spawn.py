@@ -1,0 +1,271 @@
+"""Spawn and destroy: a guest is created step by step, undone on any failure, and removed.
+
+Every step of a spawn that creates something (the record, the instance folder, the root disk,
+the domain's definition, the running domain) registers its undo first, so a failure leaves
+nothing behind: no half-defined domain, orphan disk or stale record. A spawn or destroy cut
+short by a killed process is finished or undone by recovery (:mod:`._recovery`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from zcompute._faults import fault_point
+from zcompute.builder import build_domain_xml
+from zcompute.driver import _console
+from zcompute.driver._boundary import map_os_errors
+from zcompute.driver._context import DriverContext
+from zcompute.driver._guests import Guests, has_root_disk
+from zcompute.driver._hostops import HostOps
+from zcompute.driver._macs import refuse_shared_macs
+from zcompute.driver._metadata import instance_metadata, user_metadata
+from zcompute.driver._recovery import Recovery
+from zcompute.driver._undo import UndoStack
+from zcompute.errors import Conflict, InvalidState, NotFound
+from zcompute.model import (
+    BlockDeviceSpec,
+    Flavor,
+    Image,
+    Instance,
+    InstanceState,
+    NICSpec,
+    Task,
+    new_uuid,
+    validate_name,
+    validate_timeout,
+)
+from zcompute.plan import GuestPlan, HostView, PlanRequest, make_plan
+from zcompute.virt import PowerState
+
+__all__ = ["SpawnOps"]
+
+LOG = logging.getLogger("zcompute.driver")
+
+
+@map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
+class SpawnOps:
+    """Plan, spawn and destroy for :class:`~zcompute.driver.ComputeDriver`."""
+
+    def __init__(
+        self, ctx: DriverContext, guests: Guests, recovery: Recovery, host_ops: HostOps
+    ) -> None:
+        self._ctx = ctx
+        self._guests = guests
+        self._recovery = recovery
+        self._host_ops = host_ops  # spawn probes KVM, once per host
+
+    def plan(
+        self,
+        name: str,
+        image: str | Image,
+        flavor: str | Flavor,
+        *,
+        nics: Sequence[NICSpec] = (),
+        block_devices: Sequence[BlockDeviceSpec] = (),
+        metadata: Mapping[str, str] | None = None,
+        uuid: str | None = None,
+        host: HostView | None = None,
+    ) -> GuestPlan:
+        """Every decision a spawn would make, without creating anything (``--dry-run``).
+
+        ``host`` defaults to the host as read once; a dry run passes ``dry_run_host``'s.
+        """
+        name = validate_name(name, "name")
+        extra = user_metadata(metadata)
+        image_obj, flavor_obj = self._resolve(image, flavor)
+        checked = tuple(self._ctx.checked_volume(b) for b in block_devices)
+        return self._plan_checked(
+            name, image_obj, flavor_obj, nics, checked, extra, uuid, host or self._ctx.host
+        )
+
+    def _plan_checked(
+        self,
+        name: str,
+        image: Image,
+        flavor: Flavor,
+        nics: Sequence[NICSpec],
+        block_devices: Sequence[BlockDeviceSpec],
+        metadata: Mapping[str, str],
+        uuid: str | None,
+        host: HostView,
+    ) -> GuestPlan:
+        """The plan for inputs already checked (volumes through :meth:`checked_volume`)."""
+        uuid = uuid or new_uuid()
+        has_disk = has_root_disk(image, flavor)
+        request = PlanRequest(
+            uuid=uuid,
+            name=name,
+            flavor=flavor,
+            image=image,
+            instance_dir=self._ctx.instances_dir / uuid,
+            root_disk=self._ctx.root_disk_path(uuid) if has_disk else None,
+            nics=tuple(nics),
+            block_devices=tuple(block_devices),
+            metadata=instance_metadata(uuid, name, flavor, image, metadata),
+            boot_image=self._guests.boot_image_for(image),
+        )
+        return make_plan(request, self._ctx.config, host)
+
+    def spawn(
+        self,
+        name: str,
+        image: str | Image,
+        flavor: str | Flavor,
+        *,
+        nics: Sequence[NICSpec] = (),
+        block_devices: Sequence[BlockDeviceSpec] = (),
+        metadata: Mapping[str, str] | None = None,
+        wait_for: str | re.Pattern[str] | None = None,
+        timeout: float = 120.0,
+        uuid: str | None = None,
+    ) -> Instance:
+        """Create and start a guest; on any failure everything created so far is removed.
+
+        ``wait_for`` (a regular expression) makes spawn return only once a console log line
+        matches it, e.g. a guest's ready banner. ``uuid`` may be given to know the instance's
+        paths (console log) before spawn returns.
+        """
+        ctx = self._ctx
+        validate_timeout(timeout)
+        name = validate_name(name, "name")
+        extra = user_metadata(metadata)  # bad input is refused before anything is probed or made
+        image, flavor = self._resolve(image, flavor)
+        self._host_ops.probe_kvm()  # a step of its own: at most once per host (it is recorded)
+        # checked (policy, format inspection) once: the plan and the record use these specs
+        block_devices = [ctx.checked_volume(b) for b in block_devices]
+        plan = self._plan_checked(name, image, flavor, nics, block_devices, extra, uuid, ctx.host)
+        with ctx.locks.hold(plan.name, plan.uuid):
+            self._refuse_existing(plan.name)
+            ctx.reserve.require_room(f"booting {plan.name}")
+            refuse_shared_macs(ctx.db, plan.uuid, plan.nics)
+            with UndoStack(guard=ctx.hv.when_back) as undo:
+                self._create(plan, image, flavor, nics, block_devices, undo)
+                if wait_for is not None:
+                    log = Path(plan.console_log)
+                    _console.wait_for_line(log, wait_for, timeout, lambda: self._running(plan.uuid))
+                    fault_point("spawn.booted")
+                return ctx.db.end_task(plan.uuid, InstanceState.RUNNING)
+
+    def _resolve(self, image: str | Image, flavor: str | Flavor) -> tuple[Image, Flavor]:
+        """Image and flavor objects for names (or the objects themselves)."""
+        image_obj = image if isinstance(image, Image) else self._ctx.images.get(image)
+        flavor_obj = flavor if isinstance(flavor, Flavor) else self._ctx.db.get_flavor(flavor)
+        return image_obj, flavor_obj
+
+    def _refuse_existing(self, name: str) -> None:
+        try:
+            found = self._ctx.db.get_instance(name)
+        except NotFound:
+            pass
+        else:
+            recovery = self._recovery
+            if found.task in (Task.SPAWNING, Task.DESTROYING) and recovery.task_is_orphaned(found):
+                LOG.warning("%s", recovery.recover(found))  # a spawn or delete cut short: undone
+            else:
+                raise Conflict(f"an instance named {name!r} already exists")
+        if self._ctx.domains.uuid_of(name) is not None:
+            raise Conflict(
+                f"libvirt already has a domain named {name!r} that zcompute does not manage"
+            )
+
+    def _create(
+        self,
+        plan: GuestPlan,
+        image: Image,
+        flavor: Flavor,
+        nics: Sequence[NICSpec],
+        block_devices: Sequence[BlockDeviceSpec],
+        undo: UndoStack,
+    ) -> Instance:
+        ctx = self._ctx
+        nic_specs = tuple(
+            dataclasses.replace(spec, mac=p.mac) for spec, p in zip(nics, plan.nics, strict=True)
+        )
+        inst = Instance(
+            uuid=plan.uuid,
+            name=plan.name,
+            flavor=flavor,
+            image=image,
+            arch=plan.arch,
+            machine_type=plan.machine,
+            domain_type=plan.domain_type,
+            metadata=dict(plan.metadata),
+            state=InstanceState.BUILDING,
+            task=Task.SPAWNING,
+            block_devices=tuple(block_devices),
+            nics=nic_specs,
+        )
+        ctx.db.add_instance(inst)
+        undo.push(
+            "delete the instance record",
+            lambda: ctx.db.delete_instance(plan.uuid, missing_ok=True),
+        )
+        fault_point("spawn.recorded")
+        directory = ctx.instances_dir / plan.uuid
+        directory.mkdir(mode=0o700)  # prepare_guest_files opens it to QEMU's group
+        undo.push("remove the instance directory", lambda: shutil.rmtree(directory))
+        fault_point("spawn.folder")
+        root = plan.disks[0] if plan.disks and plan.disks[0].boot_order == 1 else None
+        if root is not None:
+            self._create_root_disk(image, flavor, Path(root.source))
+            fault_point("spawn.disk")
+        self._guests.prepare_guest_files(directory, plan)
+        xml = build_domain_xml(plan)
+        # Both undos are registered before their step: a call cut short (libvirtd died) may
+        # have done its work; each tolerates a domain that is not there.
+        undo.push(
+            "undefine the domain",
+            lambda: ctx.domains.undefine(plan.uuid),
+            needed_by_older=True,
+        )
+        ctx.domains.define(xml)
+        fault_point("spawn.defined")
+        undo.push(
+            "destroy the domain",
+            lambda: ctx.domains.destroy_if_exists(plan.uuid),
+            needed_by_older=True,
+        )
+        ctx.domains.start(plan.uuid)
+        fault_point("spawn.started")
+        ctx.domains.wait_state(plan.uuid, {PowerState.RUNNING}, timeout=30)
+        return inst
+
+    def _create_root_disk(self, image: Image, flavor: Flavor, dest: Path) -> None:
+        if image.path is not None:
+            self._ctx.images.create_overlay(image, dest, flavor.root_gib)
+        else:  # a kernel-boot image still gets the flavor's root disk, blank
+            self._ctx.images.create_blank(dest, flavor.root_gib)
+
+    def _running(self, uuid: str) -> bool:
+        # a libvirtd restarted under the guest is waited for: QEMU runs on meanwhile
+        state = self._ctx.hv.when_back(lambda: self._ctx.domains.state(uuid))
+        return state in (PowerState.RUNNING, PowerState.BLOCKED)
+
+    # -- destroy ----------------------------------------------------------------------------
+
+    def destroy(self, name_or_uuid: str) -> bool:
+        """Stop and remove a guest with its definition and files. False if there was none.
+
+        Refused only while another live process runs an operation on the guest; a task whose
+        process is gone does not stand in the way.
+        """
+        try:
+            inst = self._ctx.db.get_instance(name_or_uuid)
+        except NotFound:
+            return False
+        with self._ctx.locks.hold(inst.name, inst.uuid):
+            inst = self._ctx.db.get_instance(inst.uuid)
+            if inst.task is not None and not self._recovery.task_is_orphaned(inst):
+                raise InvalidState(
+                    f"instance {inst.name} is busy with task {inst.task.value!r} in another "
+                    "process; delete it when that ends"
+                )
+            self._ctx.db.take_task(inst.uuid, Task.DESTROYING)
+            fault_point("destroy.begun")
+            self._recovery.remove_guest(inst)
+        return True
