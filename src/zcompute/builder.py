@@ -13,9 +13,10 @@ cast, and the XML layer still checks each value against libvirt's sets at run ti
 from __future__ import annotations
 
 from zcompute.arch import ConsoleSpec
-from zcompute.plan import DiskPlan, GuestPlan, NicPlan
+from zcompute.plan import GUEST_AGENT_CHANNEL, DiskPlan, GuestPlan, NicPlan
 from zcompute.xml import (
     BackingStore,
+    Channel,
     Console,
     Controller,
     Cpu,
@@ -96,6 +97,15 @@ def _devices(plan: GuestPlan) -> list[Device]:
         devices.append(Controller(type="usb", index=0, model=plan.usb_controller_model))
     devices += [nic_device(nic) for nic in plan.nics]
     devices += [chardev(spec) for spec in plan.consoles]
+    if plan.guest_agent:  # libvirt picks the host socket's path, under its own directory
+        devices.append(
+            Channel(
+                type="unix",
+                source_mode="bind",
+                target_type="virtio",
+                target_name=GUEST_AGENT_CHANNEL,
+            )
+        )
     if plan.watchdog is not None:
         devices.append(Watchdog(model=plan.watchdog.model, action=plan.watchdog.action))
     devices.append(MemBalloon(model=plan.memballoon_model))

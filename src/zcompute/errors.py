@@ -14,6 +14,7 @@ way (:func:`from_os_error`), so no caller of the driver sees one::
     ├── FeatureUnsupported      the architecture's profile says the feature is missing
     ├── NotFound                an instance, image, flavor, domain or device that is not there
     ├── InvalidState            the operation does not fit the instance's current state
+    │   └── GuestAgentUnavailable   no guest agent channel, or the agent does not answer
     ├── Conflict                something with that name or target already exists / is in use
     │   └── BusFull             a guest's device bus has no free address left (PCI slots, CCW)
     ├── Timeout                 a wait ran out (guest never got ready, device never appeared)
@@ -35,6 +36,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "FeatureUnsupported",
+    "GuestAgentUnavailable",
     "HostDataError",
     "HostFileError",
     "HostUnsupported",
@@ -122,6 +124,10 @@ class NotFound(ZcomputeError):
 
 class InvalidState(ZcomputeError):
     """The operation is not allowed in the object's current state."""
+
+
+class GuestAgentUnavailable(InvalidState):
+    """The guest has no guest agent channel, or its agent does not answer (yet)."""
 
 
 class Conflict(ZcomputeError):

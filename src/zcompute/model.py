@@ -522,6 +522,8 @@ class Instance:
     nics: tuple[NICSpec, ...] = ()
     created_at: datetime = dataclasses.field(default_factory=utcnow)
     updated_at: datetime = dataclasses.field(default_factory=utcnow)
+    #: the config drive's disk target (e.g. ``vdb``), or None for an instance without one
+    config_drive: str | None = None
 
     def __post_init__(self) -> None:
         _set(self, "uuid", validate_uuid(self.uuid, "instance.uuid"))
@@ -551,6 +553,16 @@ class Instance:
         _set(self, "block_devices", tuple(self.block_devices))
         _set(self, "nics", tuple(self.nics))
         targets = [bd.target for bd in self.block_devices]
+        if self.config_drive is not None:
+            if not isinstance(self.config_drive, str) or not _TARGET_RE.fullmatch(
+                self.config_drive
+            ):
+                raise InvalidInput(
+                    "instance.config_drive",
+                    f"invalid target {_show(self.config_drive)}",
+                    "vdX, sdX or hdX",
+                )
+            targets.append(self.config_drive)
         if len(set(targets)) != len(targets):
             raise InvalidInput("instance.block_devices", f"duplicate targets in {targets}")
         macs = [nic.mac for nic in self.nics if nic.mac is not None]

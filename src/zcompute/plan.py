@@ -31,13 +31,17 @@ from zcompute.model import BlockDeviceSpec, Flavor, Image, NICSpec
 from zcompute.properties import (
     CMDLINE_PROPERTY,
     DISK_BUS_PROPERTY,
+    GUEST_AGENT_PROPERTY,
     IMAGE_ARCH_PROPERTY,
+    TRUE_WORDS,
     WATCHDOG_PROPERTY,
 )
 from zcompute.xml import DiskBus, DiskDevice, DiskType, MemBalloonModel, PanicModel
 
 KERNEL_COPY, INITRD_COPY = "kernel", "initrd"  # an instance's own copies, in its folder
 CONSOLE_LOG = "console.log"  # the log console's file, in the instance folder
+CONFIG_DRIVE = "disk.config"  # the config drive's image, in the instance folder (as in Nova)
+GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +98,10 @@ class GuestPlan:
     # (image store file, the instance's own copy) for the kernel and initrd: libvirt gives the
     # files a guest boots to the QEMU user while it runs, so a guest never boots the shared ones
     boot_files: tuple[tuple[str, str], ...] = ()
+    # a virtio channel for the QEMU guest agent (image property hw_qemu_guest_agent)
+    guest_agent: bool = False
+    # the config drive's disk target (its file is CONFIG_DRIVE in the instance folder)
+    config_drive: str | None = None
 
     @property
     def arch(self) -> str:
@@ -143,6 +151,10 @@ class PlanRequest:
     # A disk image made from a kernel-boot guest (a snapshot) boots with that guest's kernel,
     # initrd and command line: the kernel-boot image its ``kernel_id`` property names.
     boot_image: Image | None = None
+    # A config drive: its disk target is chosen by the first plan and recorded, and every
+    # later plan of the instance pins it (the guest keeps seeing the drive under one name).
+    config_drive: bool = False
+    config_drive_target: str | None = None
 
 
 def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan:
@@ -161,6 +173,7 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
     boot = request.boot_image or image
     boot_files = _boot_files(boot, request.instance_dir)
     copies = {Path(copy).name: copy for _source, copy in boot_files}
+    drive = _config_drive_target(request, profile)
     return GuestPlan(
         uuid=request.uuid,
         name=request.name,
@@ -180,14 +193,44 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
             if watchdog_action and watchdog_action != "disabled"
             else None
         ),
-        disks=_disks(request, profile, props),
+        disks=_disks(request, profile, props, drive),
         nics=tuple(_nic(nic, profile) for nic in request.nics),
         kernel=copies.get(KERNEL_COPY),
         initrd=copies.get(INITRD_COPY),
         cmdline=_cmdline(boot, props, layout.kernel_args, layout.interactive_device),
         metadata=request.metadata,
         boot_files=boot_files,
+        guest_agent=_guest_agent(props, profile),
+        config_drive=drive,
     )
+
+
+def guest_agent_wanted(props: Mapping[str, str]) -> bool:
+    """Whether image properties (with a flavor's extra specs over them) ask for the agent."""
+    return props.get(GUEST_AGENT_PROPERTY, "no").lower() in TRUE_WORDS
+
+
+def _guest_agent(props: Mapping[str, str], profile: ArchProfile) -> bool:
+    wanted = guest_agent_wanted(props)
+    if wanted:
+        profile.require("guest-agent")
+    return wanted
+
+
+def _config_drive_target(request: PlanRequest, profile: ArchProfile) -> str | None:
+    """The recorded target, or (first plan) the first name no other disk of the guest uses."""
+    if not request.config_drive:
+        return None
+    bus, _device = profile.config_drive()
+    if request.config_drive_target is not None:
+        return request.config_drive_target
+    taken = {b.target for b in request.block_devices}
+    if request.root_disk is not None:
+        taken.add(target_name(profile.disk_bus, 0))
+    index = 0
+    while target_name(bus, index) in taken:
+        index += 1
+    return target_name(bus, index)
 
 
 def _boot_files(boot: Image, instance_dir: Path) -> tuple[tuple[str, str], ...]:
@@ -214,7 +257,7 @@ def _cmdline(
 
 
 def _disks(
-    request: PlanRequest, profile: ArchProfile, props: Mapping[str, str]
+    request: PlanRequest, profile: ArchProfile, props: Mapping[str, str], drive: str | None
 ) -> tuple[DiskPlan, ...]:
     requested = props.get(DISK_BUS_PROPERTY) or profile.disk_bus
     bus = one_of(requested, profile.disk_buses)
@@ -239,6 +282,10 @@ def _disks(
                 backing_format=None if base.path is None else base.disk_format,
             )
         )
+    if drive is not None:  # read-only, raw: its format is ours, never probed
+        cd_bus, cd_device = profile.config_drive()
+        source = str(request.instance_dir / CONFIG_DRIVE)
+        disks.append(DiskPlan(source, "file", "raw", drive, cd_bus, cd_device, True))
     for spec in request.block_devices:
         disks.append(disk_plan(spec, profile))
     return tuple(disks)

@@ -8,7 +8,7 @@ here. A unit test holds each declaration to its readers, and every ``hw_*`` key 
 in the sources to a declaration, so the checked set and the read set stay one set.
 
 Only what zcompute reads is checked. Nova's ``hw_vif_model``, ``hw_cdrom_bus``,
-``hw_firmware_type``, ``hw_video_model``, ``hw_rng_model``, ``hw_qemu_guest_agent``,
+``hw_firmware_type``, ``hw_video_model``, ``hw_rng_model``,
 ``hw_boot_menu`` and ``hw_serial_port_count`` used to be checked here although nothing read
 them. None is trivial to read correctly: a NIC model or CD-ROM bus must also reach hotplug and
 every re-plan of a guest, and the others need devices or firmware the builder does not write.
@@ -29,12 +29,15 @@ __all__ = [
     "CMDLINE_PROPERTY",
     "DISK_BUSES",
     "DISK_BUS_PROPERTY",
+    "FALSE_WORDS",
+    "GUEST_AGENT_PROPERTY",
     "IMAGE_ARCH_PROPERTY",
     "IMAGE_MACHINE_PROPERTY",
     "IMAGE_PROPERTIES",
     "KERNEL_ID_PROPERTY",
     "MAX_CMDLINE",
     "TESTIMAGE_KEY_PROPERTY",
+    "TRUE_WORDS",
     "WATCHDOG_PROPERTY",
     "ImageProperty",
 ]
@@ -45,6 +48,10 @@ MAX_CMDLINE = 4096  # COMMAND_LINE_SIZE of current x86_64 and s390x kernels
 
 DISK_BUS_PROPERTY = "hw_disk_bus"
 WATCHDOG_PROPERTY = "hw_watchdog_action"
+GUEST_AGENT_PROPERTY = "hw_qemu_guest_agent"
+#: Nova's flexible booleans: how image properties such as hw_qemu_guest_agent say yes, and no.
+TRUE_WORDS = ("yes", "true", "on", "1")
+FALSE_WORDS = ("no", "false", "off", "0")
 CMDLINE_PROPERTY = "os_command_line"
 #: Image property of a disk image made from a kernel-boot guest: the id of the kernel-boot image
 #: (kernel, initrd, command line) it boots with, like Nova's ``kernel_id``.
@@ -88,6 +95,7 @@ IMAGE_PROPERTIES: Mapping[str, ImageProperty] = MappingProxyType(
             ImageProperty(DISK_BUS_PROPERTY, ("plan", "driver._devices"), DISK_BUSES),
             # Nova's "disabled" (no watchdog), or an action the architecture profiles accept
             ImageProperty(WATCHDOG_PROPERTY, ("plan",), ("disabled", *WATCHDOG_ACTIONS)),
+            ImageProperty(GUEST_AGENT_PROPERTY, ("plan",), (*TRUE_WORDS, *FALSE_WORDS)),
             ImageProperty(
                 CMDLINE_PROPERTY, ("plan", "images._store"), form="text", max_length=MAX_CMDLINE
             ),

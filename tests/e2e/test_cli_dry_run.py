@@ -33,7 +33,7 @@ def data_dir(guest_name: str) -> Iterator[Path]:
         shutil.rmtree(data, ignore_errors=True)
 
 
-def _run(data: Path, *args: str) -> str:
+def _command(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZCOMPUTE_")}
     env["ZCOMPUTE_CONFIG"] = str(data / "absent.toml")  # virt_type stays "auto"
     done = subprocess.run(
@@ -44,8 +44,13 @@ def _run(data: Path, *args: str) -> str:
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0, done
     assert "Traceback" not in done.stderr
+    return done
+
+
+def _run(data: Path, *args: str) -> str:
+    done = _command(data, *args)
+    assert done.returncode == 0, done
     return done.stdout
 
 
@@ -76,3 +81,39 @@ def test_a_dry_run_creates_nothing_and_never_probes_kvm(
     if Path("/dev/kvm").exists():  # else KVM is known to be unusable: nothing to say
         assert out.startswith("<!-- zcompute dry run: KVM has not been probed on this host yet")
         assert root.get("type") == "qemu"
+
+
+def test_a_config_drive_dry_run_shows_the_read_only_drive_and_writes_nothing(
+    data_dir: Path, guest_name: str, tmp_path: Path
+) -> None:
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(b"not booted by a dry run")
+    _run(data_dir, "image", "import", "k", "--kernel", str(kernel), "--arch", os.uname().machine)
+    user_data = tmp_path / "user-data"
+    user_data.write_text("#cloud-config\n")
+    before = _files(data_dir)
+
+    out = _run(
+        data_dir, "boot", guest_name, "--image", "k", "--flavor", "tiny", "--dry-run",
+        "--hostname", "web-1", "--user-data", str(user_data),
+    )  # fmt: skip
+
+    assert _files(data_dir) == before
+    root = etree.fromstring(out.encode())
+    (drive,) = [d for d in root.iter("disk") if d.find("readonly") is not None]
+    source = drive.find("source")
+    assert source is not None
+    assert source.get("file", "").endswith("/disk.config")
+    assert drive.find("driver").get("type") == "raw"  # type: ignore[union-attr]
+
+
+def test_a_bad_hostname_is_refused_in_one_line_before_anything_is_made(
+    data_dir: Path, guest_name: str
+) -> None:
+    args = ["boot", guest_name, "--image", "k", "--flavor", "tiny", "--hostname", "-bad"]
+    done = _command(data_dir, *args)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "hostname" in done.stderr
+    assert "allowed" in done.stderr
+    assert not (data_dir / "instances").exists() or not any((data_dir / "instances").iterdir())

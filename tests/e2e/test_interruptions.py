@@ -25,6 +25,7 @@ import pytest
 from zcompute.config import Config
 from zcompute.driver import ComputeDriver
 from zcompute.errors import NotFound
+from zcompute.plan import CONFIG_DRIVE
 from zcompute.virt import Hypervisor, PowerState
 from zcompute.xml import Domain
 
@@ -36,8 +37,8 @@ ACTIONS = ("raise", "term", "kill")
 
 STEPS = {
     "spawn": [
-        "spawn.recorded", "spawn.folder", "spawn.disk", "spawn.defined", "spawn.started",
-        "spawn.booted",
+        "spawn.recorded", "spawn.folder", "spawn.disk", "configdrive.staged",
+        "spawn.config_drive", "spawn.defined", "spawn.started", "spawn.booted",
     ],
     "destroy": ["destroy.begun", "destroy.stopped", "destroy.undefined", "destroy.files_removed"],
     "snapshot": [
@@ -139,6 +140,8 @@ class Host:
         if running:
             docs.append(Domain.from_xml(drv.domains.xml(uuid)))
         wanted = {str(drv.root_disk_path(uuid))} | {str(b.source) for b in inst.block_devices}
+        if inst.config_drive is not None:
+            wanted.add(str(drv.instances_dir / uuid / CONFIG_DRIVE))
         macs = {n.mac for n in inst.nics}
         for doc in docs:
             assert {d.source_file for d in doc.devices.disks} == wanted
@@ -190,7 +193,7 @@ pytestmark = pytest.mark.xdist_group("interruptions")
 @pytest.mark.parametrize(("step", "action"), cases("spawn"))
 def test_spawn(host: Host, name: str, step: str, action: str) -> None:
     host.interrupted(f"{step}:{action}", "boot", name, "--image", host.image, "--flavor",
-                     TINY.name, "--wait-console", BOOTED)  # fmt: skip
+                     TINY.name, "--wait-console", BOOTED, "--hostname", "int")  # fmt: skip
     host.converge()
     with pytest.raises(NotFound):  # undone, whichever step it stopped after
         host.driver.get_instance(name)
@@ -292,7 +295,7 @@ def test_every_step_of_every_operation_has_its_cases(
     mac = "52:54:00:7a:00:02"
     seen = {
         "spawn": traced("boot", name, "--image", host.image, "--flavor", TINY.name,
-                        "--wait-console", BOOTED),
+                        "--wait-console", BOOTED, "--hostname", "int"),
         "snapshot": traced("snapshot", running, image),
         "volume_attach": traced("volume", "attach", running, "--file", str(volume),
                                 "--target", "vdc"),

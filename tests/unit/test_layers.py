@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("arch",),
     ("model", "properties"),
     ("state", "volumes"),
-    ("images",),
+    ("images", "configdrive"),
     ("testimage", "plan", "builder"),
     ("virt",),
     ("hostreport", "driver"),

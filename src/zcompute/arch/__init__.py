@@ -48,6 +48,7 @@ from zcompute.arch._profile import (
 )
 from zcompute.arch._registry import (
     ARCHES,
+    CLOUD_IMAGE_ARCHES,
     PROFILES,
     TEST_IMAGE_ARCHES,
     canonical_arch,
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARCHES",
+    "CLOUD_IMAGE_ARCHES",
     "DOMAIN_TYPES",
     "FEATURES",
     "IMAGE_ARCH_PROPERTY",

@@ -52,6 +52,8 @@ _SUPPORT = MappingProxyType(
         "attach-interface": Claim(COMPLETE),
         "trigger-crash-dump": Claim(MISSING, "QEMU's virt machine cannot inject an NMI"),
         "watchdog": Claim(PARTIAL, "i6300esb behind a PCIe-to-PCI bridge; untested"),
+        "config-drive": Claim(COMPLETE, "a read-only virtio-blk disk"),
+        "guest-agent": Claim(COMPLETE),
         "live-migration": Claim(PARTIAL, "host-passthrough CPU: identical hosts only"),
         "secure-execution": Claim(MISSING, "IBM Z only (Arm CCA is not modelled)"),
     }

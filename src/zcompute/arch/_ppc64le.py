@@ -51,6 +51,8 @@ _SUPPORT = MappingProxyType(
         "attach-interface": Claim(COMPLETE),
         "trigger-crash-dump": Claim(COMPLETE, "the NMI is a system reset interrupt"),
         "watchdog": Claim(PARTIAL, "i6300esb on PCI; untested"),
+        "config-drive": Claim(COMPLETE, "a read-only virtio-blk disk"),
+        "guest-agent": Claim(COMPLETE),
         "live-migration": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (POWER PEF is not modelled)"),
     }

@@ -28,6 +28,7 @@ from zcompute.xml import (
     ConsoleTarget,
     CpuMode,
     DiskBus,
+    DiskDevice,
     GraphicsType,
     InputBus,
     InputType,
@@ -189,6 +190,10 @@ class ArchProfile:
     cdrom_bus: DiskBus
     cdrom_buses: tuple[DiskBus, ...]
     scsi_controller_model: str = "virtio-scsi"
+    # The config drive: a read-only disk (every arch has virtio-blk; s390x has no IDE or SATA
+    # CD-ROM, and a virtio-blk disk needs no SCSI controller).
+    config_drive_bus: DiskBus = "virtio"
+    config_drive_device: DiskDevice = "disk"
     nic_model: str = "virtio"
     nic_models: tuple[str, ...]
     address_type: AddressType | None
@@ -279,6 +284,11 @@ class ArchProfile:
         if self.watchdog_model is None:  # a profile claiming support must name a model
             raise FeatureUnsupported("Watchdog", self.arch, "no watchdog device model")
         return WatchdogSpec(self.watchdog_model, chosen)
+
+    def config_drive(self) -> tuple[DiskBus, DiskDevice]:
+        """The bus and device kind a config drive is attached as."""
+        self.require("config-drive")
+        return self.config_drive_bus, self.config_drive_device
 
     def input_devices(self, *, graphics: bool) -> tuple[InputSpec, ...]:
         """A tablet only where there is a graphical console to point at, and a bus for it."""

@@ -20,6 +20,7 @@ from zcompute.errors import InvalidInput
 
 __all__ = [
     "ARCHES",
+    "CLOUD_IMAGE_ARCHES",
     "PROFILES",
     "TEST_IMAGE_ARCHES",
     "canonical_arch",
@@ -35,6 +36,12 @@ ARCHES: tuple[str, ...] = tuple(PROFILES)
 #: The architectures zcompute can build a test guest for (their profile has a recipe).
 TEST_IMAGE_ARCHES: tuple[str, ...] = tuple(
     arch for arch, profile in PROFILES.items() if profile.test_image is not None
+)
+#: The architectures with a Debian cloud guest (their recipe says the cloud image was proven).
+CLOUD_IMAGE_ARCHES: tuple[str, ...] = tuple(
+    arch
+    for arch, profile in PROFILES.items()
+    if profile.test_image is not None and profile.test_image.cloud_image
 )
 _ALIASES: Mapping[str, str] = MappingProxyType(
     {alias: p.arch for p in PROFILES.values() for alias in p.aliases}

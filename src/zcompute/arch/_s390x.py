@@ -74,6 +74,10 @@ _SUPPORT = MappingProxyType(
             "the NMI is a restart interrupt: kdump if configured, else the guest stops (crashed)",
         ),
         "watchdog": Claim(COMPLETE, "diag288"),
+        "config-drive": Claim(
+            COMPLETE, "a read-only virtio-blk disk: s390x has no IDE or SATA CD-ROM"
+        ),
+        "guest-agent": Claim(COMPLETE, "virtio-serial channel on the CCW bus"),
         "live-migration": Claim(COMPLETE, "not for Secure Execution guests"),
         "secure-execution": Claim(
             PARTIAL,
@@ -126,6 +130,6 @@ S390X = ArchProfile(
     support=_SUPPORT,
     # diag288_wdt: the watchdog's driver, so the test guest can arm (and fire) it
     test_image=TestImageRecipe(
-        "s390x", "linux-image-s390x", (*VIRTIO_GUEST_MODULES, "diag288_wdt")
+        "s390x", "linux-image-s390x", (*VIRTIO_GUEST_MODULES, "diag288_wdt"), cloud_image=True
     ),
 )

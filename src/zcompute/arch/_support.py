@@ -112,6 +112,12 @@ FEATURES: tuple[Feature, ...] = (
     Feature("attach-interface", "Attach / detach interface"),
     Feature("trigger-crash-dump", "Trigger crash dump"),
     Feature("watchdog", "Watchdog", "a device the plan asks for: ArchProfile.watchdog()"),
+    Feature(
+        "config-drive",
+        "Config drive",
+        "a disk the plan asks for: ArchProfile.config_drive()",
+    ),
+    Feature("guest-agent", "Guest agent (hostname, file systems, SSH keys)"),
     Feature("live-migration", "Live migration"),
     Feature(
         "secure-execution",
@@ -166,6 +172,14 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
             _DONE,
             "hw_watchdog_action (flavor or image); fired on s390x; on x86_64 the guest sees the "
             "device, the test kernel has no i6300esb driver to arm it",
+        ),
+        "config-drive": Implementation(
+            _DONE,
+            "OpenStack format (meta data, user data, keys, NICs by MAC) on a read-only disk, "
+            "read by cloud-init; goes with the instance",
+        ),
+        "guest-agent": Implementation(
+            _DONE, "hw_qemu_guest_agent=yes: a virtio channel; hostname, file systems, SSH keys"
         ),
         "live-migration": _NOT_YET,
         "secure-execution": _NOT_YET,

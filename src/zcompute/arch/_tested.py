@@ -29,5 +29,7 @@ TESTED_ON: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "attach-interface": ("s390x", "x86_64"),
         "trigger-crash-dump": ("s390x", "x86_64"),
         "watchdog": ("s390x", "x86_64"),
+        "config-drive": ("s390x", "x86_64"),
+        "guest-agent": ("s390x", "x86_64"),
     }
 )

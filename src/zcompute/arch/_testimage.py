@@ -40,3 +40,6 @@ class TestImageRecipe:
     # An LZ4-compressed bzImage whose uncompressed ELF vmlinux QEMU boots through its PVH entry
     # point, in about half the time under TCG; extracted at build time when True.
     lz4_vmlinux: bool = False
+    # A Debian cloud guest (systemd, cloud-init) is built for this arch with the same kernel
+    # package and modules: True where it has been booted (zcompute.testimage's Debian builder).
+    cloud_image: bool = False

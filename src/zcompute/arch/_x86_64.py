@@ -54,6 +54,8 @@ _SUPPORT = MappingProxyType(
         "attach-interface": Claim(COMPLETE),
         "trigger-crash-dump": Claim(COMPLETE, "NMI"),
         "watchdog": Claim(COMPLETE, "i6300esb"),
+        "config-drive": Claim(COMPLETE, "a read-only virtio-blk disk"),
+        "guest-agent": Claim(COMPLETE),
         "live-migration": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (AMD SEV / Intel TDX are not modelled)"),
     }
@@ -114,5 +116,6 @@ X86_64 = ArchProfile(
         "linux-image-cloud-amd64",
         ("virtio_pci", *VIRTIO_GUEST_MODULES, "button", "evdev"),
         lz4_vmlinux=True,
+        cloud_image=True,
     ),
 )

@@ -12,6 +12,7 @@ import stat
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 import click
 
@@ -28,6 +29,7 @@ from zcompute.cli._render import (
     stderr_console,
 )
 from zcompute.cli._types import SECONDS
+from zcompute.configdrive import MAX_USER_DATA, ConfigDrive, parse_ssh_keys
 from zcompute.driver import ComputeDriver
 from zcompute.errors import NotFound
 from zcompute.images import file_kind
@@ -40,6 +42,19 @@ _BOOL_WORDS = {"on": True, "yes": True, "true": True, "off": False, "no": False,
 
 
 # -- boot -------------------------------------------------------------------------------------
+
+
+def _config_drive(
+    user_data: BinaryIO | None, key_files: tuple[TextIO, ...], hostname: str | None, wanted: bool
+) -> ConfigDrive | None:
+    """The config drive the options ask for (checked before anything is created)."""
+    if user_data is None and not key_files and hostname is None and not wanted:
+        return None
+    keys: list[str] = []
+    for handle in key_files:
+        keys += parse_ssh_keys(handle.read(), f"--ssh-key {handle.name}")
+    data = None if user_data is None else user_data.read(MAX_USER_DATA + 1)
+    return ConfigDrive(hostname=hostname, public_keys=tuple(keys), user_data=data)
 
 
 @cli.command()
@@ -90,6 +105,26 @@ _BOOL_WORDS = {"on": True, "yes": True, "true": True, "off": False, "no": False,
     help="Seconds to wait for --wait-console.",
 )
 @click.option(
+    "--user-data",
+    "user_data",
+    type=click.File("rb"),
+    help="User data for cloud-init (e.g. a #cloud-config file), on a config drive.",
+)
+@click.option(
+    "--ssh-key",
+    "ssh_keys",
+    type=click.File("r"),
+    multiple=True,
+    help="A public key file (authorized_keys lines) for the guest, on a config drive (repeatable).",
+)
+@click.option("--hostname", help="The guest's hostname, on a config drive (default: from NAME).")
+@click.option(
+    "--config-drive",
+    "config_drive",
+    is_flag=True,
+    help="Attach a config drive (implied by --user-data, --ssh-key and --hostname).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Print the domain XML; create nothing (and never boot the KVM probe).",
@@ -106,16 +141,21 @@ def boot(
     properties: tuple[str, ...],
     wait_console: str | None,
     timeout: float,
+    user_data: BinaryIO | None,
+    ssh_keys: tuple[TextIO, ...],
+    hostname: str | None,
+    config_drive: bool,
     dry_run: bool,
 ) -> None:
     """Create and start guest NAME from an image and a flavor."""
     nics = [NICSpec(network=n) for n in networks] + [NICSpec(bridge=b) for b in bridges]
     disks = _volumes(volumes)
+    drive = _config_drive(user_data, ssh_keys, hostname, config_drive)
     wait_for = compile_regex("--wait-console", wait_console)
     metadata = key_values("--property", properties)
     with open_driver(app) as driver:
         if dry_run:
-            _print_plan(driver, name, image, flavor, nics, disks, metadata)
+            _print_plan(driver, name, image, flavor, nics, disks, metadata, drive)
             return
         started = time.monotonic()
         waiting = f", waiting for a console line matching {wait_console!r}" if wait_console else ""
@@ -129,6 +169,7 @@ def boot(
                 metadata=metadata,
                 wait_for=wait_for,
                 timeout=timeout,
+                config_drive=drive,
             )
         seconds = time.monotonic() - started
         click.echo(
@@ -146,12 +187,20 @@ def _print_plan(
     nics: Sequence[NICSpec],
     disks: Sequence[BlockDeviceSpec],
     metadata: dict[str, str],
+    drive: ConfigDrive | None,
 ) -> None:
     from zcompute.builder import build_domain_xml
 
     host, note = driver.dry_run_host()
     plan = driver.plan(
-        name, image, flavor, nics=nics, block_devices=disks, metadata=metadata, host=host
+        name,
+        image,
+        flavor,
+        nics=nics,
+        block_devices=disks,
+        metadata=metadata,
+        host=host,
+        config_drive=drive,
     )
     if note is not None:  # a comment keeps the output a domain XML that virsh accepts
         click.echo(f"<!-- zcompute dry run: {note} -->")

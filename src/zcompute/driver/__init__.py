@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from zcompute.driver._agent import GuestAgentInfo
 from zcompute.driver._api import Capabilities, ComputeAPI
 from zcompute.driver._driver import ComputeDriver
 from zcompute.driver._host import recorded_kvm_probe
@@ -33,6 +34,7 @@ __all__ = [
     "ConsoleClosed",
     "ConsoleStream",
     "DiskPlan",
+    "GuestAgentInfo",
     "GuestPlan",
     "HostBootReport",
     "HostReport",

@@ -18,6 +18,8 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from zcompute.arch import ARCHES, FEATURES, IMPLEMENTATION, ImplState, Status, get_profile
+from zcompute.configdrive import ConfigDrive
+from zcompute.driver._agent import GuestAgentInfo
 from zcompute.driver._power import HostBootReport
 from zcompute.driver._recovery import RepairReport
 from zcompute.driver._reports import HostReport, InstanceInfo
@@ -96,6 +98,7 @@ class ComputeAPI(Protocol):
         metadata: Mapping[str, str] | None = ...,
         uuid: str | None = ...,
         host: HostView | None = ...,
+        config_drive: ConfigDrive | None = ...,
     ) -> GuestPlan: ...
     def spawn(
         self,
@@ -109,8 +112,10 @@ class ComputeAPI(Protocol):
         wait_for: str | re.Pattern[str] | None = ...,
         timeout: float = ...,
         uuid: str | None = ...,
+        config_drive: ConfigDrive | None = ...,
     ) -> Instance: ...
     def destroy(self, name_or_uuid: str) -> bool: ...
+    def guest_agent_info(self, name_or_uuid: str, user: str | None = ...) -> GuestAgentInfo: ...
     def get_instance(self, name_or_uuid: str) -> Instance: ...
     def get_info(self, name_or_uuid: str) -> InstanceInfo: ...
     def instance_info(self, name_or_uuid: str) -> InstanceInfo: ...

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from zcompute.config import Config, load_config
+from zcompute.configdrive import ConfigDrive
 from zcompute.driver import _console
+from zcompute.driver._agent import GuestAgentInfo, GuestAgentOps
 from zcompute.driver._api import Capabilities, ComputeAPI
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
@@ -66,6 +68,7 @@ class ComputeDriver:
         self._snapshot = SnapshotOps(ctx, ops)
         self._console = ConsoleOps(ctx, ops)
         self._queries = Queries(ctx)
+        self._agent = GuestAgentOps(ctx)
         self._host_ops.follow_lifecycle_events()  # last: every part is there to handle them
 
     # -- the shared state, read-only (the context is the one place it is kept) --------------
@@ -161,6 +164,7 @@ class ComputeDriver:
         metadata: Mapping[str, str] | None = None,
         uuid: str | None = None,
         host: HostView | None = None,
+        config_drive: ConfigDrive | None = None,
     ) -> GuestPlan:
         return self._spawn.plan(
             name,
@@ -171,6 +175,7 @@ class ComputeDriver:
             metadata=metadata,
             uuid=uuid,
             host=host,
+            config_drive=config_drive,
         )
 
     @operation("launch")
@@ -186,6 +191,7 @@ class ComputeDriver:
         wait_for: str | re.Pattern[str] | None = None,
         timeout: float = 120.0,
         uuid: str | None = None,
+        config_drive: ConfigDrive | None = None,
     ) -> Instance:
         return self._spawn.spawn(
             name,
@@ -197,11 +203,16 @@ class ComputeDriver:
             wait_for=wait_for,
             timeout=timeout,
             uuid=uuid,
+            config_drive=config_drive,
         )
 
     @operation("terminate")
     def destroy(self, name_or_uuid: str) -> bool:
         return self._spawn.destroy(name_or_uuid)
+
+    @operation("guest-agent")
+    def guest_agent_info(self, name_or_uuid: str, user: str | None = None) -> GuestAgentInfo:
+        return self._agent.guest_agent_info(name_or_uuid, user)
 
     # -- power (:mod:`._power`) -------------------------------------------------------------
 

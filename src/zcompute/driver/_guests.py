@@ -16,7 +16,7 @@ from zcompute.driver._context import ROOT_DISK, DriverContext
 from zcompute.driver._files import prepare_guest_files, secure_instance_folder
 from zcompute.errors import InvalidInput, NotFound
 from zcompute.model import KERNEL_ID_PROPERTY, Flavor, Image, Instance
-from zcompute.plan import GuestPlan, PlanRequest, make_plan
+from zcompute.plan import CONFIG_DRIVE, GuestPlan, PlanRequest, make_plan
 from zcompute.virt import PowerState
 
 __all__ = ["Guests", "has_root_disk"]
@@ -78,6 +78,8 @@ class Guests:
             machine_type=inst.machine_type,
             virt_type=inst.domain_type,
             boot_image=self.boot_image_for(inst.image),
+            config_drive=inst.config_drive is not None,
+            config_drive_target=inst.config_drive,
         )
         return make_plan(request, self._ctx.config, self._ctx.host)
 
@@ -104,7 +106,8 @@ class Guests:
         """
         folder = self._ctx.instances_dir / uuid
         if os.path.lexists(folder):  # libvirt opens its files as root: never through a link
-            secure_instance_folder(self._ctx.qemu_ids(), folder, [folder / ROOT_DISK])
+            disks = [folder / ROOT_DISK, folder / CONFIG_DRIVE]
+            secure_instance_folder(self._ctx.qemu_ids(), folder, disks)
         self._ctx.domains.start(uuid, paused=paused)
         wanted = {PowerState.PAUSED} if paused else {PowerState.RUNNING, PowerState.PAUSED}
         self._ctx.domains.wait_state(uuid, wanted, timeout=START_TIMEOUT)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from zcompute._faults import fault_point
 from zcompute.builder import build_domain_xml
+from zcompute.configdrive import ConfigDrive, config_drive_files, write_config_drive
 from zcompute.driver import _console
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
@@ -39,12 +40,25 @@ from zcompute.model import (
     validate_name,
     validate_timeout,
 )
-from zcompute.plan import GuestPlan, HostView, PlanRequest, make_plan
+from zcompute.plan import CONFIG_DRIVE, GuestPlan, HostView, PlanRequest, make_plan
 from zcompute.virt import PowerState
 
 __all__ = ["SpawnOps"]
 
 LOG = logging.getLogger("zcompute.driver")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """What a spawn (or its dry run) was asked for, checked: one object through its steps."""
+
+    name: str
+    image: Image
+    flavor: Flavor
+    nics: Sequence[NICSpec]
+    block_devices: Sequence[BlockDeviceSpec]
+    metadata: Mapping[str, str]  # the user's, not zcompute's own keys
+    config_drive: ConfigDrive | None
 
 
 @map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
@@ -70,6 +84,7 @@ class SpawnOps:
         metadata: Mapping[str, str] | None = None,
         uuid: str | None = None,
         host: HostView | None = None,
+        config_drive: ConfigDrive | None = None,
     ) -> GuestPlan:
         """Every decision a spawn would make, without creating anything (``--dry-run``).
 
@@ -79,35 +94,26 @@ class SpawnOps:
         extra = user_metadata(metadata)
         image_obj, flavor_obj = self._resolve(image, flavor)
         checked = tuple(self._ctx.checked_volume(b) for b in block_devices)
-        return self._plan_checked(
-            name, image_obj, flavor_obj, nics, checked, extra, uuid, host or self._ctx.host
-        )
+        request = _Request(name, image_obj, flavor_obj, nics, checked, extra, config_drive)
+        return self._plan_checked(request, uuid, host or self._ctx.host)
 
-    def _plan_checked(
-        self,
-        name: str,
-        image: Image,
-        flavor: Flavor,
-        nics: Sequence[NICSpec],
-        block_devices: Sequence[BlockDeviceSpec],
-        metadata: Mapping[str, str],
-        uuid: str | None,
-        host: HostView,
-    ) -> GuestPlan:
+    def _plan_checked(self, asked: _Request, uuid: str | None, host: HostView) -> GuestPlan:
         """The plan for inputs already checked (volumes through :meth:`checked_volume`)."""
         uuid = uuid or new_uuid()
+        image, flavor = asked.image, asked.flavor
         has_disk = has_root_disk(image, flavor)
         request = PlanRequest(
             uuid=uuid,
-            name=name,
+            name=asked.name,
             flavor=flavor,
             image=image,
             instance_dir=self._ctx.instances_dir / uuid,
             root_disk=self._ctx.root_disk_path(uuid) if has_disk else None,
-            nics=tuple(nics),
-            block_devices=tuple(block_devices),
-            metadata=instance_metadata(uuid, name, flavor, image, metadata),
+            nics=tuple(asked.nics),
+            block_devices=tuple(asked.block_devices),
+            metadata=instance_metadata(uuid, asked.name, flavor, image, asked.metadata),
             boot_image=self._guests.boot_image_for(image),
+            config_drive=asked.config_drive is not None,
         )
         return make_plan(request, self._ctx.config, host)
 
@@ -123,12 +129,14 @@ class SpawnOps:
         wait_for: str | re.Pattern[str] | None = None,
         timeout: float = 120.0,
         uuid: str | None = None,
+        config_drive: ConfigDrive | None = None,
     ) -> Instance:
         """Create and start a guest; on any failure everything created so far is removed.
 
         ``wait_for`` (a regular expression) makes spawn return only once a console log line
         matches it, e.g. a guest's ready banner. ``uuid`` may be given to know the instance's
-        paths (console log) before spawn returns.
+        paths (console log) before spawn returns. ``config_drive``: what the guest's config
+        drive holds besides its identity (written into its folder, attached read-only).
         """
         ctx = self._ctx
         validate_timeout(timeout)
@@ -138,13 +146,14 @@ class SpawnOps:
         self._host_ops.probe_kvm()  # a step of its own: at most once per host (it is recorded)
         # checked (policy, format inspection) once: the plan and the record use these specs
         block_devices = [ctx.checked_volume(b) for b in block_devices]
-        plan = self._plan_checked(name, image, flavor, nics, block_devices, extra, uuid, ctx.host)
+        asked = _Request(name, image, flavor, nics, block_devices, extra, config_drive)
+        plan = self._plan_checked(asked, uuid, ctx.host)
         with ctx.locks.hold(plan.name, plan.uuid):
             self._refuse_existing(plan.name)
             ctx.reserve.require_room(f"booting {plan.name}")
             refuse_shared_macs(ctx.db, plan.uuid, plan.nics)
             with UndoStack(guard=ctx.hv.when_back) as undo:
-                self._create(plan, image, flavor, nics, block_devices, undo)
+                self._create(plan, asked, undo)
                 if wait_for is not None:
                     log = Path(plan.console_log)
                     _console.wait_for_line(log, wait_for, timeout, lambda: self._running(plan.uuid))
@@ -173,18 +182,12 @@ class SpawnOps:
                 f"libvirt already has a domain named {name!r} that zcompute does not manage"
             )
 
-    def _create(
-        self,
-        plan: GuestPlan,
-        image: Image,
-        flavor: Flavor,
-        nics: Sequence[NICSpec],
-        block_devices: Sequence[BlockDeviceSpec],
-        undo: UndoStack,
-    ) -> Instance:
+    def _create(self, plan: GuestPlan, asked: _Request, undo: UndoStack) -> Instance:
         ctx = self._ctx
+        image, flavor = asked.image, asked.flavor
         nic_specs = tuple(
-            dataclasses.replace(spec, mac=p.mac) for spec, p in zip(nics, plan.nics, strict=True)
+            dataclasses.replace(spec, mac=p.mac)
+            for spec, p in zip(asked.nics, plan.nics, strict=True)
         )
         inst = Instance(
             uuid=plan.uuid,
@@ -197,8 +200,9 @@ class SpawnOps:
             metadata=dict(plan.metadata),
             state=InstanceState.BUILDING,
             task=Task.SPAWNING,
-            block_devices=tuple(block_devices),
+            block_devices=tuple(asked.block_devices),
             nics=nic_specs,
+            config_drive=plan.config_drive,
         )
         ctx.db.add_instance(inst)
         undo.push(
@@ -214,6 +218,16 @@ class SpawnOps:
         if root is not None:
             self._create_root_disk(image, flavor, Path(root.source))
             fault_point("spawn.disk")
+        if asked.config_drive is not None:
+            files = config_drive_files(
+                asked.config_drive,
+                uuid=plan.uuid,
+                name=plan.name,
+                nics=nic_specs,
+                metadata=asked.metadata,
+            )
+            write_config_drive(files, directory / CONFIG_DRIVE)
+            fault_point("spawn.config_drive")
         self._guests.prepare_guest_files(directory, plan)
         xml = build_domain_xml(plan)
         # Both undos are registered before their step: a call cut short (libvirtd died) may

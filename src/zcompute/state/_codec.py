@@ -168,6 +168,7 @@ def instance_row(instance: Instance) -> dict[str, Any]:
         "metadata": dump_json(instance.metadata),
         "created_at": timestamp(instance.created_at),
         "updated_at": timestamp(instance.updated_at),
+        "config_drive": instance.config_drive,
     }
 
 
@@ -190,6 +191,7 @@ def instance_from_row(
         nics=tuple(d for d in devices if isinstance(d, NICSpec)),
         created_at=datetime.fromisoformat(row["created_at"]),
         updated_at=datetime.fromisoformat(row["updated_at"]),
+        config_drive=row["config_drive"],
     )
 
 

@@ -90,11 +90,16 @@ _V3_ATTACHMENT_CONNECTIONS: Migration = ("ALTER TABLE attachments ADD COLUMN con
 # recovered by the next command instead of blocking the instance for good.
 _V4_TASK_OWNER: Migration = ("ALTER TABLE instances ADD COLUMN task_owner TEXT",)
 
+# The disk target of an instance's config drive (NULL: none): every later plan attaches the
+# drive under the name the guest first saw it.
+_V5_CONFIG_DRIVE: Migration = ("ALTER TABLE instances ADD COLUMN config_drive TEXT",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_TABLES,
     _V2_DEFAULT_FLAVORS,
     _V3_ATTACHMENT_CONNECTIONS,
     _V4_TASK_OWNER,
+    _V5_CONFIG_DRIVE,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -95,7 +95,7 @@ def _inputs(recipe: TestImageRecipe, memo: Path) -> tuple[_debs.DebInfo, _debs.D
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -103,6 +103,15 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def publish(out: Path, final: Path, manifest: dict[str, object]) -> None:
+    """Make a finished build ``out`` the cached image ``final``; the manifest marks it whole."""
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    if final.exists():
+        shutil.rmtree(final)
+    out.chmod(0o755)
+    out.rename(final)
 
 
 def _load(directory: Path, arch: str, key: str) -> TestImage | None:
@@ -125,7 +134,7 @@ def build_test_image(
     root = data_dir / "testimages"
     kernel_deb, busybox_deb, key = _inputs(recipe, root / f".{arch}-packages.json")
     final = root / f"{arch}-{key[:16]}"
-    with _locked(root / f".{arch}.lock"):
+    with locked(root / f".{arch}.lock"):
         cached = None if force else _load(final, arch, key)
         if cached is not None:
             say(f"{arch} test image {key[:16]} is cached")
@@ -138,13 +147,7 @@ def build_test_image(
         with tempfile.TemporaryDirectory(dir=root, prefix=f".build-{arch}-") as tmp:
             work = Path(tmp)
             version = _assemble(recipe, kernel_file, busybox_file, work, say)
-            (work / "out" / "manifest.json").write_text(
-                json.dumps({"arch": arch, "key": key, "kernel_version": version}, indent=1)
-            )
-            if final.exists():
-                shutil.rmtree(final)
-            (work / "out").chmod(0o755)
-            (work / "out").rename(final)
+            publish(work / "out", final, {"arch": arch, "key": key, "kernel_version": version})
         seconds = time.monotonic() - started
         say(f"built {arch} test image {key[:16]} in {seconds:.1f} s")
         return TestImage(arch, key, final / "kernel", final / "initrd", version, False, seconds)
@@ -161,7 +164,7 @@ def _assemble(
     version = vmlinuz.name.removeprefix("vmlinuz-")
     if recipe.lz4_vmlinux:
         say("extracting the uncompressed vmlinux (PVH boot)")
-        (out / "kernel").write_bytes(_lz4_payload(vmlinuz.read_bytes()))
+        (out / "kernel").write_bytes(lz4_payload(vmlinuz.read_bytes()))
     else:
         shutil.copyfile(vmlinuz, out / "kernel")
     modules_root = kroot / "lib" / "modules" / version
@@ -189,7 +192,7 @@ def _initramfs(busybox: Path, modules: list[str], index: dict[str, Path]) -> byt
 _LZ4_LEGACY_MAGIC = b"\x02\x21\x4c\x18"
 
 
-def _lz4_payload(bzimage: bytes) -> bytes:
+def lz4_payload(bzimage: bytes) -> bytes:
     start = bzimage.find(_LZ4_LEGACY_MAGIC)
     if start < 0:
         raise ImageError("no LZ4 payload found in the x86 kernel image")

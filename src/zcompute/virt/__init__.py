@@ -6,6 +6,7 @@ Everything libvirt raises is mapped here into :mod:`zcompute.errors`, with
 
 from __future__ import annotations
 
+from zcompute.virt._agent import GuestAgent, GuestFilesystem
 from zcompute.virt._connection import Hypervisor, validate_domain_on_libvirt
 from zcompute.virt._domains import (
     Domains,
@@ -33,6 +34,8 @@ __all__ = [
     "DomainState",
     "DomainStats",
     "Domains",
+    "GuestAgent",
+    "GuestFilesystem",
     "Hypervisor",
     "LifecycleEvent",
     "PowerState",

@@ -142,6 +142,10 @@ class Domains:
                     raise NotFound("domain", uuid) from err
                 raise
 
+    def lookup(self, uuid: str) -> libvirt.virDomain:
+        """The libvirt domain (for the boundary's other modules); NotFound when there is none."""
+        return self._lookup(uuid)
+
     def exists(self, uuid: str) -> bool:
         try:
             self._lookup(uuid)

@@ -11,6 +11,7 @@ import libvirt
 
 from zcompute.errors import (
     BusFull,
+    GuestAgentUnavailable,
     HypervisorUnavailable,
     InvalidState,
     NotFound,
@@ -27,6 +28,7 @@ _NOT_FOUND = {
     libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT: "snapshot",
 }
 _UNREACHABLE = {libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_ERR_RPC}
+_NO_AGENT = {libvirt.VIR_ERR_AGENT_UNRESPONSIVE, libvirt.VIR_ERR_AGENT_UNSYNCED}
 _BAD_XML = {libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL}
 _SCHEMA = {
     libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
@@ -52,6 +54,8 @@ def map_error(err: libvirt.libvirtError, *, what: str = "") -> Exception:
         return BusFull(message)
     if code in _NOT_FOUND:
         return NotFound(_NOT_FOUND[code], what or message, message)
+    if code in _NO_AGENT or (code == libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED and "agent" in message):
+        return GuestAgentUnavailable(message)
     if code == libvirt.VIR_ERR_OPERATION_INVALID:
         return InvalidState(message)
     if code in _BAD_XML:

@@ -147,10 +147,14 @@ def test_recipes_are_what_the_cached_images_were_built_from() -> None:
     change a single value, or every cached image would be rebuilt."""
     common = ("virtio_blk", "virtio_net", "virtio_scsi", "sd_mod", "sr_mod", "virtio_balloon")
     assert recipe_for("s390x") == TestImageRecipe(
-        "s390x", "linux-image-s390x", (*common, "diag288_wdt")
+        "s390x", "linux-image-s390x", (*common, "diag288_wdt"), cloud_image=True
     )
     assert recipe_for("x86_64") == TestImageRecipe(
-        "amd64", "linux-image-cloud-amd64", ("virtio_pci", *common, "button", "evdev"), True
+        "amd64",
+        "linux-image-cloud-amd64",
+        ("virtio_pci", *common, "button", "evdev"),
+        True,
+        cloud_image=True,
     )
     assert recipe_for("aarch64") == TestImageRecipe(
         "arm64", "linux-image-cloud-arm64", ("virtio_pci", *common)

@@ -105,6 +105,7 @@ PLATFORM_FACTS: dict[str, Callable[[ArchProfile], object]] = {
     "spice": lambda p: p.graphics("spice"),
     "watchdog": lambda p: p.watchdog("reset"),
     "secure-execution": lambda p: p.memballoon_model(secure=True),
+    "config-drive": lambda p: p.config_drive(),
 }
 
 
@@ -132,6 +133,7 @@ CALLS: dict[str, Callable[[ComputeDriver, str, str], object]] = {
     "detach_interface": lambda d, n, i: d.detach_interface(n, "52:54:00:00:00:01"),
     "detach_volume": lambda d, n, i: d.detach_volume(n, "vdb"),
     "domain_xml": lambda d, n, i: d.domain_xml(n),
+    "guest_agent_info": lambda d, n, i: d.guest_agent_info(n, "debian"),
     "get_console_output": lambda d, n, i: d.get_console_output(n),
     "get_info": lambda d, n, i: d.get_info(n),
     "get_instance": lambda d, n, i: d.get_instance(n),

@@ -47,10 +47,20 @@ def _image(tmp_path: Path, **props: str) -> Image:
     )
 
 
-def _plan(tmp_path: Path, host: HostView, config: Config | None = None, **props: str):  # type: ignore[no-untyped-def]
+def _plan(  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    host: HostView,
+    config: Config | None = None,
+    *,
+    drive: bool = False,
+    drive_target: str | None = None,
+    **props: str,
+):
     extra = tmp_path / "extra.img"
     extra.write_bytes(b"\0" * 512)
     request = PlanRequest(
+        config_drive=drive,
+        config_drive_target=drive_target,
         uuid=new_uuid(),
         name="web1",
         flavor=Flavor("small", 2, 2048, 10),
@@ -102,6 +112,35 @@ def test_s390x_guest_on_a_z_host(tmp_path: Path, z_host: HostView) -> None:
 def test_watchdog_property_gives_diag288(tmp_path: Path, z_host: HostView) -> None:
     dom = build_domain(_plan(tmp_path, z_host, hw_watchdog_action="poweroff"))
     assert [(w.model, w.action) for w in dom.devices.watchdogs] == [("diag288", "poweroff")]
+
+
+def test_config_drive_is_a_read_only_raw_virtio_disk_after_the_others(
+    tmp_path: Path, z_host: HostView
+) -> None:
+    plan = _plan(tmp_path, z_host, drive=True)
+    assert plan.config_drive == "vdc"  # vda is the root disk, vdb a volume
+    dom = build_domain(plan)
+    validate_schema(dom)
+    validate_domain_on_libvirt(dom.to_xml())
+    (drive,) = [d for d in dom.devices.disks if d.target_dev == "vdc"]
+    assert (drive.device, drive.target_bus, drive.driver_type) == ("disk", "virtio", "raw")
+    assert drive.readonly is True
+    assert drive.source_file == str(tmp_path / "inst" / "disk.config")
+    # a later plan keeps the recorded name whatever the other disks are then
+    assert _plan(tmp_path, z_host, drive=True, drive_target="vdq").config_drive == "vdq"
+    assert _plan(tmp_path, z_host).config_drive is None
+
+
+def test_guest_agent_property_gives_a_virtio_channel(tmp_path: Path, z_host: HostView) -> None:
+    dom = build_domain(_plan(tmp_path, z_host, hw_qemu_guest_agent="yes"))
+    validate_schema(dom)
+    validate_domain_on_libvirt(dom.to_xml())
+    assert [(c.type, c.target_type, c.target_name) for c in dom.devices.channels] == [
+        ("unix", "virtio", "org.qemu.guest_agent.0")
+    ]
+    assert build_domain(_plan(tmp_path, z_host, hw_qemu_guest_agent="no")).devices.channels == []
+    with pytest.raises(InvalidInput, match="hw_qemu_guest_agent"):
+        _plan(tmp_path, z_host, hw_qemu_guest_agent="maybe")
 
 
 def test_serial_console_form(tmp_path: Path, z_host: HostView) -> None:

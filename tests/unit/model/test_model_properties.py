@@ -35,7 +35,6 @@ UNREAD = (
     "hw_firmware_type",
     "hw_video_model",
     "hw_rng_model",
-    "hw_qemu_guest_agent",
     "hw_boot_menu",
     "hw_serial_port_count",
 )

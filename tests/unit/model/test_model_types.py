@@ -184,7 +184,7 @@ def test_known_properties_accept_their_values_and_unknown_ones_are_kept() -> Non
     props = {
         "hw_architecture": "s390x",
         "hw_disk_bus": "scsi",
-        "hw_qemu_guest_agent": "Yes",
+        "hw_qemu_guest_agent": "yes",
         "os_command_line": "console=ttysclp0 root=/dev/vda1",
         "os_distro": "debian",
         "org.example:anything": "free text, with spaces",

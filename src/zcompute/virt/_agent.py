@@ -1,0 +1,61 @@
+"""What the QEMU guest agent inside a guest says: its hostname, file systems, SSH keys.
+
+The agent answers over the virtio channel the plan gives guests whose image asks for it
+(``hw_qemu_guest_agent``); a guest without the channel, or whose agent is not (yet) running,
+gives :class:`~zcompute.errors.GuestAgentUnavailable`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import libvirt
+
+from zcompute.virt._domains import Domains
+from zcompute.virt._errors import libvirt_errors
+
+__all__ = ["GuestAgent", "GuestFilesystem"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GuestFilesystem:
+    """One mounted file system as the guest sees it."""
+
+    mountpoint: str
+    name: str
+    fstype: str
+    total_bytes: int | None
+    used_bytes: int | None
+
+
+class GuestAgent:
+    """Questions to the guest agent of one :class:`Domains`' guests (by UUID)."""
+
+    def __init__(self, domains: Domains) -> None:
+        self.domains = domains
+
+    def hostname(self, uuid: str) -> str:
+        with libvirt_errors(uuid):
+            return str(self.domains.lookup(uuid).hostname(libvirt.VIR_DOMAIN_GET_HOSTNAME_AGENT))
+
+    def filesystems(self, uuid: str) -> list[GuestFilesystem]:
+        with libvirt_errors(uuid):
+            info = self.domains.lookup(uuid).guestInfo(libvirt.VIR_DOMAIN_GUEST_INFO_FILESYSTEM)
+        found = []
+        for index in range(int(info.get("fs.count", 0))):
+            prefix = f"fs.{index}."
+            total, used = info.get(prefix + "total-bytes"), info.get(prefix + "used-bytes")
+            found.append(
+                GuestFilesystem(
+                    str(info.get(prefix + "mountpoint", "")),
+                    str(info.get(prefix + "name", "")),
+                    str(info.get(prefix + "fstype", "")),
+                    None if total is None else int(total),
+                    None if used is None else int(used),
+                )
+            )
+        return found
+
+    def authorized_keys(self, uuid: str, user: str) -> list[str]:
+        with libvirt_errors(uuid):
+            return list(self.domains.lookup(uuid).authorizedSSHKeysGet(user, 0))
