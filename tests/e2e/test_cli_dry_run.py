@@ -7,6 +7,7 @@ usable and says so in its output.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -91,11 +92,14 @@ def test_a_config_drive_dry_run_shows_the_read_only_drive_and_writes_nothing(
     _run(data_dir, "image", "import", "k", "--kernel", str(kernel), "--arch", os.uname().machine)
     user_data = tmp_path / "user-data"
     user_data.write_text("#cloud-config\n")
+    key = tmp_path / "id.pub"
+    blob = base64.b64encode(b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + bytes(32)).decode()
+    key.write_text(f"ssh-ed25519 {blob} ops@example\n")
     before = _files(data_dir)
 
     out = _run(
         data_dir, "boot", guest_name, "--image", "k", "--flavor", "tiny", "--dry-run",
-        "--hostname", "web-1", "--user-data", str(user_data),
+        "--hostname", "web-1", "--user-data", str(user_data), "--ssh-key", str(key),
     )  # fmt: skip
 
     assert _files(data_dir) == before
@@ -116,4 +120,12 @@ def test_a_bad_hostname_is_refused_in_one_line_before_anything_is_made(
     assert done.stderr.count("\n") == 1
     assert "hostname" in done.stderr
     assert "allowed" in done.stderr
+    # a private key given as --ssh-key is refused the same way, naming the file and line
+    private = data_dir / "id"
+    private.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    done = _command(data_dir, "boot", guest_name, "--image", "k", "--flavor", "tiny",
+                    "--ssh-key", str(private))  # fmt: skip
+    assert done.returncode == 1
+    assert f"--ssh-key {private} line 1" in done.stderr
+    assert "PRIVATE" not in done.stderr  # the key's text is never echoed
     assert not (data_dir / "instances").exists() or not any((data_dir / "instances").iterdir())
