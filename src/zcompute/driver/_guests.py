@@ -7,6 +7,7 @@ secures the guest's files again (:mod:`._files`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -61,23 +62,32 @@ class Guests:
             )
         return boot
 
+    def plan_request(self, uuid: str, name: str, image: Image, flavor: Flavor) -> PlanRequest:
+        """What every plan of a guest derives from who it is: its folder, root disk, boot image.
+
+        Spawn and re-plan add what they know (devices, metadata, pinned settings) with
+        :func:`dataclasses.replace`.
+        """
+        directory = self._ctx.instances_dir / uuid
+        return PlanRequest(
+            uuid=uuid,
+            name=name,
+            flavor=flavor,
+            image=image,
+            instance_dir=directory,
+            root_disk=directory / ROOT_DISK if has_root_disk(image, flavor) else None,
+            boot_image=self.boot_image_for(image),
+        )
+
     def replan(self, inst: Instance) -> GuestPlan:
         """The plan of an existing instance from its record and pinned settings."""
-        directory = self._ctx.instances_dir / inst.uuid
-        root = directory / ROOT_DISK if has_root_disk(inst.image, inst.flavor) else None
-        request = PlanRequest(
-            uuid=inst.uuid,
-            name=inst.name,
-            flavor=inst.flavor,
-            image=inst.image,
-            instance_dir=directory,
-            root_disk=root,
+        request = dataclasses.replace(
+            self.plan_request(inst.uuid, inst.name, inst.image, inst.flavor),
             nics=inst.nics,
             block_devices=inst.block_devices,
             metadata=inst.metadata,
             machine_type=inst.machine_type,
             virt_type=inst.domain_type,
-            boot_image=self.boot_image_for(inst.image),
             config_drive=inst.config_drive is not None,
             config_drive_target=inst.config_drive,
         )

@@ -21,7 +21,7 @@ from zcompute.configdrive import ConfigDrive, config_drive_files, write_config_d
 from zcompute.driver import _console
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
-from zcompute.driver._guests import Guests, has_root_disk
+from zcompute.driver._guests import Guests
 from zcompute.driver._hostops import HostOps
 from zcompute.driver._macs import refuse_shared_macs
 from zcompute.driver._metadata import instance_metadata, user_metadata
@@ -40,7 +40,7 @@ from zcompute.model import (
     validate_name,
     validate_timeout,
 )
-from zcompute.plan import CONFIG_DRIVE, GuestPlan, HostView, PlanRequest, make_plan
+from zcompute.plan import CONFIG_DRIVE, GuestPlan, HostView, make_plan
 from zcompute.virt import PowerState
 
 __all__ = ["SpawnOps"]
@@ -90,29 +90,36 @@ class SpawnOps:
 
         ``host`` defaults to the host as read once; a dry run passes ``dry_run_host``'s.
         """
+        asked = self._checked(name, image, flavor, nics, block_devices, metadata, config_drive)
+        return self._plan_checked(asked, uuid, host or self._ctx.host)
+
+    def _checked(
+        self,
+        name: str,
+        image: str | Image,
+        flavor: str | Flavor,
+        nics: Sequence[NICSpec],
+        block_devices: Sequence[BlockDeviceSpec],
+        metadata: Mapping[str, str] | None,
+        config_drive: ConfigDrive | None,
+    ) -> _Request:
+        """The request, checked once: bad input is refused before anything is probed or made,
+        and the plan and the record share the volumes' checked specs (policy, format)."""
         name = validate_name(name, "name")
         extra = user_metadata(metadata)
         image_obj, flavor_obj = self._resolve(image, flavor)
         checked = tuple(self._ctx.checked_volume(b) for b in block_devices)
-        request = _Request(name, image_obj, flavor_obj, nics, checked, extra, config_drive)
-        return self._plan_checked(request, uuid, host or self._ctx.host)
+        return _Request(name, image_obj, flavor_obj, nics, checked, extra, config_drive)
 
     def _plan_checked(self, asked: _Request, uuid: str | None, host: HostView) -> GuestPlan:
-        """The plan for inputs already checked (volumes through :meth:`checked_volume`)."""
+        """The plan for a request :meth:`_checked` made."""
         uuid = uuid or new_uuid()
         image, flavor = asked.image, asked.flavor
-        has_disk = has_root_disk(image, flavor)
-        request = PlanRequest(
-            uuid=uuid,
-            name=asked.name,
-            flavor=flavor,
-            image=image,
-            instance_dir=self._ctx.instances_dir / uuid,
-            root_disk=self._ctx.root_disk_path(uuid) if has_disk else None,
+        request = dataclasses.replace(
+            self._guests.plan_request(uuid, asked.name, image, flavor),
             nics=tuple(asked.nics),
             block_devices=tuple(asked.block_devices),
             metadata=instance_metadata(uuid, asked.name, flavor, image, asked.metadata),
-            boot_image=self._guests.boot_image_for(image),
             config_drive=asked.config_drive is not None,
         )
         return make_plan(request, self._ctx.config, host)
@@ -140,13 +147,8 @@ class SpawnOps:
         """
         ctx = self._ctx
         validate_timeout(timeout)
-        name = validate_name(name, "name")
-        extra = user_metadata(metadata)  # bad input is refused before anything is probed or made
-        image, flavor = self._resolve(image, flavor)
+        asked = self._checked(name, image, flavor, nics, block_devices, metadata, config_drive)
         self._host_ops.probe_kvm()  # a step of its own: at most once per host (it is recorded)
-        # checked (policy, format inspection) once: the plan and the record use these specs
-        block_devices = [ctx.checked_volume(b) for b in block_devices]
-        asked = _Request(name, image, flavor, nics, block_devices, extra, config_drive)
         plan = self._plan_checked(asked, uuid, ctx.host)
         with ctx.locks.hold(plan.name, plan.uuid):
             self._refuse_existing(plan.name)

@@ -16,6 +16,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -29,6 +30,7 @@ from zcompute.arch import TestImageRecipe, recipe_for
 from zcompute.errors import ImageError
 from zcompute.testimage import _cpio, _debs, _modules
 
+LOG = logging.getLogger("zcompute.testimage")
 BUILDER_VERSION = "1"
 _APT_LISTS = Path("/var/lib/apt/lists")
 
@@ -105,6 +107,22 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def remove_stale_builds(root: Path, prefix: str) -> None:
+    """Remove the build folders ``root/prefix*`` a killed build left behind.
+
+    The caller holds the build's lock, so no live build of the same kind owns one. A folder with
+    a file system still mounted inside (a killed bootstrap's chroot ``/proc``) is left alone:
+    removing through a mount would reach outside the folder.
+    """
+    mounted = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for stale in root.glob(f"{prefix}*"):
+        inside = [m for m in mounted if m == str(stale) or m.startswith(f"{stale}/")]
+        if inside:
+            LOG.warning("leaving %s: %s is still mounted inside it", stale, inside[0])
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def publish(out: Path, final: Path, manifest: dict[str, object]) -> None:
     """Make a finished build ``out`` the cached image ``final``; the manifest marks it whole."""
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -144,6 +162,7 @@ def build_test_image(
         debs = root / "debs"
         kernel_file = _debs.download(kernel_deb, debs)
         busybox_file = _debs.download(busybox_deb, debs)
+        remove_stale_builds(root, f".build-{arch}-")
         with tempfile.TemporaryDirectory(dir=root, prefix=f".build-{arch}-") as tmp:
             work = Path(tmp)
             version = _assemble(recipe, kernel_file, busybox_file, work, say)

@@ -27,7 +27,13 @@ from pathlib import Path
 
 from zcompute.arch import CLOUD_IMAGE_ARCHES, TestImageRecipe, recipe_for
 from zcompute.errors import ImageError, InvalidInput
-from zcompute.testimage._build import Progress, locked, lz4_payload, publish
+from zcompute.testimage._build import (
+    Progress,
+    locked,
+    lz4_payload,
+    publish,
+    remove_stale_builds,
+)
 from zcompute.testimage._suite import SUITE, SuiteIndex, sources
 
 BUILDER_VERSION = "1"
@@ -103,13 +109,9 @@ def _customize_script() -> bytes:
     return resources.files("zcompute.testimage").joinpath("debian-customize.sh").read_bytes()
 
 
-def _kernel_package(recipe: TestImageRecipe) -> str:
-    return recipe.kernel_package
-
-
 def content_key(recipe: TestImageRecipe, index: SuiteIndex) -> tuple[str, int]:
     """The image's key and how many packages it holds (without building anything)."""
-    versions = index.bootstrap_closure([*PACKAGES, _kernel_package(recipe)])
+    versions = index.bootstrap_closure([*PACKAGES, recipe.kernel_package])
     material = {
         "builder": BUILDER_VERSION,
         "suite": SUITE,
@@ -163,6 +165,7 @@ def build_cloud_image(
             return cached
         started = time.monotonic()
         say(f"building {DISTRO} {arch} from {count} packages")
+        remove_stale_builds(root, f".build-{DISTRO}-{arch}-")
         with tempfile.TemporaryDirectory(dir=root, prefix=f".build-{DISTRO}-{arch}-") as tmp:
             work = Path(tmp)
             version = _assemble(recipe, arch, work, say)
@@ -222,7 +225,7 @@ def _bootstrap(recipe: TestImageRecipe, rootfs: Path, work: Path, say: Progress)
         "--format=directory",
         "--quiet",
         "--skip=cleanup/apt",  # debian-customize.sh cleans (see there why)
-        f"--include={','.join([*PACKAGES, _kernel_package(recipe)])}",
+        f"--include={','.join([*PACKAGES, recipe.kernel_package])}",
         *[f"--dpkgopt={opt}" for opt in _DPKG_EXCLUDES],
         f"--essential-hook={_DIVERT}",
         f'--customize-hook=sh {script} "$1" {ROOT_LABEL} {" ".join(_initramfs_modules(recipe))}',

@@ -91,7 +91,6 @@ class SuiteIndex:
                 raise
         for path in self._lists():
             os.utime(path)  # unchanged lists are not rewritten; their age is the check's
-        (self.root / "closure.json").unlink(missing_ok=True)
 
     def essential(self) -> list[str]:
         """The suite's ``Essential: yes`` packages: what every bootstrap installs unasked."""
