@@ -103,6 +103,7 @@ AARCH64 = ArchProfile(
     console_targets=("serial", "virtio"),
     early_console_targets=("system-serial", "serial"),
     support=_SUPPORT,
+    nova_driver="libvirt-kvm-aarch64",
     test_image=TestImageRecipe(
         "arm64", "linux-image-cloud-arm64", ("virtio_pci", *VIRTIO_GUEST_MODULES)
     ),

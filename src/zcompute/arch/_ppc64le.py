@@ -99,4 +99,5 @@ PPC64LE = ArchProfile(
     console_targets=("serial", "virtio"),
     early_console_targets=("spapr-vio-serial", "serial"),
     support=_SUPPORT,
+    nova_driver="libvirt-kvm-ppc64",
 )

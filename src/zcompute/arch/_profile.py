@@ -19,7 +19,14 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from zcompute.arch._lint import LintFinding, lint_domain
-from zcompute.arch._support import FEATURE_KEYS, Claim, Status, feature
+from zcompute.arch._support import (
+    FEATURE_KEYS,
+    IMPLEMENTATION,
+    Claim,
+    ImplState,
+    Status,
+    feature,
+)
 from zcompute.arch._testimage import TestImageRecipe
 from zcompute.errors import FeatureUnsupported, InvalidInput
 from zcompute.xml import (
@@ -235,6 +242,9 @@ class ArchProfile:
     support: Mapping[str, Claim]
     # How this architecture's test guest is built; None: no test guest (never booted here).
     test_image: TestImageRecipe | None = None
+    # The column of Nova's own support matrix (doc/source/user/support-matrix.ini) for this
+    # architecture's libvirt KVM driver, e.g. "libvirt-kvm-s390x"; None: Nova has no column.
+    nova_driver: str | None = None
 
     def __post_init__(self) -> None:
         missing = set(FEATURE_KEYS) - set(self.support)
@@ -257,6 +267,11 @@ class ArchProfile:
 
     def supports(self, key: str) -> bool:
         return self.claim(key).status is not Status.MISSING
+
+    def available(self, key: str) -> bool:
+        """Whether zcompute can do ``key`` here: the platform supports it (the claim is not
+        missing) and zcompute's driver implements it. A host's capabilities follow this rule."""
+        return self.supports(key) and IMPLEMENTATION[key].state is not ImplState.NOT_IMPLEMENTED
 
     def domain_features(self, *, uefi: bool = False) -> tuple[str, ...]:
         return self.features + (self.uefi_features if uefi else ())

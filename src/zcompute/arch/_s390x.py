@@ -128,6 +128,7 @@ S390X = ArchProfile(
     console_targets=("sclp", "sclplm", "virtio", "serial"),
     early_console_targets=("sclp", "sclplm", "sclp-serial"),
     support=_SUPPORT,
+    nova_driver="libvirt-kvm-s390x",
     # diag288_wdt: the watchdog's driver, so the test guest can arm (and fire) it
     test_image=TestImageRecipe(
         "s390x", "linux-image-s390x", (*VIRTIO_GUEST_MODULES, "diag288_wdt"), cloud_image=True

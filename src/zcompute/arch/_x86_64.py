@@ -109,6 +109,7 @@ X86_64 = ArchProfile(
     console_targets=("serial", "virtio"),
     early_console_targets=("isa-serial", "serial"),
     support=_SUPPORT,
+    nova_driver="libvirt-kvm-x86",
     # button + evdev: the ACPI power button as an input device, for busybox acpid (shutdown);
     # the cloud kernel's bzImage is LZ4-compressed, so the test guest boots its vmlinux (PVH)
     test_image=TestImageRecipe(

@@ -7,7 +7,10 @@ operator collected), the profiles' support matrix, and a domain XML file.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
+import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,10 @@ from zcompute.arch import (
     ARCHES,
     MATRIX_FORMATS,
     lint,
+    nova_matrix,
     parse_domain_xml,
     render_matrix,
+    render_nova,
     rich_table,
 )
 from zcompute.arch import support_matrix as build_support_matrix
@@ -262,14 +267,42 @@ def _print_host(console: Console, model: HostModel, conclusions: list[GuestConcl
     show_default=True,
     help="text table, Markdown (docs/support-matrix.md) or JSON.",
 )
-def support_matrix(fmt: str) -> None:
+@click.option(
+    "--nova",
+    is_flag=True,
+    help="Nova's support-matrix rows instead: Nova's libvirt columns next to zcompute's, "
+    "computed from the profiles, the driver and the Nova adapter's methods.",
+)
+def support_matrix(fmt: str, nova: bool) -> None:
     """Print what each architecture supports and how far zcompute's driver is."""
+    if nova:
+        implemented, notice = _nova_adapter_methods()
+        click.echo(render_nova(nova_matrix(implemented), fmt, notice), nl=False)
+        return
     matrix = build_support_matrix()
     if fmt == "text":
         table, notes = rich_table(matrix)
         stdout_console().print(Group(table, *(Text(line) for line in notes)))
         return
     click.echo(render_matrix(matrix, fmt), nl=False)
+
+
+NOVA_ADAPTER = "zcompute.nova"
+_NO_ADAPTER = (
+    "The Nova adapter ({module}) is not installed ({error}): no ComputeDriver method counts as "
+    "implemented, so no row is complete."
+)
+
+
+def _nova_adapter_methods() -> tuple[Collection[str], str]:
+    """The ComputeDriver methods the Nova adapter implements, and a notice when it is absent."""
+    # Only a constant is read: keep Nova from monkey-patching this process with eventlet.
+    os.environ.setdefault("OS_NOVA_DISABLE_EVENTLET_PATCHING", "1")
+    try:
+        module = importlib.import_module(NOVA_ADAPTER)
+    except ImportError as err:
+        return frozenset(), _NO_ADAPTER.format(module=NOVA_ADAPTER, error=err)
+    return frozenset(getattr(module, "IMPLEMENTED_NOVA_METHODS", frozenset())), ""
 
 
 # -- xml lint ------------------------------------------------------------------------------------

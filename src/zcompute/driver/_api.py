@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from zcompute.arch import ARCHES, FEATURES, IMPLEMENTATION, ImplState, Status, get_profile
+from zcompute.arch import ARCHES, FEATURES, get_profile
 from zcompute.configdrive import ConfigDrive
 from zcompute.driver._agent import GuestAgentInfo
 from zcompute.driver._power import HostBootReport
@@ -54,12 +54,7 @@ def capabilities_of(platforms: Sequence[tuple[str, str]]) -> Capabilities:
     """The capabilities of a host that runs ``platforms``, from the profiles and the matrix."""
     usable = [(arch, kind) for arch, kind in platforms if arch in ARCHES]
     features = {
-        arch: frozenset(
-            item.key
-            for item in FEATURES
-            if get_profile(arch).claim(item.key).status is not Status.MISSING
-            and IMPLEMENTATION[item.key].state is not ImplState.NOT_IMPLEMENTED
-        )
+        arch: frozenset(item.key for item in FEATURES if get_profile(arch).available(item.key))
         for arch in dict.fromkeys(arch for arch, _ in usable)
     }
     return Capabilities(tuple(usable), MappingProxyType(features))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import types
 from pathlib import Path
 
 import click
@@ -18,7 +20,15 @@ from lxml import etree
 from tests.unit.arch.domain_support import build_domain
 
 import zcompute.cli._app as app
-from zcompute.arch import PROFILES, render_markdown, support_matrix
+import zcompute.cli._host as host_cli
+from zcompute.arch import (
+    NOVA_ROWS,
+    PROFILES,
+    nova_matrix,
+    render_markdown,
+    render_nova_markdown,
+    support_matrix,
+)
 
 NOVA_S390X = (
     "<domain type='kvm'><name>n</name><memory>1</memory>"
@@ -138,6 +148,43 @@ def test_support_matrix_formats(run, fmt: str) -> None:  # type: ignore[no-untyp
     else:
         assert "Secure Execution (IBM Z)" in result.output
         assert "[1]" in result.output
+
+
+def test_support_matrix_nova_without_the_adapter(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(host_cli, "NOVA_ADAPTER", "zcompute_absent_nova_adapter")
+    result = run("support-matrix", "--nova", "--format", "markdown")
+    assert result.exit_code == 0, result.output
+    assert "The Nova adapter (zcompute_absent_nova_adapter) is not installed" in result.output
+    assert "zcompute complete on s390x: 0 of 59 rows; Nova's own libvirt-kvm-s390x: " in (
+        result.output
+    )
+    assert "| zcompute s390x |" in result.output
+
+
+def test_support_matrix_nova_with_the_adapters_methods(
+    run, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    methods = frozenset({"spawn", "destroy", "get_info"})
+    adapter = types.ModuleType("zcompute_fake_nova_adapter")
+    adapter.IMPLEMENTED_NOVA_METHODS = methods  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, adapter.__name__, adapter)
+    monkeypatch.setattr(host_cli, "NOVA_ADAPTER", adapter.__name__)
+    result = run("support-matrix", "--nova", "--format", "markdown")
+    assert result.exit_code == 0, result.output
+    assert result.output == render_nova_markdown(nova_matrix(methods))
+    assert "not installed" not in result.output
+    for fmt in ("text", "json"):
+        shown = run("support-matrix", "--nova", "--format", fmt)
+        assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.output)
+    assert len(data["rows"]) == len(NOVA_ROWS)
+    complete = {
+        row["key"] for row in data["rows"] if row["columns"]["s390x"]["zcompute"] == "complete"
+    }
+    mandatory = {"operation.get-guest-info", "operation.launch", "operation.terminate"}
+    assert mandatory | {"storage.image", "operation.rebuild"} <= complete
+    assert "operation.pause" not in complete  # the adapter lacks pause
+    assert data["summary"]["s390x"]["zcompute_complete"] == len(complete)
 
 
 def test_support_matrix_unknown_format_is_a_usage_error(run) -> None:  # type: ignore[no-untyped-def]

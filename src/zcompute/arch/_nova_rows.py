@@ -1,0 +1,948 @@
+"""Nova's support matrix, row by row, and where zcompute stands in each row.
+
+Nova documents what each of its virt drivers can do in ``doc/source/user/support-matrix.ini``
+of the openstack/nova repository (it is not shipped in the wheel). :data:`NOVA_ROWS` declares
+every row of that file once: its key, title and status (mandatory, optional, one choice of a
+group, or required under a condition), and, as facts read from the file, the values Nova gives
+its own libvirt KVM drivers (the columns ``libvirt-kvm-x86``, ``-s390x``, ``-aarch64`` and
+``-ppc64``; each profile names its column in :attr:`ArchProfile.nova_driver`). A row also says
+what it takes from zcompute: the features of zcompute's own matrix (:data:`FEATURES`) it rests
+on, and the methods of Nova's ``nova.virt.driver.ComputeDriver`` an adapter must implement for
+it. Nova capability flags the adapter must set for Nova to use the row are recorded as well.
+
+zcompute's column is computed, never typed (:func:`nova_cell`): a row is *complete* on an
+architecture when it maps to features, every one is available there (the profile's claim is not
+missing and the driver implements it, :meth:`ArchProfile.available`) and the adapter implements
+every listed method; *partial* when all that holds but a claim is partial. Otherwise it is
+*missing*, with the reason: the profile's (no VNC on IBM Z), the driver's (not implemented yet),
+or the adapter's (a method it lacks). A row that maps to no feature is not implemented by
+zcompute. Nothing here imports Nova: the caller passes the adapter's method names in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import io
+import json
+from collections.abc import Collection, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from zcompute.arch._matrix import _Notes, support_matrix
+from zcompute.arch._profile import ArchProfile
+from zcompute.arch._registry import PROFILES
+from zcompute.arch._support import FEATURE_KEYS, IMPLEMENTATION, ImplState, Status, feature
+from zcompute.errors import InvalidInput
+
+__all__ = [
+    "NOVA_MATRIX_FORMATS",
+    "NOVA_ROWS",
+    "NovaCell",
+    "NovaMatrix",
+    "NovaMatrixRow",
+    "NovaRow",
+    "NovaStatus",
+    "NovaStatusKind",
+    "NovaSupport",
+    "nova_cell",
+    "nova_matrix",
+    "render_nova",
+    "render_nova_json",
+    "render_nova_markdown",
+    "render_nova_text",
+]
+
+NOVA_MATRIX_FORMATS = ("text", "markdown", "json")
+
+
+class NovaSupport(enum.StrEnum):
+    """A cell of Nova's matrix. Nova's own columns also say *unknown*; zcompute's never do."""
+
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+    MISSING = "missing"
+    UNKNOWN = "unknown"
+
+
+class NovaStatusKind(enum.StrEnum):
+    MANDATORY = "mandatory"
+    OPTIONAL = "optional"
+    CHOICE = "choice"  # at least one row of the group must be implemented
+    CONDITION = "condition"  # required when the condition holds
+
+
+@dataclasses.dataclass(frozen=True)
+class NovaStatus:
+    """A row's status as Nova writes it: ``mandatory``, ``choice(console)``, ..."""
+
+    kind: NovaStatusKind
+    argument: str = ""  # the choice's group, or the condition
+
+    def __str__(self) -> str:
+        return f"{self.kind}({self.argument})" if self.argument else str(self.kind)
+
+
+MANDATORY = NovaStatus(NovaStatusKind.MANDATORY)
+OPTIONAL = NovaStatus(NovaStatusKind.OPTIONAL)
+
+
+def _choice(group: str) -> NovaStatus:
+    return NovaStatus(NovaStatusKind.CHOICE, group)
+
+
+def _condition(condition: str) -> NovaStatus:
+    return NovaStatus(NovaStatusKind.CONDITION, condition)
+
+
+@dataclasses.dataclass(frozen=True)
+class NovaRow:
+    """One row of Nova's support matrix and what it takes from zcompute and its adapter.
+
+    ``nova`` holds Nova's own values for its libvirt KVM columns, keyed by Nova's driver name
+    (``libvirt-kvm-s390x``). ``features`` are keys of zcompute's :data:`FEATURES` (empty: no
+    zcompute feature does it), ``methods`` the ``ComputeDriver`` methods an adapter overrides
+    for it and ``capabilities`` the keys of ``ComputeDriver.capabilities`` it must set true.
+    """
+
+    key: str
+    title: str
+    status: NovaStatus
+    nova: Mapping[str, NovaSupport]
+    features: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [key for key in self.features if key not in FEATURE_KEYS]
+        if unknown:
+            raise ValueError(f"{self.key}: unknown zcompute features {unknown}")
+
+    def nova_value(self, driver: str | None) -> NovaSupport:
+        """Nova's own value for its driver column ``driver``; unknown where it has none."""
+        return self.nova.get(driver or "", NovaSupport.UNKNOWN)
+
+
+C, P, M, U = (NovaSupport.COMPLETE, NovaSupport.PARTIAL, NovaSupport.MISSING, NovaSupport.UNKNOWN)
+_VOLUME = ("attach_volume", "detach_volume", "get_volume_connector")
+_LIVE_MIGRATION = (
+    "live_migration",
+    "check_can_live_migrate_source",
+    "check_can_live_migrate_destination",
+    "cleanup_live_migration_destination_check",
+    "pre_live_migration",
+    "post_live_migration",
+    "post_live_migration_at_destination",
+    "rollback_live_migration_at_destination",
+)
+_NO_TAGS = "zcompute keeps no device tags (no device metadata for the guest)"
+_NO_FIRMWARE = "zcompute does not read hw_firmware_type"
+_NO_QUIESCE = "The guest agent does not freeze file systems"
+
+
+def _kvm(
+    *, x86: NovaSupport, s390x: NovaSupport, aarch64: NovaSupport, ppc64: NovaSupport
+) -> Mapping[str, NovaSupport]:
+    """Nova's values for its libvirt KVM columns, as the ini writes them."""
+    return MappingProxyType(
+        {
+            "libvirt-kvm-x86": x86,
+            "libvirt-kvm-s390x": s390x,
+            "libvirt-kvm-aarch64": aarch64,
+            "libvirt-kvm-ppc64": ppc64,
+        }
+    )
+
+
+#: Every row of Nova's support-matrix.ini, in the file's order, as openstack/nova's master has it
+#: (the file is unchanged since the 33.0.0 tag). Nova's values are facts read from the file; the
+#: features, methods and notes are zcompute's mapping.
+NOVA_ROWS: tuple[NovaRow, ...] = (
+    NovaRow(
+        "operation.attach-volume",
+        "Attach block volume to instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("attach-volume",),
+        methods=_VOLUME,
+        note="Hotplug and persistent; Nova asks for the volume connector before attaching",
+    ),
+    NovaRow(
+        "operation.attach-tagged-volume",
+        "Attach tagged block device to instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=(),
+        methods=("attach_volume",),
+        capabilities=("supports_tagged_attach_volume",),
+        note=_NO_TAGS,
+    ),
+    NovaRow(
+        "operation.detach-volume",
+        "Detach block volume from instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("attach-volume",),
+        methods=("detach_volume",),
+    ),
+    NovaRow(
+        "operation.extend-volume",
+        "Extend block volume attached to instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=U, aarch64=C, ppc64=U),
+        features=(),
+        methods=("extend_volume",),
+        capabilities=("supports_extend_volume",),
+        note="zcompute cannot grow an attached disk yet",
+    ),
+    NovaRow(
+        "operation.attach-interface",
+        "Attach virtual network interface to instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("attach-interface",),
+        methods=("attach_interface", "detach_interface"),
+        capabilities=("supports_attach_interface",),
+    ),
+    NovaRow(
+        "operation.attach-tagged-interface",
+        "Attach tagged virtual network interface to instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
+        features=(),
+        methods=("attach_interface",),
+        capabilities=("supports_tagged_attach_interface",),
+        note=_NO_TAGS,
+    ),
+    NovaRow(
+        "operation.detach-interface",
+        "Detach virtual network interface from instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("attach-interface",),
+        methods=("detach_interface",),
+    ),
+    NovaRow(
+        "operation.maintenance-mode",
+        "Set the host in a maintenance mode",
+        OPTIONAL,
+        _kvm(x86=M, s390x=M, aarch64=M, ppc64=M),
+        features=(),
+        methods=("host_maintenance_mode", "set_host_enabled"),
+        note="Nova's own libvirt driver has neither method",
+    ),
+    NovaRow(
+        "operation.evacuate",
+        "Evacuate instances from a host",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=U),
+        features=("launch", "terminate"),
+        methods=("spawn", "destroy"),
+        capabilities=("supports_evacuate",),
+        note=(
+            "Nova rebuilds the guest on another host (a spawn there) and destroys the leftover "
+            "when the old host returns"
+        ),
+    ),
+    NovaRow(
+        "operation.rebuild",
+        "Rebuild instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("launch", "terminate"),
+        methods=("spawn", "destroy"),
+        note="Nova's default rebuild: destroy, then spawn from the new image",
+    ),
+    NovaRow(
+        "operation.rebuild-volume-backed",
+        "Rebuild volume backed instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=(),
+        methods=("spawn", "destroy"),
+        note="zcompute boots from an image, not from a volume",
+    ),
+    NovaRow(
+        "operation.get-guest-info",
+        "Guest instance status",
+        MANDATORY,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("get-guest-info",),
+        methods=("get_info",),
+    ),
+    NovaRow(
+        "operation.get-host-uptime",
+        "Guest host uptime",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=(),
+        methods=("get_host_uptime",),
+        note="zcompute reports no host uptime",
+    ),
+    NovaRow(
+        "operation.get-host-ip",
+        "Guest host ip",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=(),
+        methods=("get_host_ip_addr",),
+        note="zcompute reports no host address",
+    ),
+    NovaRow(
+        "operation.live-migrate",
+        "Live migrate instance across hosts",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=M, ppc64=C),
+        features=("live-migration",),
+        methods=_LIVE_MIGRATION,
+    ),
+    NovaRow(
+        "operation.force-live-migration-to-complete",
+        "Force live migration to complete",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=M, ppc64=C),
+        features=("live-migration",),
+        methods=("live_migration_force_complete",),
+    ),
+    NovaRow(
+        "operation.abort-in-progress-live-migration",
+        "Abort an in-progress or queued live migration",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=M, ppc64=C),
+        features=("live-migration",),
+        methods=("live_migration_abort",),
+    ),
+    NovaRow(
+        "operation.launch",
+        "Launch instance",
+        MANDATORY,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("launch",),
+        methods=("spawn",),
+    ),
+    NovaRow(
+        "operation.pause",
+        "Stop instance CPUs (pause)",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("pause",),
+        methods=("pause",),
+    ),
+    NovaRow(
+        "operation.reboot",
+        "Reboot instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("reboot",),
+        methods=("reboot",),
+    ),
+    NovaRow(
+        "operation.rescue",
+        "Rescue instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
+        features=(),
+        methods=("rescue", "unrescue"),
+        note="zcompute has no rescue boot",
+    ),
+    NovaRow(
+        "operation.resize",
+        "Resize instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=(),
+        methods=(
+            "migrate_disk_and_power_off",
+            "finish_migration",
+            "confirm_migration",
+            "finish_revert_migration",
+        ),
+        note="zcompute has no resize or cold migration",
+    ),
+    NovaRow(
+        "operation.resume",
+        "Restore instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("suspend",),
+        methods=("resume",),
+        note="The other half of suspend (managed save)",
+    ),
+    NovaRow(
+        "operation.set-admin-password",
+        "Set instance admin password",
+        OPTIONAL,
+        _kvm(x86=C, s390x=M, aarch64=U, ppc64=M),
+        features=(),
+        methods=("set_admin_password",),
+        note="The guest agent sets the hostname and SSH keys, not passwords",
+    ),
+    NovaRow(
+        "operation.snapshot",
+        "Save snapshot of instance disk",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("snapshot",),
+        methods=("snapshot",),
+    ),
+    NovaRow(
+        "operation.suspend",
+        "Suspend instance",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("suspend",),
+        methods=("suspend",),
+    ),
+    NovaRow(
+        "operation.swap-volume",
+        "Swap block volumes",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
+        features=(),
+        methods=("swap_volume",),
+        note="zcompute cannot swap a volume under a running guest",
+    ),
+    NovaRow(
+        "operation.terminate",
+        "Shutdown instance",
+        MANDATORY,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("terminate",),
+        methods=("destroy",),
+    ),
+    NovaRow(
+        "operation.trigger-crash-dump",
+        "Trigger crash dump",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
+        features=("trigger-crash-dump",),
+        methods=("trigger_crash_dump",),
+    ),
+    NovaRow(
+        "operation.unpause",
+        "Resume instance CPUs (unpause)",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("pause",),
+        methods=("unpause",),
+    ),
+    NovaRow(
+        "guest.disk.autoconfig",
+        "Auto configure disk",
+        OPTIONAL,
+        _kvm(x86=M, s390x=M, aarch64=M, ppc64=M),
+        features=(),
+        methods=("spawn",),
+        note="The host never partitions or resizes a guest's file system",
+    ),
+    NovaRow(
+        "guest.disk.rate-limit",
+        "Instance disk I/O limits",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=(),
+        methods=("spawn",),
+        note="zcompute writes no disk I/O limits",
+    ),
+    NovaRow(
+        "guest.setup.configdrive",
+        "Config drive support",
+        _choice("guest.setup"),
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=M),
+        features=("config-drive",),
+        methods=("spawn",),
+    ),
+    NovaRow(
+        "guest.setup.inject.file",
+        "Inject files into disk image",
+        OPTIONAL,
+        _kvm(x86=C, s390x=M, aarch64=U, ppc64=M),
+        features=(),
+        methods=("spawn",),
+        note="zcompute never writes into a guest's disk; files reach the guest on the config drive",
+    ),
+    NovaRow(
+        "guest.setup.inject.networking",
+        "Inject guest networking config",
+        OPTIONAL,
+        _kvm(x86=P, s390x=M, aarch64=U, ppc64=M),
+        features=("inject-networking",),
+        methods=("spawn",),
+    ),
+    NovaRow(
+        "console.rdp",
+        "Remote desktop over RDP",
+        _choice("console"),
+        _kvm(x86=M, s390x=M, aarch64=M, ppc64=M),
+        features=(),
+        methods=(),
+        note="No RDP console, and Nova's driver interface has no method for one",
+    ),
+    NovaRow(
+        "console.serial.log",
+        "View serial console logs",
+        _choice("console"),
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=M),
+        features=("console-log",),
+        methods=("get_console_output",),
+    ),
+    NovaRow(
+        "console.serial.interactive",
+        "Remote interactive serial console",
+        _choice("console"),
+        _kvm(x86=C, s390x=C, aarch64=U, ppc64=U),
+        features=("interactive-console",),
+        methods=("get_serial_console",),
+    ),
+    NovaRow(
+        "console.spice",
+        "Remote desktop over SPICE",
+        _choice("console"),
+        _kvm(x86=C, s390x=M, aarch64=U, ppc64=M),
+        features=("spice",),
+        methods=("get_spice_console",),
+    ),
+    NovaRow(
+        "console.vnc",
+        "Remote desktop over VNC",
+        _choice("console"),
+        _kvm(x86=C, s390x=M, aarch64=C, ppc64=M),
+        features=("vnc",),
+        methods=("get_vnc_console",),
+    ),
+    NovaRow(
+        "storage.block",
+        "Block storage support",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("attach-volume",),
+        methods=_VOLUME,
+    ),
+    NovaRow(
+        "storage.block.backend.fibrechannel",
+        "Block storage over fibre channel",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=U, ppc64=M),
+        features=("attach-volume-fc",),
+        methods=_VOLUME,
+    ),
+    NovaRow(
+        "storage.block.backend.iscsi",
+        "Block storage over iSCSI",
+        _condition("storage.block==complete"),
+        _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
+        features=(),
+        methods=_VOLUME,
+        note="zcompute attaches files, block devices and FC LUNs; it logs in to no iSCSI target",
+    ),
+    NovaRow(
+        "storage.block.backend.iscsi.auth.chap",
+        "CHAP authentication for iSCSI",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
+        features=(),
+        methods=_VOLUME,
+        note="No iSCSI, so no CHAP",
+    ),
+    NovaRow(
+        "storage.image",
+        "Image storage support",
+        MANDATORY,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=("launch",),
+        methods=("spawn",),
+        note="A spawn boots from an image",
+    ),
+    NovaRow(
+        "operation.uefi-boot",
+        "uefi boot",
+        OPTIONAL,
+        _kvm(x86=C, s390x=M, aarch64=C, ppc64=M),
+        features=(),
+        methods=("spawn",),
+        note=_NO_FIRMWARE,
+    ),
+    NovaRow(
+        "operation.device-tags",
+        "Device tags",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=(),
+        methods=("spawn",),
+        capabilities=("supports_device_tagging",),
+        note=_NO_TAGS,
+    ),
+    NovaRow(
+        "operation.quiesce",
+        "quiesce",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
+        features=(),
+        methods=("quiesce",),
+        note=_NO_QUIESCE,
+    ),
+    NovaRow(
+        "operation.unquiesce",
+        "unquiesce",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
+        features=(),
+        methods=("unquiesce",),
+        note=_NO_QUIESCE,
+    ),
+    NovaRow(
+        "operation.multiattach-volume",
+        "Attach block volume to multiple instances",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
+        features=(),
+        methods=("attach_volume",),
+        capabilities=("supports_multiattach",),
+        note="zcompute attaches a volume to one guest",
+    ),
+    NovaRow(
+        "operation.encrypted-volume",
+        "Attach encrypted block volume to server",
+        OPTIONAL,
+        _kvm(x86=C, s390x=U, aarch64=U, ppc64=U),
+        features=(),
+        methods=("attach_volume",),
+        note="zcompute attaches no encrypted volume",
+    ),
+    NovaRow(
+        "operation.trusted-certs",
+        "Validate image with trusted certificates",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=(),
+        methods=("spawn",),
+        capabilities=("supports_trusted_certs",),
+        note="zcompute checks no image signature or certificate",
+    ),
+    NovaRow(
+        "operation.file-backed-memory",
+        "File backed memory",
+        OPTIONAL,
+        _kvm(x86=C, s390x=U, aarch64=U, ppc64=U),
+        features=(),
+        methods=("spawn",),
+        capabilities=("supports_mem_backing_file",),
+        note="zcompute writes no file memory backing",
+    ),
+    NovaRow(
+        "operation.report-cpu-traits",
+        "Report CPU traits",
+        OPTIONAL,
+        _kvm(x86=C, s390x=M, aarch64=U, ppc64=C),
+        features=(),
+        methods=("update_provider_tree",),
+        note="zcompute reports no CPU traits",
+    ),
+    NovaRow(
+        "operation.port-with-resource-request",
+        "SR-IOV ports with resource request",
+        OPTIONAL,
+        _kvm(x86=C, s390x=M, aarch64=M, ppc64=M),
+        features=(),
+        methods=("get_available_resource",),
+        note="zcompute has no SR-IOV ports",
+    ),
+    NovaRow(
+        "operation.boot-encrypted-vm",
+        "Boot instance with secure encrypted memory",
+        OPTIONAL,
+        _kvm(x86=P, s390x=M, aarch64=M, ppc64=M),
+        features=("secure-execution",),
+        methods=("spawn",),
+        note="On IBM Z this is Secure Execution",
+    ),
+    NovaRow(
+        "operation.cache-images",
+        "Cache base images for faster instance boot",
+        OPTIONAL,
+        _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
+        features=(),
+        methods=("cache_image", "manage_image_cache"),
+        capabilities=("has_imagecache",),
+        note="zcompute has no image cache for Nova to prime",
+    ),
+    NovaRow(
+        "operation.boot-emulated-tpm",
+        "Boot instance with an emulated trusted platform module (TPM)",
+        OPTIONAL,
+        _kvm(x86=P, s390x=M, aarch64=M, ppc64=M),
+        features=(),
+        methods=("spawn",),
+        capabilities=("supports_vtpm",),
+        note="zcompute writes no TPM device",
+    ),
+    NovaRow(
+        "operation.boot-stateless-firmware",
+        "Boot instance with stateless firmware",
+        OPTIONAL,
+        _kvm(x86=P, s390x=M, aarch64=M, ppc64=M),
+        features=(),
+        methods=("spawn",),
+        note=_NO_FIRMWARE,
+    ),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class NovaCell:
+    """zcompute's value for one row on one architecture, and why when it is not complete."""
+
+    support: NovaSupport
+    reason: str = ""
+
+
+def nova_cell(row: NovaRow, profile: ArchProfile, implemented: Collection[str]) -> NovaCell:
+    """zcompute's value for ``row`` on ``profile``'s architecture (see the module docs).
+
+    ``implemented`` holds the names of the ``ComputeDriver`` methods the Nova adapter
+    implements. Reasons come in order: the platform's, the driver's, then the adapter's.
+    """
+    if not row.features:
+        return NovaCell(NovaSupport.MISSING, "not implemented by zcompute")
+    claims = [(feature(key), profile.claim(key)) for key in row.features]
+    platform = [
+        claim.note or f"{item.name}: not supported on {profile.arch}"
+        for item, claim in claims
+        if claim.status is Status.MISSING
+    ]
+    if platform:
+        return NovaCell(NovaSupport.MISSING, "; ".join(dict.fromkeys(platform)))
+    driver = [
+        f"not implemented by zcompute ({item.name}: {IMPLEMENTATION[item.key].note})"
+        if IMPLEMENTATION[item.key].note
+        else f"not implemented by zcompute ({item.name})"
+        for item, _ in claims
+        if IMPLEMENTATION[item.key].state is ImplState.NOT_IMPLEMENTED
+    ]
+    if driver:
+        return NovaCell(NovaSupport.MISSING, "; ".join(driver))
+    lacking = [name for name in row.methods if name not in implemented]
+    if lacking:
+        return NovaCell(NovaSupport.MISSING, f"the Nova adapter lacks {', '.join(lacking)}")
+    partial = [
+        claim.note or f"{item.name}: partial on {profile.arch}"
+        for item, claim in claims
+        if claim.status is Status.PARTIAL
+    ]
+    if partial:
+        return NovaCell(NovaSupport.PARTIAL, "; ".join(dict.fromkeys(partial)))
+    return NovaCell(NovaSupport.COMPLETE)
+
+
+@dataclasses.dataclass(frozen=True)
+class NovaMatrixRow:
+    row: NovaRow
+    cells: Mapping[str, NovaCell]  # by architecture
+
+
+@dataclasses.dataclass(frozen=True)
+class NovaMatrix:
+    """Nova's rows with Nova's own column and zcompute's for each architecture.
+
+    ``untested_arches`` are those no end-to-end test boots a guest of (as in zcompute's own
+    matrix); their complete and partial cells say untested.
+    """
+
+    arches: tuple[str, ...]
+    nova_drivers: Mapping[str, str]  # Nova's column for each architecture
+    rows: tuple[NovaMatrixRow, ...]
+    untested_arches: tuple[str, ...] = ()
+
+    def complete(self, arch: str) -> int:
+        """How many rows zcompute has complete on ``arch``."""
+        return sum(r.cells[arch].support is NovaSupport.COMPLETE for r in self.rows)
+
+    def nova_complete(self, arch: str) -> int:
+        """How many rows Nova's own driver for ``arch`` marks complete."""
+        driver = self.nova_drivers[arch]
+        return sum(r.row.nova_value(driver) is NovaSupport.COMPLETE for r in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arches": list(self.arches),
+            "nova_drivers": dict(self.nova_drivers),
+            "untested_arches": list(self.untested_arches),
+            "summary": {
+                arch: {
+                    "rows": len(self.rows),
+                    "zcompute_complete": self.complete(arch),
+                    "nova_complete": self.nova_complete(arch),
+                }
+                for arch in self.arches
+            },
+            "rows": [
+                {
+                    "key": r.row.key,
+                    "title": r.row.title,
+                    "status": str(r.row.status),
+                    "features": list(r.row.features),
+                    "methods": list(r.row.methods),
+                    "capabilities": list(r.row.capabilities),
+                    "note": r.row.note,
+                    "columns": {
+                        arch: {
+                            "nova": str(r.row.nova_value(self.nova_drivers[arch])),
+                            "zcompute": str(r.cells[arch].support),
+                            "reason": r.cells[arch].reason,
+                        }
+                        for arch in self.arches
+                    },
+                }
+                for r in self.rows
+            ],
+        }
+
+
+def nova_matrix(
+    implemented: Collection[str], profiles: Iterable[ArchProfile] | None = None
+) -> NovaMatrix:
+    """Every row of :data:`NOVA_ROWS` for ``profiles`` (by default every profile Nova has a
+    column for), with an adapter that implements the ``ComputeDriver`` methods ``implemented``.
+    """
+    chosen = tuple(
+        profiles if profiles is not None else (p for p in PROFILES.values() if p.nova_driver)
+    )
+    bare = [p.arch for p in chosen if not p.nova_driver]
+    if bare:
+        raise InvalidInput("arch", f"Nova's matrix has no column for {', '.join(bare)}")
+    names = frozenset(implemented)
+    rows = tuple(
+        NovaMatrixRow(row, MappingProxyType({p.arch: nova_cell(row, p, names) for p in chosen}))
+        for row in NOVA_ROWS
+    )
+    return NovaMatrix(
+        arches=tuple(p.arch for p in chosen),
+        nova_drivers=MappingProxyType({p.arch: p.nova_driver or "" for p in chosen}),
+        rows=rows,
+        untested_arches=support_matrix(chosen).untested_arches,
+    )
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+_MARKDOWN_HEAD = """\
+# Nova support matrix: zcompute next to Nova's libvirt driver
+
+<!-- Generated by `zcompute support-matrix --nova --format markdown`. Change the rows in
+     src/zcompute/arch/_nova_rows.py, zcompute's claims and implementation table, or the
+     Nova adapter, then regenerate. -->
+
+One line per row of Nova's own support matrix (`doc/source/user/support-matrix.ini` in
+openstack/nova). The **Nova** columns are what Nova says of its own libvirt KVM driver for that
+architecture, as written in the file. The **zcompute** columns are computed: *complete* when
+the zcompute features the row rests on are supported by the architecture's profile and
+implemented by zcompute's driver, and the Nova adapter implements the row's `ComputeDriver`
+methods (*partial* when that holds but the platform supports a feature only in part);
+otherwise *missing*, with the reason in a note. A row that no zcompute feature does is missing.
+"""
+
+
+def _header(matrix: NovaMatrix) -> list[str]:
+    columns = ["Nova row", "Status"]
+    for arch in matrix.arches:
+        columns += [f"Nova {matrix.nova_drivers[arch]}", f"zcompute {arch}"]
+    return [*columns, "Notes"]
+
+
+def _cell(matrix: NovaMatrix, row: NovaMatrixRow, arch: str, notes: _Notes) -> str:
+    cell = row.cells[arch]
+    untested = arch in matrix.untested_arches and cell.support is not NovaSupport.MISSING
+    return f"{cell.support}{', untested' if untested else ''}{notes.ref(cell.reason)}"
+
+
+def _row_note(row: NovaRow, code: str) -> str:
+    parts = []
+    if row.features:
+        parts.append("zcompute: " + ", ".join(f"{code}{key}{code}" for key in row.features))
+    if row.methods:
+        parts.append("adapter: " + ", ".join(f"{code}{name}{code}" for name in row.methods))
+    if row.capabilities:
+        parts.append("capability: " + ", ".join(f"{code}{c}{code}" for c in row.capabilities))
+    text = "; ".join(parts)
+    return f"{text}. {row.note}" if text and row.note else text or row.note
+
+
+def _cells(matrix: NovaMatrix, notes: _Notes, code: str) -> list[list[str]]:
+    rows = []
+    for r in matrix.rows:
+        cells = [f"{r.row.title} ({code}{r.row.key}{code})", str(r.row.status)]
+        for arch in matrix.arches:
+            cells.append(str(r.row.nova_value(matrix.nova_drivers[arch])))
+            cells.append(_cell(matrix, r, arch, notes))
+        cells.append(_row_note(r.row, code))
+        rows.append(cells)
+    return rows
+
+
+def _summary(matrix: NovaMatrix, notice: str) -> list[str]:
+    lines = [
+        f"zcompute complete on {arch}: {matrix.complete(arch)} of {len(matrix.rows)} rows; "
+        f"Nova's own {matrix.nova_drivers[arch]}: {matrix.nova_complete(arch)}"
+        for arch in matrix.arches
+    ]
+    if matrix.untested_arches:
+        lines.append(
+            f"Untested: {', '.join(matrix.untested_arches)} (no end-to-end test boots a guest)."
+        )
+    return [notice, *lines] if notice else lines
+
+
+def render_nova_markdown(matrix: NovaMatrix, notice: str = "") -> str:
+    """The Markdown table; ``notice`` (e.g. that no adapter is installed) goes above it."""
+    notes = _Notes()
+    rows = _cells(matrix, notes, "`")
+    header = _header(matrix)
+    lines = [_MARKDOWN_HEAD]
+    lines += [f"- {line}" for line in _summary(matrix, notice)]
+    lines.append("")
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(" --- " for _ in header) + "|")
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    if notes.items:
+        lines.append("\nNotes:\n")
+        lines += [f"{number}. {note}" for note, number in notes.items.items()]
+    return "\n".join(lines) + "\n"
+
+
+def render_nova_text(matrix: NovaMatrix, notice: str = "", width: int = 200) -> str:
+    notes = _Notes()
+    table = Table(title="Nova support matrix: zcompute", show_lines=False)
+    for name in _header(matrix):
+        table.add_column(name, overflow="fold")
+    for cells in _cells(matrix, notes, ""):
+        table.add_row(*cells)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, highlight=False)
+    console.print(table)
+    for line in _summary(matrix, notice):
+        console.print(line, markup=False)
+    for note, number in notes.items.items():
+        console.print(f"[{number}] {note}", markup=False)
+    return buffer.getvalue()
+
+
+def render_nova_json(matrix: NovaMatrix, notice: str = "") -> str:
+    data = matrix.to_dict()
+    if notice:
+        data["notice"] = notice
+    return json.dumps(data, indent=2) + "\n"
+
+
+def render_nova(matrix: NovaMatrix, fmt: str, notice: str = "") -> str:
+    renderers = {
+        "text": render_nova_text,
+        "markdown": render_nova_markdown,
+        "json": render_nova_json,
+    }
+    if fmt not in renderers:
+        raise InvalidInput("format", f"unknown format {fmt!r}", NOVA_MATRIX_FORMATS)
+    return renderers[fmt](matrix, notice)
