@@ -143,13 +143,27 @@ def _backing_store(plan: DiskPlan) -> BackingStore | None:
 
 
 def nic_device(plan: NicPlan) -> Interface:
-    """One NIC (also used on its own for hotplug)."""
+    """One NIC (also used on its own for hotplug).
+
+    A tap NIC is libvirt's ``ethernet`` type on a device that exists before the guest starts:
+    ``managed='no'`` makes libvirt use it as it is, never create or delete it (zcompute does).
+    """
+    if plan.tap is not None:
+        return Interface(
+            type="ethernet",
+            mac=plan.mac,
+            target_dev=plan.tap,
+            target_managed=False,
+            model=plan.model,
+            mtu=plan.mtu,
+        )
     return Interface(
         type="network" if plan.network else "bridge",
         mac=plan.mac,
         source_network=plan.network,
         source_bridge=None if plan.network else plan.bridge,
         model=plan.model,
+        mtu=plan.mtu,
     )
 
 

@@ -22,6 +22,7 @@ way (:func:`from_os_error`), so no caller of the driver sees one::
     ├── NoSpace                 the data directory's file system is full: free space first
     ├── VolumeError             volume connector failures (HBA, LUN, path never appears)
     ├── HostFileError           a host file or directory that cannot be read or written; names it
+    ├── NetworkDeviceError      a host network device (a guest's tap) not created or removed
     └── VirtError               any other libvirt failure; carries libvirt's code and message
         ├── HypervisorUnavailable   libvirtd cannot be reached
         └── HostUnsupported     libvirt or QEMU older than zcompute's tested minimum
@@ -44,6 +45,7 @@ __all__ = [
     "ImageError",
     "InvalidInput",
     "InvalidState",
+    "NetworkDeviceError",
     "NoSpace",
     "NotFound",
     "SchemaError",
@@ -161,6 +163,15 @@ class HostFileError(ZcomputeError):
         self.path = path
         self.errno = errno
         super().__init__(f"{path}: {message}" if path else message)
+
+
+class NetworkDeviceError(ZcomputeError):
+    """A host network device (a guest's tap) could not be created, set up or removed;
+    ``device`` names it."""
+
+    def __init__(self, device: str, message: str) -> None:
+        self.device = device
+        super().__init__(f"network device {device}: {message}")
 
 
 class VirtError(ZcomputeError):

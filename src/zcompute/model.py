@@ -49,6 +49,7 @@ __all__ = [
     "DISK_BUSES",
     "DISK_FORMATS",
     "DOMAIN_TYPES",
+    "IFNAME_RULE",
     "IMAGE_PROPERTIES",
     "KERNEL_ID_PROPERTY",
     "MAX_TIMEOUT",
@@ -82,8 +83,9 @@ NAME_RULE = "1-63 characters from A-Z a-z 0-9 . _ -, starting with a letter or d
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _KEY_RULE = "1-255 characters from A-Z a-z 0-9 _ : . -"
 _KEY_RE = re.compile(r"[A-Za-z0-9_:.-]{1,255}")
-_BRIDGE_RULE = "1-15 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
-_BRIDGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,14}")
+# a Linux network interface name (IFNAMSIZ, and safe on ip's command line): bridges and taps
+IFNAME_RULE = "1-15 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
+_IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,14}")
 _MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _TARGET_RE = re.compile(r"(vd|sd|hd)[a-z]{1,2}")
 _SERIAL_RE = re.compile(r"[A-Za-z0-9._-]{1,20}")  # virtio-blk serials hold at most 20 bytes
@@ -466,28 +468,38 @@ class BlockDeviceSpec:
 
 @dataclasses.dataclass(frozen=True)
 class NICSpec:
-    """A network interface on a libvirt ``network`` or a host ``bridge`` (exactly one)."""
+    """A NIC on a libvirt ``network``, a host ``bridge`` or a ``tap`` device (exactly one).
+
+    A tap device (Nova's ``tap``/``ethernet`` VIFs) is zcompute's to create before the guest
+    starts and to remove with it; whatever plugs it into a network (Neutron's agent) does so
+    by its name. ``mtu`` (bytes) applies to every kind.
+    """
 
     network: str | None = None
     bridge: str | None = None
     mac: str | None = None
     model: str | None = None
+    tap: str | None = None
+    mtu: int | None = None
 
     def __post_init__(self) -> None:
-        if (self.network is None) == (self.bridge is None):
-            raise InvalidInput(
-                "nic", "give exactly one of network and bridge", ["network", "bridge"]
-            )
+        kinds = ("network", "bridge", "tap")
+        if sum(getattr(self, kind) is not None for kind in kinds) != 1:
+            raise InvalidInput("nic", "give exactly one of network, bridge and tap", kinds)
         if self.network is not None:
             validate_name(self.network, "nic.network")
-        if self.bridge is not None and (
-            not isinstance(self.bridge, str) or _BRIDGE_RE.fullmatch(self.bridge) is None
-        ):
-            raise InvalidInput("nic.bridge", f"invalid bridge {_show(self.bridge)}", _BRIDGE_RULE)
+        for kind in ("bridge", "tap"):
+            value = getattr(self, kind)
+            if value is not None and (
+                not isinstance(value, str) or _IFNAME_RE.fullmatch(value) is None
+            ):
+                raise InvalidInput(f"nic.{kind}", f"invalid {kind} {_show(value)}", IFNAME_RULE)
         if self.mac is not None:
             _set(self, "mac", _check_mac(self.mac))
         if self.model is not None:
             _check_choice("nic.model", self.model, NIC_MODELS)
+        if self.mtu is not None:
+            _check_int("nic.mtu", self.mtu, 68, 65535)  # IPv4's minimum; the largest an IP packet
 
 
 def _check_mac(value: object) -> str:
@@ -565,9 +577,10 @@ class Instance:
             targets.append(self.config_drive)
         if len(set(targets)) != len(targets):
             raise InvalidInput("instance.block_devices", f"duplicate targets in {targets}")
-        macs = [nic.mac for nic in self.nics if nic.mac is not None]
-        if len(set(macs)) != len(macs):
-            raise InvalidInput("instance.nics", f"duplicate MAC addresses in {macs}")
+        for field in ("mac", "tap"):
+            values = [getattr(nic, field) for nic in self.nics if getattr(nic, field) is not None]
+            if len(set(values)) != len(values):
+                raise InvalidInput("instance.nics", f"duplicate {field} values in {values}")
 
     def replace(self, **changes: object) -> Instance:
         """A copy with some fields changed (and validated again)."""

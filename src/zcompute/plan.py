@@ -65,10 +65,14 @@ class DiskPlan:
 
 @dataclasses.dataclass(frozen=True)
 class NicPlan:
+    """One NIC: its network, bridge or tap device (exactly one), MAC, model and MTU."""
+
     network: str | None
     bridge: str | None
     mac: str
     model: str
+    tap: str | None = None
+    mtu: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,7 +332,7 @@ def _nic(nic: NICSpec, profile: ArchProfile) -> NicPlan:
         raise InvalidInput(
             "nic model", f"{model!r} is not a NIC model on {profile.arch}", profile.nic_models
         )
-    return NicPlan(nic.network, nic.bridge, nic.mac or generate_mac(), model)
+    return NicPlan(nic.network, nic.bridge, nic.mac or generate_mac(), model, nic.tap, nic.mtu)
 
 
 _PREFIX = {"virtio": "vd", "scsi": "sd", "sata": "sd", "ide": "hd", "usb": "sd"}

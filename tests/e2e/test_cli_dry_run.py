@@ -129,3 +129,20 @@ def test_a_bad_hostname_is_refused_in_one_line_before_anything_is_made(
     assert f"--ssh-key {private} line 1" in done.stderr
     assert "PRIVATE" not in done.stderr  # the key's text is never echoed
     assert not (data_dir / "instances").exists() or not any((data_dir / "instances").iterdir())
+
+
+def test_a_tap_nic_dry_run_shows_the_ethernet_interface_and_makes_no_device(
+    data_dir: Path, guest_name: str, tmp_path: Path
+) -> None:
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(b"not booted by a dry run")
+    _run(data_dir, "image", "import", "k", "--kernel", str(kernel), "--arch", os.uname().machine)
+    tap = f"zct{os.urandom(4).hex()}"
+
+    out = _run(data_dir, "boot", guest_name, "--image", "k", "--flavor", "tiny", "--dry-run",
+               "--tap", tap)  # fmt: skip
+
+    (nic,) = etree.fromstring(out.encode()).iter("interface")
+    assert nic.get("type") == "ethernet"
+    assert nic.find("target").attrib == {"dev": tap, "managed": "no"}  # type: ignore[union-attr]
+    assert not Path("/sys/class/net", tap).exists()

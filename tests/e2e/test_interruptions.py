@@ -13,6 +13,7 @@ added to an operation without a case here fails the suite.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import pytest
 
 from zcompute.config import Config
 from zcompute.driver import ComputeDriver
+from zcompute.driver._taps import SYSFS_NET, HostTaps
 from zcompute.errors import NotFound
 from zcompute.plan import CONFIG_DRIVE
 from zcompute.virt import Hypervisor, PowerState
@@ -38,7 +40,7 @@ ACTIONS = ("raise", "term", "kill")
 STEPS = {
     "spawn": [
         "spawn.recorded", "spawn.folder", "spawn.disk", "configdrive.staged",
-        "spawn.config_drive", "spawn.defined", "spawn.started", "spawn.booted",
+        "spawn.config_drive", "spawn.taps", "spawn.defined", "spawn.started", "spawn.booted",
     ],
     "destroy": ["destroy.begun", "destroy.stopped", "destroy.undefined", "destroy.files_removed"],
     "snapshot": [
@@ -86,9 +88,9 @@ class Host:
             assert done.returncode == 0, f"{args}: {done.stderr}"
         return done
 
-    def boot(self, name: str) -> None:
+    def boot(self, name: str, *extra: str) -> None:
         self.run("boot", name, "--image", self.image, "--flavor", TINY.name,
-                 "--wait-console", BOOTED)  # fmt: skip
+                 "--wait-console", BOOTED, *extra)  # fmt: skip
 
     def interrupted(self, fault: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run a command with a fault; it must end as the fault says, never in a traceback."""
@@ -122,6 +124,10 @@ class Host:
         leftovers = [p.name for p in drv.images.images_dir.iterdir() if p.name.startswith(".")]
         assert leftovers == [], leftovers
         assert [i.name for i in drv.images.recover().missing] == []
+        # a tap device exists while a record names it, and only then
+        taps = {n.tap for i in records.values() for n in i.nics if n.tap is not None}
+        assert set(HostTaps(self.data).marked()) == taps
+        assert {t for t in taps if (SYSFS_NET / t).exists()} == taps
         for inst in records.values():
             self._devices_match(inst.uuid)
             assert list((drv.instances_dir / inst.uuid).glob(".snapshot-*")) == []
@@ -170,6 +176,15 @@ def name(request: pytest.FixtureRequest) -> str:
     return f"{TEST_PREFIX}{RUN_ID}-int-{uuidlib.uuid4().hex[:8]}"
 
 
+@pytest.fixture
+def tap() -> Iterator[str]:
+    """A tap device name for a boot; deleted afterwards if it is still there."""
+    name = f"zct{secrets.token_hex(4)}"
+    yield name
+    if (SYSFS_NET / name).exists():
+        subprocess.run(["ip", "link", "delete", "dev", name], check=False)
+
+
 @pytest.fixture(scope="module")
 def running(host: Host) -> Iterator[str]:
     """One running guest for the device and snapshot cases of this module's worker."""
@@ -191,24 +206,27 @@ pytestmark = pytest.mark.xdist_group("interruptions")
 
 
 @pytest.mark.parametrize(("step", "action"), cases("spawn"))
-def test_spawn(host: Host, name: str, step: str, action: str) -> None:
+def test_spawn(host: Host, name: str, tap: str, step: str, action: str) -> None:
     host.interrupted(f"{step}:{action}", "boot", name, "--image", host.image, "--flavor",
-                     TINY.name, "--wait-console", BOOTED, "--hostname", "int")  # fmt: skip
+                     TINY.name, "--wait-console", BOOTED, "--hostname", "int",
+                     "--tap", tap)  # fmt: skip
     host.converge()
+    assert not (SYSFS_NET / tap).exists()
     with pytest.raises(NotFound):  # undone, whichever step it stopped after
         host.driver.get_instance(name)
     assert host.driver.domains.uuid_of(name) is None  # the name is free again
 
 
 @pytest.mark.parametrize(("step", "action"), cases("destroy"))
-def test_destroy(host: Host, name: str, step: str, action: str) -> None:
-    host.boot(name)
+def test_destroy(host: Host, name: str, tap: str, step: str, action: str) -> None:
+    host.boot(name, "--tap", tap)
     host.interrupted(f"{step}:{action}", "delete", name)
     host.converge()
     if host.driver.instance_exists(name):  # an error before the domain went: still whole
         host.manageable(name)
         host.run("delete", name)
     assert host.driver.domains.uuid_of(name) is None
+    assert not (SYSFS_NET / tap).exists()
 
 
 @pytest.mark.parametrize(("step", "action"), cases("snapshot"))
@@ -284,7 +302,7 @@ def test_image_delete(host: Host, step: str, action: str) -> None:
 
 
 def test_every_step_of_every_operation_has_its_cases(
-    host: Host, running: str, name: str, tmp_path: Path
+    host: Host, running: str, name: str, tap: str, tmp_path: Path
 ) -> None:
     def traced(*args: str) -> list[str]:
         trace = tmp_path / f"trace-{uuidlib.uuid4().hex[:6]}"
@@ -295,7 +313,7 @@ def test_every_step_of_every_operation_has_its_cases(
     mac = "52:54:00:7a:00:02"
     seen = {
         "spawn": traced("boot", name, "--image", host.image, "--flavor", TINY.name,
-                        "--wait-console", BOOTED, "--hostname", "int"),
+                        "--wait-console", BOOTED, "--hostname", "int", "--tap", tap),
         "snapshot": traced("snapshot", running, image),
         "volume_attach": traced("volume", "attach", running, "--file", str(volume),
                                 "--target", "vdc"),

@@ -23,6 +23,7 @@ from zcompute.cli._render import (
     instance_dict,
     json_option,
     key_values,
+    nic_place,
     open_driver,
     print_json,
     print_table,
@@ -74,6 +75,14 @@ def _config_drive(
     multiple=True,
     metavar="BRIDGE",
     help="Add a NIC on host bridge BRIDGE (repeatable).",
+)
+@click.option(
+    "--tap",
+    "taps",
+    multiple=True,
+    metavar="NAME",
+    help="Add a NIC on a new tap device NAME, which zcompute creates and removes with the "
+    "guest; the name must not exist on the host (repeatable).",
 )
 @click.option(
     "--volume",
@@ -137,6 +146,7 @@ def boot(
     flavor: str,
     networks: tuple[str, ...],
     bridges: tuple[str, ...],
+    taps: tuple[str, ...],
     volumes: tuple[str, ...],
     properties: tuple[str, ...],
     wait_console: str | None,
@@ -149,6 +159,7 @@ def boot(
 ) -> None:
     """Create and start guest NAME from an image and a flavor."""
     nics = [NICSpec(network=n) for n in networks] + [NICSpec(bridge=b) for b in bridges]
+    nics += [NICSpec(tap=t) for t in taps]
     disks = _volumes(volumes)
     drive = _config_drive(user_data, ssh_keys, hostname, config_drive)
     wait_for = compile_regex("--wait-console", wait_console)
@@ -370,10 +381,7 @@ def show(app: AppContext, name: str, as_json: bool, as_xml: bool) -> None:
         (f"disk {b.target}", f"{b.source} ({b.bus}{', ro' if b.readonly else ''})")
         for b in inst.block_devices
     ]
-    rows += [
-        (f"nic {n.mac}", f"network {n.network}" if n.network else f"bridge {n.bridge}")
-        for n in inst.nics
-    ]
+    rows += [(f"nic {n.mac}", nic_place(n)) for n in inst.nics]
     rows += [(f"metadata {k}", v) for k, v in sorted(inst.metadata.items())]
     print_table(f"Guest {inst.name}", ("field", "value"), rows)
 

@@ -39,6 +39,7 @@ __all__ = [
     "json_option",
     "key_values",
     "nic_dict",
+    "nic_place",
     "open_driver",
     "print_json",
     "print_table",
@@ -200,6 +201,15 @@ def block_device_dict(device: BlockDeviceSpec) -> dict[str, Any]:
 
 def nic_dict(nic: NICSpec) -> dict[str, Any]:
     return dataclasses.asdict(nic)
+
+
+def nic_place(nic: NICSpec) -> str:
+    """Where a NIC is, for a table: ``network default``, ``tap tap3f2a9c1e-7b (mtu 1400)``."""
+    if nic.network is not None:
+        place = f"network {nic.network}"
+    else:
+        place = f"tap {nic.tap}" if nic.tap is not None else f"bridge {nic.bridge}"
+    return place if nic.mtu is None else f"{place} (mtu {nic.mtu})"
 
 
 def instance_dict(inst: Instance, info: InstanceInfo | None, console_log: Path) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from zcompute.driver._files import warn_if_unreachable
 from zcompute.driver._host import checked_versions, known_kvm_answer, read_host_view
 from zcompute.driver._locks import InstanceLocks
 from zcompute.driver._state import instance_state, settled_state
+from zcompute.driver._taps import HostTaps
 from zcompute.driver._waiters import DomainEvents
 from zcompute.errors import ConfigError, HostFileError, InvalidInput, NotFound, ZcomputeError
 from zcompute.images import (
@@ -61,6 +62,7 @@ class DriverContext:
     domains: Domains
     events: DomainEvents
     locks: InstanceLocks  # one per instance: its operations serialise, others run in parallel
+    taps: HostTaps  # the tap devices of tap NICs, which zcompute creates and removes
     host_view: HostView | None  # read once by :attr:`host`; None until then
     qemu_user: tuple[QemuIds | None] | None  # libvirt's DAC label once asked (None inside: none)
 
@@ -79,6 +81,7 @@ class DriverContext:
         self.hv = Hypervisor(config.uri)
         self.domains = Domains(self.hv)
         self.locks = InstanceLocks()
+        self.taps = HostTaps(data)
         self.host_view = None
         self._host_lock = threading.Lock()
         self.events = DomainEvents(self.hv)

@@ -2,7 +2,8 @@
 
 A running or paused guest gets the device live *and* in its persistent definition; a stopped one
 only in its definition. The instance record lists every attached device, so a hard reboot, which
-defines the guest again from its record, keeps them.
+defines the guest again from its record, keeps them. A tap NIC's device is created before the NIC
+is attached (and removed if the attach fails) and removed once it is detached (:mod:`._taps`).
 
 Detaching from a running guest is a request the guest must answer (it releases the device);
 libvirt reports the device's removal with a DEVICE_REMOVED event, which the driver waits for,
@@ -11,6 +12,8 @@ with a timeout. Only then is the device removed from the definition and the reco
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +25,8 @@ from zcompute.driver._context import DriverContext
 from zcompute.driver._macs import refuse_shared_macs
 from zcompute.driver._operations import Operation, Operations
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
+from zcompute.driver._taps import refuse_shared_taps
+from zcompute.driver._undo import UndoStack
 from zcompute.errors import BusFull, Conflict, InvalidInput, NotFound, Timeout
 from zcompute.model import BlockDeviceSpec, Instance, NICSpec, Task, validate_timeout
 from zcompute.plan import disk_plan, nic_plan, target_name
@@ -188,19 +193,27 @@ class DeviceOps:
     # -- NICs ------------------------------------------------------------------------------
 
     def attach_interface(self, name_or_uuid: str, nic: NICSpec) -> NICSpec:
-        """Attach a NIC on a libvirt network or host bridge; returns it with its MAC."""
+        """Attach a NIC on a libvirt network, host bridge or new tap device; returns it with
+        its MAC."""
         verb = "attach a NIC to"
         with self._ops.run(name_or_uuid, Task.ATTACHING_INTERFACE, _ATTACHABLE, verb) as op:
-            self._check_nic_source(nic)
+            self._check_nic_source(op, nic)
             planned = nic_plan(nic, get_profile(op.instance.arch))
             refuse_shared_macs(self._ctx.db, op.uuid, [planned])
             macs = self._macs(op.instance)
             if planned.mac in macs:
                 raise Conflict(f"instance {op.name} already has a NIC with MAC {planned.mac}")
-            spec = NICSpec(network=nic.network, bridge=nic.bridge, mac=planned.mac, model=nic.model)
+            spec = dataclasses.replace(nic, mac=planned.mac)
             what = f"NIC {planned.mac}"
             op.touched.append(("nic", planned.mac))
-            self._attach(op, nic_device(planned), what, op.state in ACTIVE)
+            with UndoStack() as undo:  # a tap made for a NIC that was not attached goes again
+                if nic.tap is not None:
+                    taps = self._ctx.taps
+                    undo.push(
+                        f"remove tap {nic.tap}", functools.partial(taps.remove, op.uuid, nic.tap)
+                    )
+                    taps.create(op.uuid, nic.tap, nic.mtu)
+                self._attach(op, nic_device(planned), what, op.state in ACTIVE)
             fault_point("nic_attach.attached")
             self._record(op, spec, nic_with_mac(planned.mac), what)
             fault_point("nic_attach.recorded")
@@ -224,13 +237,20 @@ class DeviceOps:
                 )
             op.touched.append(("nic", wanted))
             detach(self._ctx, op, nic_with_mac(wanted), f"NIC {wanted}", timeout)
+            if spec.tap is not None:  # QEMU let go of it: libvirt leaves it (managed='no')
+                self._ctx.taps.remove(op.uuid, spec.tap)
             fault_point("nic_detach.detached")
             self._ctx.db.remove_attachment(op.uuid, "nic", wanted)
             fault_point("nic_detach.forgotten")
             return spec
 
-    def _check_nic_source(self, nic: NICSpec) -> None:
-        if nic.network is not None:
+    def _check_nic_source(self, op: Operation, nic: NICSpec) -> None:
+        if nic.tap is not None:  # zcompute makes it: its name must be free
+            if any(n.tap == nic.tap for n in op.instance.nics):
+                raise Conflict(f"instance {op.name} already has a NIC on tap {nic.tap}")
+            refuse_shared_taps(self._ctx.db, op.uuid, [nic.tap])
+            self._ctx.taps.refuse_taken(op.uuid, [nic.tap])
+        elif nic.network is not None:
             networks = self._ctx.hv.network_names()
             if nic.network not in networks:
                 raise InvalidInput(

@@ -2,12 +2,14 @@
 
 A hard reboot and the host-boot resume define a guest anew from what was recorded (pinned
 machine type, attached volumes and NICs); every start (power on, resume, soft reboot) first
-secures the guest's files again (:mod:`._files`).
+secures the guest's files again (:mod:`._files`) and creates the tap devices of its tap NICs
+that are gone (a host boot takes them all; libvirt does not make them: :mod:`._taps`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from zcompute.plan import CONFIG_DRIVE, GuestPlan, PlanRequest, make_plan
 from zcompute.virt import PowerState
 
 __all__ = ["Guests", "has_root_disk"]
+
+LOG = logging.getLogger("zcompute.driver")
 
 START_TIMEOUT = 30.0  # seconds for libvirt to report a started guest as running
 
@@ -114,6 +118,9 @@ class Guests:
 
         A guest restored from memory saved while paused comes back paused.
         """
+        made = self._ctx.taps.ensure(uuid, self._ctx.db.get_instance(uuid).nics)
+        if made:
+            LOG.info("instance %s: tap devices %s created again", uuid, ", ".join(made))
         folder = self._ctx.instances_dir / uuid
         if os.path.lexists(folder):  # libvirt opens its files as root: never through a link
             disks = [folder / ROOT_DISK, folder / CONFIG_DRIVE]

@@ -6,18 +6,20 @@ command that touches the instance, the driver's start (``init_host``) and ``zcom
 recover it according to what libvirt shows:
 
 * ``spawning``: undone, like a failed spawn's rollback: the domain destroyed and undefined,
-  volume connections released, the instance folder and record removed;
+  its tap devices, volume connections, the instance folder and record removed;
 * ``destroying``: finished;
 * ``snapshotting``: block jobs on the guest's disks aborted, the copy in progress removed (the
   image store removes its own half-made image);
 * attaching or detaching a volume or NIC: the guest's devices are made to match the record:
   a device the domain has but the record does not (an attach cut short) is detached, a record
-  of a device the domain no longer has (a detach cut short) is dropped;
+  of a device the domain no longer has (a detach cut short) is dropped, and a tap device marked
+  as the instance's that no NIC uses any more is removed;
 * anything else (power operations): the task is cleared and the state libvirt reports recorded.
 
 ``repair`` goes further: it also aborts block jobs that no running snapshot owns, makes every
 guest's devices match its record, removes image-store leftovers of dead processes, and removes
-domains that live in this data directory but have no record.
+domains that live in this data directory but have no record, and tap devices marked as made for
+an instance of this data directory that has no record (never a device chosen by its name).
 """
 
 from __future__ import annotations
@@ -149,6 +151,10 @@ class Recovery:
             fault_point("destroy.stopped")
             self._ctx.domains.undefine(inst.uuid)
             fault_point("destroy.undefined")
+        # libvirt leaves a tap NIC's device (managed='no'); an error keeps the record naming it
+        recorded = [nic.tap for nic in inst.nics if nic.tap is not None]
+        for name in self._ctx.taps.remove_all(inst.uuid, recorded):
+            LOG.info("instance %s: tap device %s removed", inst.name, name)
         for problem in release_volume_connections(self._ctx.db, inst.uuid):
             LOG.error("instance %s: could not disconnect volume %s", inst.name, problem)
         shutil.rmtree(self._ctx.instances_dir / inst.uuid, ignore_errors=True)
@@ -179,7 +185,18 @@ class Recovery:
         done += self._unrecorded_disks(inst, docs, live)
         done += self._unrecorded_nics(inst, docs, live)
         done += self._records_without_device(inst, docs, live)
-        return done
+        return done + self._unused_taps(inst.uuid)
+
+    def _unused_taps(self, uuid: str) -> list[str]:
+        """Remove the instance's tap devices that neither its record nor its domain has as a
+        NIC: an attach cut short after making one, a detach cut short before removing it."""
+        keep = {nic.tap for nic in self._ctx.db.get_instance(uuid).nics if nic.tap is not None}
+        docs = [Domain.from_xml(self._ctx.domains.xml(uuid, inactive=True))]
+        if self._ctx.observed_state(uuid) in ACTIVE:
+            docs.append(Domain.from_xml(self._ctx.domains.xml(uuid)))
+        keep |= {i.target_dev or "" for doc in docs for i in doc.devices.interfaces}
+        removed = self._ctx.taps.remove_all(uuid, (), keep)
+        return [f"tap device {name} of no NIC removed" for name in removed]
 
     def _unrecorded_disks(self, inst: Instance, docs: list[Domain], live: bool) -> list[str]:
         root = str(self._ctx.root_disk_path(inst.uuid))
@@ -280,6 +297,7 @@ class Recovery:
         actions += [f"image store: leftover {p.name} removed" for p in recovery.removed]
         actions += [f"image {i.name}: its files are missing" for i in recovery.missing]
         actions += self._remove_unrecorded_domains()
+        actions += self._remove_unrecorded_taps()
         return RepairReport(tuple(actions))
 
     def _remove_unrecorded_domains(self) -> list[str]:
@@ -294,6 +312,16 @@ class Recovery:
                 self._ctx.domains.undefine(uuid)
             shutil.rmtree(self._ctx.instances_dir / uuid, ignore_errors=True)
             done.append(f"domain {name} had no record: removed with its files")
+        return done
+
+    def _remove_unrecorded_taps(self) -> list[str]:
+        """Tap devices marked as made for an instance of this data directory without a record
+        (a spawn or a delete removes them before the record, so no live operation owns them)."""
+        known = {inst.uuid for inst in self._ctx.db.list_instances()}
+        done = []
+        for name, uuid in sorted(self._ctx.taps.marked().items()):
+            if uuid not in known and self._ctx.taps.remove(uuid, name):
+                done.append(f"tap device {name} of instance {uuid}, which has no record, removed")
         return done
 
     def _domains_in_data_dir(self) -> Iterable[tuple[str, str]]:

@@ -1,14 +1,16 @@
 """Spawn and destroy: a guest is created step by step, undone on any failure, and removed.
 
 Every step of a spawn that creates something (the record, the instance folder, the root disk,
-the domain's definition, the running domain) registers its undo first, so a failure leaves
-nothing behind: no half-defined domain, orphan disk or stale record. A spawn or destroy cut
-short by a killed process is finished or undone by recovery (:mod:`._recovery`).
+the tap devices of tap NICs, the domain's definition, the running domain) registers its undo
+first, so a failure leaves nothing behind: no half-defined domain, orphan disk, tap device or
+stale record. A spawn or destroy cut short by a killed process is finished or undone by
+recovery (:mod:`._recovery`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import shutil
@@ -26,6 +28,7 @@ from zcompute.driver._hostops import HostOps
 from zcompute.driver._macs import refuse_shared_macs
 from zcompute.driver._metadata import instance_metadata, user_metadata
 from zcompute.driver._recovery import Recovery
+from zcompute.driver._taps import refuse_shared_taps
 from zcompute.driver._undo import UndoStack
 from zcompute.errors import Conflict, InvalidState, NotFound
 from zcompute.model import (
@@ -154,6 +157,9 @@ class SpawnOps:
             self._refuse_existing(plan.name)
             ctx.reserve.require_room(f"booting {plan.name}")
             refuse_shared_macs(ctx.db, plan.uuid, plan.nics)
+            taps = [nic.tap for nic in plan.nics if nic.tap is not None]
+            refuse_shared_taps(ctx.db, plan.uuid, taps)
+            ctx.taps.refuse_taken(plan.uuid, taps)  # before the record names them
             with UndoStack(guard=ctx.hv.when_back) as undo:
                 self._create(plan, asked, undo)
                 if wait_for is not None:
@@ -231,6 +237,7 @@ class SpawnOps:
             write_config_drive(files, directory / CONFIG_DRIVE)
             fault_point("spawn.config_drive")
         self._guests.prepare_guest_files(directory, plan)
+        self._create_taps(plan, undo)
         xml = build_domain_xml(plan)
         # Both undos are registered before their step: a call cut short (libvirtd died) may
         # have done its work; each tolerates a domain that is not there.
@@ -250,6 +257,21 @@ class SpawnOps:
         fault_point("spawn.started")
         ctx.domains.wait_state(plan.uuid, {PowerState.RUNNING}, timeout=30)
         return inst
+
+    def _create_taps(self, plan: GuestPlan, undo: UndoStack) -> None:
+        """The tap devices of tap NICs: libvirt only opens them (``managed='no'``)."""
+        taps = self._ctx.taps
+        made = False
+        for nic in plan.nics:
+            if nic.tap is not None:
+                # removes only a device marked as this instance's: never one found there
+                undo.push(
+                    f"remove tap {nic.tap}", functools.partial(taps.remove, plan.uuid, nic.tap)
+                )
+                taps.create(plan.uuid, nic.tap, nic.mtu)
+                made = True
+        if made:
+            fault_point("spawn.taps")
 
     def _create_root_disk(self, image: Image, flavor: Flavor, dest: Path) -> None:
         if image.path is not None:

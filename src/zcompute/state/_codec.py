@@ -209,7 +209,13 @@ def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
         return VOLUME, device.target, dump_json(source)
     if device.mac is None:
         raise InvalidInput("nic.mac", "a NIC needs its MAC address before it is recorded")
-    source = {"network": device.network, "bridge": device.bridge, "model": device.model}
+    source = {
+        "network": device.network,
+        "bridge": device.bridge,
+        "model": device.model,
+        "tap": device.tap,
+        "mtu": device.mtu,
+    }
     return NIC, device.mac, dump_json(source)
 
 
@@ -231,4 +237,7 @@ def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
         bridge=source["bridge"],
         mac=row["target"],
         model=source["model"],
+        # None: recorded before taps and MTUs were (no migration: the keys are simply absent)
+        tap=source.get("tap"),
+        mtu=source.get("mtu"),
     )

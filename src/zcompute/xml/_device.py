@@ -152,7 +152,8 @@ class Controller(Device):
 
 
 class Interface(Device):
-    """``<interface>``: a guest NIC on a libvirt network, a bridge or a macvtap (direct)."""
+    """``<interface>``: a guest NIC on a libvirt network, a bridge, a macvtap (direct) or a
+    host device of its own (``ethernet``: a tap that ``target_managed=False`` says exists)."""
 
     __slots__ = ()
     TAG = "interface"
@@ -169,6 +170,7 @@ class Interface(Device):
     source_dev: Attr[str] = Attr("source/@dev")
     source_mode: Attr[DirectMode] = Attr("source/@mode", choice(DirectMode))
     target_dev: Attr[str] = Attr("target/@dev")
+    target_managed: Attr[bool] = Attr("target/@managed", YESNO)
     # model names depend on the hypervisor (virtio, e1000e, rtl8139, ...)
     model: Attr[str] = Attr("model/@type")
     driver_name: Attr[str] = Attr("driver/@name")

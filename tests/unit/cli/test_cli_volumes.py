@@ -124,7 +124,16 @@ def test_interface_list_and_errors(zc: Zc, make_guest: GuestFactory) -> None:
     assert zc("interface", "list", "ghost").code == 3
     neither = zc("interface", "attach", guest.name)
     assert neither.code == 2
-    assert "give either --network NET or --bridge BRIDGE" in neither.err
+    assert "give one of --network NET, --bridge BRIDGE and --tap NAME" in neither.err
+    both = zc("interface", "attach", guest.name, "--network", "n1", "--tap", "zct1")
+    assert both.code == 2
+    for name in ("-rf", "tap/1", "tap3f2a9c1e-7b0c"):  # an option to ip, a path, 16 characters
+        bad_tap = zc("interface", "attach", guest.name, "--tap", name)
+        assert bad_tap.code == 1
+        assert f"nic.tap: invalid tap {name!r}" in bad_tap.err
+    bad_mtu = zc("interface", "attach", guest.name, "--tap", "zct1", "--mtu", "67")
+    assert bad_mtu.code == 1
+    assert "nic.mtu: invalid value 67 (allowed: an integer from 68 to 65535)" in bad_mtu.err
     bad_mac = zc("interface", "attach", guest.name, "--network", "n1", "--mac", "01:00:5e:00:00:01")
     assert bad_mac.code == 1
     assert "nic.mac: not a unicast address" in bad_mac.err

@@ -175,3 +175,42 @@ def test_graphics_are_refused_on_s390x(z_host: HostView) -> None:
 
     with pytest.raises(FeatureUnsupported, match="VNC console is not supported on s390x"):
         get_profile("s390x").graphics("vnc")
+
+
+def test_a_tap_nic_is_an_ethernet_interface_on_a_device_zcompute_made(
+    tmp_path: Path, z_host: HostView
+) -> None:
+    """Nova's tap VIFs: libvirt uses the device as it is (managed='no'), with the MTU given."""
+    request = PlanRequest(
+        uuid=new_uuid(),
+        name="tapped",
+        flavor=Flavor("small", 1, 1024, 0),
+        image=_image(tmp_path),
+        instance_dir=tmp_path / "inst",
+        root_disk=None,
+        nics=(
+            NICSpec(tap="tap3f2a9c1e-7b", mac="52:54:00:00:02:01", mtu=1400),
+            NICSpec(bridge="br0", mac="52:54:00:00:02:02", mtu=9000),
+            NICSpec(network="default", mac="52:54:00:00:02:03"),
+        ),
+    )
+    plan = make_plan(request, Config(virt_type="auto"), z_host)
+    assert [(n.tap, n.mtu) for n in plan.nics] == [
+        ("tap3f2a9c1e-7b", 1400),
+        (None, 9000),
+        (None, None),
+    ]
+    dom = build_domain(plan)
+    validate_schema(dom)
+    validate_domain_on_libvirt(dom.to_xml())
+    tap, bridge, network = dom.devices.interfaces
+    assert tap.to_xml() == (
+        '<interface type="ethernet">\n'
+        '  <mac address="52:54:00:00:02:01"/>\n'
+        '  <target dev="tap3f2a9c1e-7b" managed="no"/>\n'
+        '  <model type="virtio"/>\n'  # the s390x profile's model
+        '  <mtu size="1400"/>\n'
+        "</interface>\n"
+    )
+    assert (bridge.type, bridge.source_bridge, bridge.mtu) == ("bridge", "br0", 9000)
+    assert (network.type, network.mtu, network.target_dev) == ("network", None, None)

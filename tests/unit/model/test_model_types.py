@@ -240,6 +240,52 @@ def test_nic_needs_exactly_one_attachment_point_and_a_unicast_mac() -> None:
     assert info.value.field == "nic.model"
 
 
+@pytest.mark.parametrize("name", ["tap3f2a9c1e-7b", "zct1", "t", "a.b_c-d", "0" * 15])
+def test_a_tap_nic_names_a_linux_interface(name: str) -> None:
+    nic = NICSpec(tap=name, mtu=1400)
+    assert (nic.tap, nic.mtu, nic.network, nic.bridge) == (name, 1400, None, None)
+
+
+@pytest.mark.parametrize(
+    "name", ["", "-rf", ".hidden", "_x", "tap3f2a9c1e-7b0c", "tap 1", "tap/1", "täp", "a:b", 7]
+)
+def test_a_bad_tap_name_is_refused_naming_the_rule(name: object) -> None:
+    with pytest.raises(InvalidInput) as info:
+        NICSpec(tap=name)  # type: ignore[arg-type]
+    assert info.value.field == "nic.tap"
+    assert "\n" not in str(info.value)
+    assert info.value.allowed == (
+        "1-15 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
+    )
+
+
+def test_exactly_one_of_network_bridge_and_tap() -> None:
+    for kinds in ({}, {"network": "n", "tap": "t"}, {"bridge": "b", "tap": "t"},
+                  {"network": "n", "bridge": "b", "tap": "t"}):  # fmt: skip
+        with pytest.raises(InvalidInput) as info:
+            NICSpec(**kinds)
+        assert info.value.field == "nic"
+        assert info.value.allowed == "network, bridge, tap"
+
+
+@pytest.mark.parametrize("mtu", [68, 1400, 9000, 65535])
+def test_an_mtu_fits_every_nic_kind(mtu: int) -> None:
+    for nic in (
+        NICSpec(network="n", mtu=mtu),
+        NICSpec(bridge="b", mtu=mtu),
+        NICSpec(tap="t", mtu=mtu),
+    ):
+        assert nic.mtu == mtu
+
+
+@pytest.mark.parametrize("mtu", [0, 67, 65536, -1, True, 1400.0, "1400"])
+def test_a_bad_mtu_is_refused(mtu: object) -> None:
+    with pytest.raises(InvalidInput) as info:
+        NICSpec(tap="t", mtu=mtu)  # type: ignore[arg-type]
+    assert info.value.field == "nic.mtu"
+    assert info.value.allowed == "an integer from 68 to 65535"
+
+
 def test_generated_macs_are_qemu_unicast_addresses() -> None:
     macs = {generate_mac() for _ in range(50)}
     assert len(macs) > 45
@@ -287,6 +333,7 @@ def test_instance_uuid_is_canonicalised() -> None:
             {"nics": (NICSpec(network="a", mac="52:54:00:00:00:01"),) * 2},
             "instance.nics",
         ),
+        ({"nics": (NICSpec(tap="zct1"), NICSpec(tap="zct1", mtu=1400))}, "instance.nics"),
     ],
 )
 def test_instance_refuses_bad_values_naming_the_field(

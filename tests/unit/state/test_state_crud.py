@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -97,13 +98,27 @@ def test_instance_round_trip_with_devices(db: StateDB, new_instance: NewInstance
         block_devices=(BlockDeviceSpec(Path("/dev/sdb"), "vdb", serial="vol-1", readonly=True),),
         nics=(
             NICSpec(network="default", mac=generate_mac(), model="virtio"),
-            NICSpec(bridge="br0", mac=generate_mac()),
+            NICSpec(bridge="br0", mac=generate_mac(), mtu=9000),
+            NICSpec(tap="tap3f2a9c1e-7b", mac=generate_mac(), mtu=1400),
+            NICSpec(tap="zct1", mac=generate_mac()),
         ),
     )
     db.add_instance(inst)
     assert db.get_instance(inst.uuid) == inst
     assert db.get_instance("vm-a") == inst
     assert db.list_instances() == [inst]
+
+
+def test_a_nic_recorded_before_taps_and_mtus_reads_as_neither(
+    db: StateDB, new_instance: NewInstance
+) -> None:
+    mac = generate_mac()
+    inst = db.add_instance(new_instance("vm-a", nics=(NICSpec(bridge="br0", mac=mac),)))
+    old = json.dumps({"network": None, "bridge": "br0", "model": None})  # an older row's keys
+    db._conn.execute("UPDATE attachments SET source = ? WHERE target = ?", (old, mac))
+    [nic] = db.get_instance(inst.uuid).nics
+    assert nic == NICSpec(bridge="br0", mac=mac)
+    assert (nic.tap, nic.mtu) == (None, None)
 
 
 def test_instance_keeps_its_flavor_copy_when_the_flavor_goes(

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import pytest
 from tests.unit.xml.xml_support import assert_golden, skeleton, typed_view
 
+from zcompute.builder import nic_device
+from zcompute.plan import NicPlan
 from zcompute.xml import (
     Address,
     BackingStore,
@@ -256,6 +258,48 @@ def golden_interfaces() -> Domain:
     assert (nics[2].source_dev, nics[2].source_mode) == ("encbdf0", "passthrough")
     nics[1].link_state = "down"
     nics[2].source_mode = "vepa"
+    return dom
+
+
+@case
+def golden_interfaces_ethernet() -> Domain:
+    """Tap NICs (Nova's tap VIFs) as zcompute's builder writes them: libvirt's ethernet type on
+    a device that exists (managed='no'), with an MTU; and a bridge NIC with an MTU."""
+    dom = skeleton("interfaces-ethernet")
+    devices = dom.devices
+    for plan in (
+        NicPlan(None, None, "52:54:00:00:01:01", "virtio", tap="tap3f2a9c1e-7b", mtu=1400),
+        NicPlan(None, None, "52:54:00:00:01:02", "virtio", tap="zct0"),
+        NicPlan(None, "br0", "52:54:00:00:01:03", "virtio", mtu=9000),
+    ):
+        devices.add(nic_device(plan))
+    devices.add(
+        Interface(
+            type="ethernet",
+            mac="52:54:00:00:01:04",
+            target_dev="zct1",
+            target_managed=True,
+            model="virtio",
+            address=Address.ccw(0xFE, 0, 0x20),
+        )
+    )
+    nics = devices.interfaces
+    assert [(n.type, n.target_dev, n.target_managed, n.mtu) for n in nics] == [
+        ("ethernet", "tap3f2a9c1e-7b", False, 1400),
+        ("ethernet", "zct0", False, None),
+        ("bridge", None, None, 9000),
+        ("ethernet", "zct1", True, None),
+    ]
+    assert nics[0].to_xml() == (
+        '<interface type="ethernet">\n'
+        '  <mac address="52:54:00:00:01:01"/>\n'
+        '  <target dev="tap3f2a9c1e-7b" managed="no"/>\n'
+        '  <model type="virtio"/>\n'
+        '  <mtu size="1400"/>\n'
+        "</interface>\n"
+    )
+    nics[3].target_managed = None  # libvirt's default: it creates the device itself
+    nics[3].target_managed = False
     return dom
 
 
