@@ -13,7 +13,7 @@ cast, and the XML layer still checks each value against libvirt's sets at run ti
 from __future__ import annotations
 
 from zcompute.arch import ConsoleSpec
-from zcompute.plan import GUEST_AGENT_CHANNEL, DiskPlan, GuestPlan, NicPlan
+from zcompute.plan import GUEST_AGENT_CHANNEL, MANAGED_BY_KEY, DiskPlan, GuestPlan, NicPlan
 from zcompute.xml import (
     BackingStore,
     Channel,
@@ -84,6 +84,7 @@ def _metadata(plan: GuestPlan) -> InstanceMetadata:
         flavor=plan.metadata.get("flavor"),
         image=plan.metadata.get("image"),
         owner=plan.metadata.get("owner"),
+        managed_by=plan.metadata.get(MANAGED_BY_KEY),
         arch=plan.arch,
         machine=plan.machine,
     )

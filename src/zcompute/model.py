@@ -70,6 +70,7 @@ __all__ = [
     "validate_arch",
     "validate_extra_specs",
     "validate_image_properties",
+    "validate_manager",
     "validate_name",
     "validate_timeout",
     "validate_uuid",
@@ -147,6 +148,17 @@ def validate_uuid(value: object, field: str = "uuid") -> str:
 def validate_arch(value: object, field: str = "arch") -> str:
     """Return ``value`` if it is an architecture zcompute supports (one with a profile)."""
     return _check_choice(field, value, ARCHES)
+
+
+_MANAGER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:.-]{0,254}")
+MANAGER_RULE = "1-255 characters from A-Z a-z 0-9 _ : . -, starting with a letter or digit"
+
+
+def validate_manager(value: object, field: str = "managed_by") -> str:
+    """The name of a guest's manager, e.g. ``nova:compute-1`` (a Nova host name after ``:``)."""
+    if not isinstance(value, str) or _MANAGER_RE.fullmatch(value) is None:
+        raise InvalidInput(field, f"invalid manager {_show(value)}", MANAGER_RULE)
+    return value
 
 
 def validate_timeout(value: object, field: str = "timeout") -> float:

@@ -42,6 +42,9 @@ KERNEL_COPY, INITRD_COPY = "kernel", "initrd"  # an instance's own copies, in it
 CONSOLE_LOG = "console.log"  # the log console's file, in the instance folder
 CONFIG_DRIVE = "disk.config"  # the config drive's image, in the instance folder (as in Nova)
 GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
+#: The metadata key naming the manager a guest belongs to (``nova:<host>``; absent for a guest
+#: of the CLI). zcompute sets it itself; the domain's metadata records it as ``managed-by``.
+MANAGED_BY_KEY = "managed-by"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,11 @@ zcompute reads: the values it accepts, the form of a free value, and the modules
 here. A unit test holds each declaration to its readers, and every ``hw_*`` key that appears
 in the sources to a declaration, so the checked set and the read set stay one set.
 
-Only what zcompute reads is checked. Nova's ``hw_vif_model``, ``hw_cdrom_bus``,
+Nova's ``hw_emulation_architecture``, ``hw_vif_model`` and ``hw_pointer_model`` are read by
+the Nova adapter (:mod:`zcompute.nova`): the guest architecture, the model recorded with every
+NIC of the guest (so hotplug and re-plans keep it), and a tablet the architecture may not have.
+
+Only what zcompute reads is checked. Nova's ``hw_cdrom_bus``,
 ``hw_firmware_type``, ``hw_video_model``, ``hw_rng_model``,
 ``hw_boot_menu`` and ``hw_serial_port_count`` used to be checked here although nothing read
 them. None is trivial to read correctly: a NIC model or CD-ROM bus must also reach hotplug and
@@ -29,6 +33,7 @@ __all__ = [
     "CMDLINE_PROPERTY",
     "DISK_BUSES",
     "DISK_BUS_PROPERTY",
+    "EMULATION_ARCH_PROPERTY",
     "FALSE_WORDS",
     "GUEST_AGENT_PROPERTY",
     "IMAGE_ARCH_PROPERTY",
@@ -36,8 +41,10 @@ __all__ = [
     "IMAGE_PROPERTIES",
     "KERNEL_ID_PROPERTY",
     "MAX_CMDLINE",
+    "POINTER_MODEL_PROPERTY",
     "TESTIMAGE_KEY_PROPERTY",
     "TRUE_WORDS",
+    "VIF_MODEL_PROPERTY",
     "WATCHDOG_PROPERTY",
     "ImageProperty",
 ]
@@ -53,6 +60,12 @@ GUEST_AGENT_PROPERTY = "hw_qemu_guest_agent"
 TRUE_WORDS = ("yes", "true", "on", "1")
 FALSE_WORDS = ("no", "false", "off", "0")
 CMDLINE_PROPERTY = "os_command_line"
+#: Nova's: the architecture a guest is emulated as (before ``hw_architecture``).
+EMULATION_ARCH_PROPERTY = "hw_emulation_architecture"
+#: Nova's: the NIC model of every NIC of a guest booted from the image.
+VIF_MODEL_PROPERTY = "hw_vif_model"
+#: Nova's: a USB tablet for the guest's pointer.
+POINTER_MODEL_PROPERTY = "hw_pointer_model"
 #: Image property of a disk image made from a kernel-boot guest: the id of the kernel-boot image
 #: (kernel, initrd, command line) it boots with, like Nova's ``kernel_id``.
 KERNEL_ID_PROPERTY = "kernel_id"
@@ -108,6 +121,10 @@ IMAGE_PROPERTIES: Mapping[str, ImageProperty] = MappingProxyType(
             ImageProperty(
                 TESTIMAGE_KEY_PROPERTY, ("testimage._import",), form="reference", flavor=False
             ),
+            ImageProperty(EMULATION_ARCH_PROPERTY, ("nova._translate",), ARCHES),
+            # checked against the guest's arch profile when the NIC is planned
+            ImageProperty(VIF_MODEL_PROPERTY, ("nova._driver",), form="name"),
+            ImageProperty(POINTER_MODEL_PROPERTY, ("nova._translate",), ("usbtablet",)),
         )
     }
 )

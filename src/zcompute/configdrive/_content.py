@@ -125,6 +125,8 @@ class ConfigDrive:
     NICs by MAC (:func:`network_data_for`); the Nova adapter passes Nova's own, with networks.
     ``extra_meta``: further ``meta_data.json`` keys (e.g. Nova's ``availability_zone``,
     ``project_id``, ``devices``); they never replace the instance's identity or keys.
+    ``meta``: the user's metadata as ``meta_data.json`` shows it; None: the instance's own
+    (under Nova, the tenant's server metadata, which zcompute's records never hold).
     """
 
     hostname: str | None = None
@@ -133,6 +135,7 @@ class ConfigDrive:
     network_data: Mapping[str, Any] | None = None
     vendor_data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     extra_meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    meta: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.hostname is not None:
@@ -145,7 +148,7 @@ class ConfigDrive:
                 raise InvalidInput(
                     "user-data", f"{len(self.user_data)} bytes", f"at most {MAX_USER_DATA} bytes"
                 )
-        for field in ("network_data", "vendor_data", "extra_meta"):
+        for field in ("network_data", "vendor_data", "extra_meta", "meta"):
             value = getattr(self, field)
             if value is not None:
                 _json(value)  # refused now if it cannot be written later
@@ -163,7 +166,7 @@ def _meta_data(
         hostname=drive.hostname or hostname_from_name(name),
         public_keys=keys,
         keys=[{"name": n, "type": "ssh", "data": k} for n, k in keys.items()],
-        meta=dict(metadata),
+        meta=dict(metadata if drive.meta is None else drive.meta),
     )
     return meta
 

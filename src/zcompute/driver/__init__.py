@@ -24,7 +24,7 @@ from zcompute.driver._reports import HostReport, InstanceInfo
 from zcompute.driver._serial import SerialConsole
 from zcompute.model import KERNEL_ID_PROPERTY
 from zcompute.plan import DiskPlan, GuestPlan, HostView, NicPlan, PlanRequest, make_plan
-from zcompute.virt import ConsoleClosed, ConsoleStream
+from zcompute.virt import ConsoleClosed, ConsoleStream, LifecycleEvent
 
 __all__ = [
     "KERNEL_ID_PROPERTY",
@@ -40,6 +40,7 @@ __all__ = [
     "HostReport",
     "HostView",
     "InstanceInfo",
+    "LifecycleEvent",
     "NicPlan",
     "PlanRequest",
     "SerialConsole",

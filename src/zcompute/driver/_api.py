@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -27,7 +27,7 @@ from zcompute.driver._serial import SerialConsole
 from zcompute.images import ImageStore
 from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
 from zcompute.plan import GuestPlan, HostView
-from zcompute.virt import ConsoleStream
+from zcompute.virt import ConsoleStream, LifecycleEvent
 from zcompute.volumes import DiskSource, VolumePolicy
 
 __all__ = ["Capabilities", "ComputeAPI", "capabilities_of"]
@@ -108,7 +108,10 @@ class ComputeAPI(Protocol):
         timeout: float = ...,
         uuid: str | None = ...,
         config_drive: ConfigDrive | None = ...,
+        managed_by: str | None = ...,
     ) -> Instance: ...
+    def instances_managed_by(self, manager: str) -> list[Instance]: ...
+    def watch_lifecycle(self, callback: Callable[[str, LifecycleEvent], None]) -> None: ...
     def destroy(self, name_or_uuid: str) -> bool: ...
     def guest_agent_info(self, name_or_uuid: str, user: str | None = ...) -> GuestAgentInfo: ...
     def get_instance(self, name_or_uuid: str) -> Instance: ...

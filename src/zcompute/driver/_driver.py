@@ -15,7 +15,7 @@ and documented where it is implemented; it delegates to its part.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,14 @@ from zcompute.images import ImageStore
 from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
 from zcompute.plan import GuestPlan, HostView
 from zcompute.state import StateDB
-from zcompute.virt import ConsoleStream, Domains, DomainState, Hypervisor
+from zcompute.virt import (
+    ConsoleStream,
+    Domains,
+    DomainState,
+    Hypervisor,
+    LifecycleEvent,
+    lifecycle_subscription,
+)
 from zcompute.volumes import DiskSource, VolumePolicy
 
 
@@ -192,6 +199,7 @@ class ComputeDriver:
         timeout: float = 120.0,
         uuid: str | None = None,
         config_drive: ConfigDrive | None = None,
+        managed_by: str | None = None,
     ) -> Instance:
         return self._spawn.spawn(
             name,
@@ -204,7 +212,18 @@ class ComputeDriver:
             timeout=timeout,
             uuid=uuid,
             config_drive=config_drive,
+            managed_by=managed_by,
         )
+
+    @host_operation()
+    def instances_managed_by(self, manager: str) -> list[Instance]:
+        return self._spawn.instances_managed_by(manager)
+
+    @host_operation()
+    def watch_lifecycle(self, callback: Callable[[str, LifecycleEvent], None]) -> None:
+        """Call ``callback(uuid, event)`` for every lifecycle event of libvirt's domains (on
+        libvirt's event thread: it must return quickly), also after libvirtd restarts."""
+        self._ctx.hv.subscribe(lifecycle_subscription(callback))
 
     @operation("terminate")
     def destroy(self, name_or_uuid: str) -> bool:

@@ -10,11 +10,12 @@ from collections.abc import Mapping
 
 from zcompute.errors import InvalidInput
 from zcompute.model import Flavor, Image
+from zcompute.plan import MANAGED_BY_KEY
 
 __all__ = ["RESERVED_METADATA_KEYS", "instance_metadata", "user_metadata"]
 
 #: Metadata keys zcompute sets itself (:func:`instance_metadata`).
-RESERVED_METADATA_KEYS = ("instance", "name", "flavor", "image")
+RESERVED_METADATA_KEYS = ("instance", "name", "flavor", "image", MANAGED_BY_KEY)
 
 
 def user_metadata(extra: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -30,13 +31,15 @@ def user_metadata(extra: Mapping[str, str] | None) -> Mapping[str, str]:
 
 
 def instance_metadata(
-    uuid: str, name: str, flavor: Flavor, image: Image, extra: Mapping[str, str]
+    uuid: str,
+    name: str,
+    flavor: Flavor,
+    image: Image,
+    extra: Mapping[str, str],
+    managed_by: str | None = None,
 ) -> dict[str, str]:
     """The metadata recorded for a new instance: the user's and zcompute's own keys."""
-    return {
-        **extra,
-        "instance": uuid,
-        "name": name,
-        "flavor": flavor.name,
-        "image": image.id,
-    }
+    own = {"instance": uuid, "name": name, "flavor": flavor.name, "image": image.id}
+    if managed_by is not None:
+        own[MANAGED_BY_KEY] = managed_by
+    return {**extra, **own}

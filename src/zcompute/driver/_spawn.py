@@ -40,10 +40,11 @@ from zcompute.model import (
     NICSpec,
     Task,
     new_uuid,
+    validate_manager,
     validate_name,
     validate_timeout,
 )
-from zcompute.plan import CONFIG_DRIVE, GuestPlan, HostView, make_plan
+from zcompute.plan import CONFIG_DRIVE, MANAGED_BY_KEY, GuestPlan, HostView, make_plan
 from zcompute.virt import PowerState
 
 __all__ = ["SpawnOps"]
@@ -62,6 +63,7 @@ class _Request:
     block_devices: Sequence[BlockDeviceSpec]
     metadata: Mapping[str, str]  # the user's, not zcompute's own keys
     config_drive: ConfigDrive | None
+    managed_by: str | None = None  # the manager the guest belongs to (``nova:<host>``)
 
 
 @map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
@@ -122,7 +124,9 @@ class SpawnOps:
             self._guests.plan_request(uuid, asked.name, image, flavor),
             nics=tuple(asked.nics),
             block_devices=tuple(asked.block_devices),
-            metadata=instance_metadata(uuid, asked.name, flavor, image, asked.metadata),
+            metadata=instance_metadata(
+                uuid, asked.name, flavor, image, asked.metadata, asked.managed_by
+            ),
             config_drive=asked.config_drive is not None,
         )
         return make_plan(request, self._ctx.config, host)
@@ -140,6 +144,7 @@ class SpawnOps:
         timeout: float = 120.0,
         uuid: str | None = None,
         config_drive: ConfigDrive | None = None,
+        managed_by: str | None = None,
     ) -> Instance:
         """Create and start a guest; on any failure everything created so far is removed.
 
@@ -147,10 +152,14 @@ class SpawnOps:
         matches it, e.g. a guest's ready banner. ``uuid`` may be given to know the instance's
         paths (console log) before spawn returns. ``config_drive``: what the guest's config
         drive holds besides its identity (written into its folder, attached read-only).
+        ``managed_by``: the manager the guest belongs to (the Nova adapter's ``nova:<host>``),
+        recorded in its metadata; :meth:`instances_managed_by` finds the guests by it.
         """
         ctx = self._ctx
         validate_timeout(timeout)
         asked = self._checked(name, image, flavor, nics, block_devices, metadata, config_drive)
+        if managed_by is not None:
+            asked = dataclasses.replace(asked, managed_by=validate_manager(managed_by))
         self._host_ops.probe_kvm()  # a step of its own: at most once per host (it is recorded)
         plan = self._plan_checked(asked, uuid, ctx.host)
         with ctx.locks.hold(plan.name, plan.uuid):
@@ -283,6 +292,15 @@ class SpawnOps:
         # a libvirtd restarted under the guest is waited for: QEMU runs on meanwhile
         state = self._ctx.hv.when_back(lambda: self._ctx.domains.state(uuid))
         return state in (PowerState.RUNNING, PowerState.BLOCKED)
+
+    def instances_managed_by(self, manager: str) -> list[Instance]:
+        """The instances recorded as belonging to ``manager`` (see :meth:`spawn`)."""
+        manager = validate_manager(manager)
+        return [
+            inst
+            for inst in self._ctx.db.list_instances()
+            if inst.metadata.get(MANAGED_BY_KEY) == manager
+        ]
 
     # -- destroy ----------------------------------------------------------------------------
 

@@ -114,12 +114,15 @@ class ImageStore:
         arch: str | None = None,
         properties: Mapping[str, str] | None = None,
         expected_sha256: str | None = None,
+        expected_format: str | None = None,
         progress: Progress | None = None,
     ) -> Image:
         """Import a raw or qcow2 disk image; refuse it if unsafe (see :mod:`._qemuimg`).
 
         ``progress(done, total)`` is called after each chunk copied; raising from it cancels
-        the import. ``arch`` defaults to the ``hw_architecture`` property.
+        the import. ``arch`` defaults to the ``hw_architecture`` property. ``expected_format``:
+        the format the image's source declares (Glance's ``disk_format``); an image whose bytes
+        are another format is refused, so the format is decided once, from the bytes.
         """
         arch, props = self._prepare(name, arch, properties)
         expected = _digest_argument(expected_sha256)
@@ -133,6 +136,10 @@ class ImageStore:
                     f"got {copied.sha256}"
                 )
             info = qemu.inspect_disk(staging / DISK, str(path))
+            if expected_format is not None and info.format != expected_format:
+                raise ImageError(
+                    f"{path} is declared {expected_format} but its bytes are {info.format}"
+                )
             image = self._disk_image(image_id, name, arch, props, info, copied.size, copied.sha256)
             self._publish(staging, image)
         return image

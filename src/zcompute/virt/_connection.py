@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import libvirt
 
 from zcompute.errors import HypervisorUnavailable
 from zcompute.virt._errors import libvirt_errors
 from zcompute.virt._events import Subscription, ensure_event_loop
+
+LOG = logging.getLogger("zcompute.virt")
 
 T = TypeVar("T")
 
@@ -56,8 +59,8 @@ class Hypervisor:
             if not self.uri.startswith("test:"):
                 # Notice a dead libvirtd within seconds instead of at the next call.
                 conn.setKeepAlive(5, 3)
-            for sub in self._subscriptions:
-                conn.domainEventRegisterAny(None, sub.event_id, sub.adapter, None)
+            for event_id in dict.fromkeys(sub.event_id for sub in self._subscriptions):
+                conn.domainEventRegisterAny(None, event_id, self._dispatcher(event_id), None)
         except libvirt.libvirtError as err:
             raise HypervisorUnavailable(
                 f"cannot connect to {self.uri}: {err.get_error_message()}; "
@@ -94,12 +97,26 @@ class Hypervisor:
     def subscribe(self, subscription: Subscription) -> None:
         """Deliver an event kind to a callback, on this and every future connection."""
         with self._lock:
+            first = all(sub.event_id != subscription.event_id for sub in self._subscriptions)
             self._subscriptions.append(subscription)
-            if self._conn is not None:
+            if self._conn is not None and first:
                 with libvirt_errors("event registration"):
                     self._conn.domainEventRegisterAny(
-                        None, subscription.event_id, subscription.adapter, None
+                        None, subscription.event_id, self._dispatcher(subscription.event_id), None
                     )
+
+    def _dispatcher(self, event_id: int) -> Callable[..., None]:
+        """One libvirt callback per event kind, calling each subscriber in turn: libvirt
+        refuses a second registration of an event kind on one connection ("already tracked")."""
+
+        def dispatch(*args: Any) -> None:
+            for sub in [s for s in self._subscriptions if s.event_id == event_id]:
+                try:
+                    sub.adapter(*args)
+                except Exception:  # one subscriber's bug must not starve the others
+                    LOG.exception("event subscriber failed")
+
+        return dispatch
 
     @property
     def generation(self) -> int:

@@ -33,13 +33,16 @@ class InstanceMetadata(XMLObject):
     TAG = "instance"
     NS = ZCOMPUTE_NS
     PREFIX = ZCOMPUTE_PREFIX
-    ORDER = ("id", "name", "flavor", "image", "owner", "arch", "machine", "created")
+    ORDER = ("id", "name", "flavor", "image", "owner", "managed-by", "arch", "machine", "created")
 
     instance_id: Text[str] = Text("id")
     name: Text[str] = Text("name")
     flavor: Text[str] = Text("flavor")
     image: Text[str] = Text("image")
     owner: Text[str] = Text("owner")
+    # the manager a guest belongs to (e.g. ``nova:<host>``): a Nova compute service lists,
+    # counts and touches only its own guests on a libvirtd it may share
+    managed_by: Text[str] = Text("managed-by")
     arch: Text[str] = Text("arch")
     machine: Text[str] = Text("machine")
     created: Text[datetime] = Text("created", TIMESTAMP)

@@ -82,7 +82,7 @@ def test_a_property_zcompute_sets_itself_is_refused(zc: Zc, files: Path) -> None
     assert result.code == 1
     assert _one_error_line(result) == (
         "zcompute: error: metadata name: zcompute sets these keys itself "
-        "(allowed: any key but instance, name, flavor, image)"
+        "(allowed: any key but instance, name, flavor, image, managed-by)"
     )
 
 

@@ -30,7 +30,6 @@ SRC = Path(zcompute.properties.__file__).parent
 PROPERTY_KEY = re.compile(r"hw_[a-z0-9_]+")
 #: Nova properties zcompute once checked but never read; now kept as given.
 UNREAD = (
-    "hw_vif_model",
     "hw_cdrom_bus",
     "hw_firmware_type",
     "hw_video_model",

@@ -457,6 +457,7 @@ def golden_metadata() -> Domain:
     dom.zcompute.flavor = "m1.small"
     dom.zcompute.image = "cirros"
     dom.zcompute.owner = "bob"
+    dom.zcompute.managed_by = "nova:compute1"
     dom.zcompute.arch = "x86_64"
     dom.zcompute.machine = "pc-q35-7.2"
     dom.zcompute.created = datetime(2025, 2, 1, 8, 30, tzinfo=UTC)

@@ -1,0 +1,65 @@
+"""zcompute's options in ``nova.conf``, and the zcompute configuration they make.
+
+Nova's own options keep their meaning where zcompute has the same setting (``[libvirt]
+connection_uri``, ``virt_type`` and ``hw_machine_type``); what only zcompute has lives in the
+``[zcompute]`` group. Each Nova compute service gets its own data directory, so two services on
+one machine (a test harness, or two cells) never share records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from oslo_config import cfg
+
+from zcompute.config import Config, load_config
+
+__all__ = ["CONF", "data_dir_for", "zcompute_config"]
+
+CONF: Any = cfg.CONF
+
+_OPTS = [
+    cfg.StrOpt(
+        "data_dir",
+        default="/var/lib/zcompute",
+        help="zcompute's data directory: records, images fetched from Glance, guests' files. "
+        "The compute service's host name is appended (one directory per service).",
+    ),
+    cfg.StrOpt(
+        "config_file",
+        help="A zcompute.toml with further zcompute settings (default: zcompute's own, "
+        "/etc/zcompute/zcompute.toml); the options of this group and [libvirt] win.",
+    ),
+    cfg.StrOpt(
+        "console_form",
+        choices=("console", "serial"),
+        help="The SCLP console form on s390x (see zcompute's docs/s390x.md).",
+    ),
+]
+CONF.register_opts(_OPTS, group="zcompute")
+
+
+def data_dir_for(host: str) -> Path:
+    """The data directory of the compute service on ``host``."""
+    return Path(CONF.zcompute.data_dir) / f"nova-{host}"
+
+
+def _virt_type() -> str:
+    kind = str(CONF.libvirt.virt_type)
+    return kind if kind in ("kvm", "qemu") else "auto"  # lxc, parallels: not zcompute's
+
+
+def zcompute_config(host: str) -> Config:
+    """zcompute's configuration for the compute service on ``host``."""
+    overrides: dict[str, Any] = {
+        "data_dir": str(data_dir_for(host)),
+        "virt_type": _virt_type(),
+        "machine_types": ",".join(CONF.libvirt.hw_machine_type or []),
+    }
+    if CONF.libvirt.connection_uri:
+        overrides["uri"] = CONF.libvirt.connection_uri
+    if CONF.zcompute.console_form:
+        overrides["console_form"] = CONF.zcompute.console_form
+    config_file = CONF.zcompute.config_file
+    return load_config(overrides, config_file=Path(config_file) if config_file else None)

@@ -1,0 +1,431 @@
+"""``ZComputeDriver``: Nova's compute driver interface, answered by zcompute's driver.
+
+Every method translates Nova's objects (:mod:`._translate`, :mod:`._glance`), calls one
+operation of zcompute's :class:`~zcompute.driver.ComputeDriver` and maps its errors
+(:mod:`._errors`). No guest policy lives here: machine types, consoles, devices and every
+architecture rule are zcompute's. A Nova compute service owns only the guests it created
+(recorded as managed by ``nova:<host>``): guests of zcompute's CLI and other domains on the
+same libvirtd are neither reported to Nova nor touched by it.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from pathlib import Path
+from typing import Any
+
+from nova import exception
+from nova.compute import power_state, task_states
+from nova.virt import driver, hardware, netutils
+
+from zcompute.driver import ComputeDriver, InstanceInfo
+from zcompute.errors import NotFound
+from zcompute.model import Instance, InstanceState
+from zcompute.nova import _resources
+from zcompute.nova._conf import CONF, zcompute_config
+from zcompute.nova._errors import nova_errors
+from zcompute.nova._events import EventBridge
+from zcompute.nova._glance import GlanceImages
+from zcompute.nova._translate import config_drive_of, flavor_of, nics_of
+from zcompute.plan import target_name
+from zcompute.properties import VIF_MODEL_PROPERTY
+
+__all__ = ["ZComputeDriver"]
+
+_POWER = {
+    InstanceState.RUNNING: power_state.RUNNING,
+    InstanceState.PAUSED: power_state.PAUSED,
+    InstanceState.SHUTDOWN: power_state.RUNNING,  # still running until it is off
+    InstanceState.SHUTOFF: power_state.SHUTDOWN,
+    # zcompute's "crashed" is a guest shut off by its crash (on_crash=destroy): it is off,
+    # which is what Nova's power-state sync must see to stop the server
+    InstanceState.CRASHED: power_state.SHUTDOWN,
+    InstanceState.SUSPENDED: power_state.SUSPENDED,
+    InstanceState.BUILDING: power_state.NOSTATE,
+    InstanceState.ERROR: power_state.NOSTATE,
+    InstanceState.NOSTATE: power_state.NOSTATE,
+}
+_NODE_ID_FILE = "nova-compute-id"
+_OFF = (InstanceState.SHUTOFF, InstanceState.CRASHED)
+
+
+class ZComputeDriver(driver.ComputeDriver):
+    """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class."""
+
+    capabilities = {
+        **driver.ComputeDriver.capabilities,
+        "supports_image_type_aki": True,
+        "supports_image_type_ami": True,
+        "supports_image_type_ari": True,
+        "supports_image_type_qcow2": True,
+        "supports_image_type_raw": True,
+    }
+
+    def __init__(self, virtapi: Any, read_only: bool = False) -> None:
+        super().__init__(virtapi)
+        self._zc: ComputeDriver | None = None
+        self._images: GlanceImages | None = None
+        self._events: EventBridge | None = None
+        self._host = ""
+        self._node_uuid = ""
+
+    # -- the service ------------------------------------------------------------------------
+
+    @property
+    def zc(self) -> ComputeDriver:
+        """zcompute's driver of this compute service (made by :meth:`init_host`)."""
+        if self._zc is None:
+            raise exception.InternalError("the zcompute driver is used before init_host")
+        return self._zc
+
+    @property
+    def manager(self) -> str:
+        """How this service's guests are marked in zcompute's records and domain metadata."""
+        return f"nova:{self._host}"
+
+    def init_host(self, host: str) -> None:
+        self._host = host
+        config = zcompute_config(host)
+        config.data_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
+        zc = ComputeDriver(config)
+        with nova_errors("-"):
+            zc.init_host()
+        self._zc = zc
+        self._node_uuid = _node_uuid(config.data_dir)
+        arch = zc.host.caps.arch
+        self._images = GlanceImages(zc, config.data_dir, arch)
+        self._images.remove_staging_leftovers()
+        self._events = EventBridge(self._owns, self.emit_event)
+        zc.watch_lifecycle(self._events.on_lifecycle)
+
+    def cleanup_host(self, host: str) -> None:
+        if self._events is not None:
+            self._events.stop()
+        if self._zc is not None:
+            self._zc.close()
+
+    def get_available_nodes(self, refresh: bool = False) -> list[str]:
+        return [self._host]
+
+    def get_nodenames_by_uuid(self, refresh: bool = False) -> dict[str, str]:
+        return {self._node_uuid: self._host}
+
+    def get_available_resource(self, nodename: str) -> dict[str, Any]:
+        with nova_errors("-"):
+            raw = self.zc.get_available_resource()
+            capabilities = self.zc.capabilities()
+        return _resources.available_resource(raw, capabilities, nodename, self._node_uuid)
+
+    def update_provider_tree(
+        self, provider_tree: Any, nodename: str, allocations: Any = None
+    ) -> None:
+        with nova_errors("-"):
+            raw = self.zc.get_available_resource()
+            capabilities = self.zc.capabilities()
+        current = provider_tree.data(nodename).inventory
+        ratios = self._get_allocation_ratios(current)
+        provider_tree.update_inventory(nodename, _resources.inventory(raw, ratios))
+        provider_tree.add_traits(nodename, *_resources.traits(capabilities, self.zc.host.caps.arch))
+
+    def get_host_ip_addr(self) -> str:
+        return str(CONF.my_ip)
+
+    def get_host_uptime(self) -> str:
+        seconds = float(Path("/proc/uptime").read_text().split()[0])
+        days, rest = divmod(int(seconds), 86400)
+        load = Path("/proc/loadavg").read_text().split()[:3]
+        return f"up {days} days, {rest // 3600:02d}:{rest % 3600 // 60:02d}, load average: " + (
+            ", ".join(load)
+        )
+
+    def get_volume_connector(self, instance: Any) -> dict[str, Any]:
+        return {"ip": CONF.my_ip, "host": self._host, "multipath": False}
+
+    # -- which guests are this service's ----------------------------------------------------
+
+    def _owned(self) -> list[Instance]:
+        with nova_errors("-"):
+            return self.zc.instances_managed_by(self.manager)
+
+    def _owns(self, uuid: str) -> bool:
+        try:
+            inst = self.zc.get_instance(uuid)
+        except NotFound:
+            return False
+        return inst.metadata.get("managed-by") == self.manager
+
+    def _mine(self, instance: Any) -> str:
+        """The uuid of ``instance`` if it is this service's guest; InstanceNotFound if not."""
+        if not self._owns(instance.uuid):
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+        return str(instance.uuid)
+
+    def list_instances(self) -> list[str]:
+        return [inst.name for inst in self._owned()]
+
+    def list_instance_uuids(self) -> list[str]:
+        return [inst.uuid for inst in self._owned()]
+
+    def instance_exists(self, instance: Any) -> bool:
+        return self._owns(instance.uuid)
+
+    def get_info(self, instance: Any, use_cache: bool = True) -> hardware.InstanceInfo:
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            info: InstanceInfo = self.zc.get_info(uuid)
+        return hardware.InstanceInfo(state=_POWER[info.state], internal_id=info.name)
+
+    # -- spawn and destroy --------------------------------------------------------------------
+
+    def spawn(
+        self,
+        context: Any,
+        instance: Any,
+        image_meta: Any,
+        injected_files: Any,
+        admin_password: Any,
+        allocations: Any,
+        network_info: Any = None,
+        block_device_info: Any = None,
+        power_on: bool = True,
+        accel_info: Any = None,
+    ) -> None:
+        uuid = str(instance.uuid)
+        _refuse_volumes(block_device_info)
+        with nova_errors(uuid, image_id=image_meta.id):
+            image = self._glance.image_for(context, image_meta.id)
+            vif_model = image_meta.properties.get(VIF_MODEL_PROPERTY)
+            nics = nics_of(network_info or [], str(vif_model) if vif_model else None)
+            drive = None
+            if _config_drive_wanted(instance):
+                network_data = netutils.get_network_metadata(network_info or [])
+                extra = {
+                    "availability_zone": instance.availability_zone,
+                    "project_id": instance.project_id,
+                    "launch_index": instance.launch_index,
+                }
+                drive = config_drive_of(instance, network_data, extra)
+            self.zc.spawn(
+                instance.name,
+                image,
+                flavor_of(instance.flavor),
+                nics=nics,
+                uuid=uuid,
+                config_drive=drive,
+                managed_by=self.manager,
+            )
+            if not power_on:
+                self.zc.power_off(uuid, timeout=0)
+
+    def destroy(
+        self,
+        context: Any,
+        instance: Any,
+        network_info: Any,
+        block_device_info: Any = None,
+        destroy_disks: bool = True,
+        destroy_secrets: bool = True,
+    ) -> None:
+        if not self._owns(instance.uuid):
+            return  # never created here, or gone already: nothing of ours to remove
+        if not destroy_disks:
+            raise NotImplementedError("zcompute keeps no guest without its disks yet")
+        with nova_errors(instance.uuid):
+            self.zc.destroy(instance.uuid)
+
+    def cleanup(
+        self,
+        context: Any,
+        instance: Any,
+        network_info: Any,
+        block_device_info: Any = None,
+        destroy_disks: bool = True,
+        migrate_data: Any = None,
+        destroy_vifs: bool = True,
+        destroy_secrets: bool = True,
+    ) -> None:
+        self.destroy(context, instance, network_info, block_device_info, destroy_disks)
+
+    # -- power ----------------------------------------------------------------------------------
+
+    def reboot(
+        self,
+        context: Any,
+        instance: Any,
+        network_info: Any,
+        reboot_type: str,
+        block_device_info: Any = None,
+        bad_volumes_callback: Any = None,
+        accel_info: Any = None,
+        share_info: Any = None,
+    ) -> None:
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            self.zc.reboot(uuid, hard=reboot_type == "HARD")
+
+    def power_off(self, instance: Any, timeout: int = 0, retry_interval: int = 0) -> None:
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            # Nova's power-state sync stops a server whose guest is already off (it shut
+            # itself down or crashed): that is success, as for Nova's own drivers
+            if self.zc.get_info(uuid).state in _OFF:
+                return
+            self.zc.power_off(uuid, timeout=timeout)
+
+    def power_on(
+        self,
+        context: Any,
+        instance: Any,
+        network_info: Any,
+        block_device_info: Any = None,
+        accel_info: Any = None,
+        share_info: Any = None,
+    ) -> None:
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            if self.zc.get_info(uuid).state is not InstanceState.RUNNING:
+                self.zc.power_on(uuid)
+
+    def resume_state_on_host_boot(
+        self, context: Any, instance: Any, network_info: Any, block_device_info: Any = None
+    ) -> None:
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            if self.zc.get_info(uuid).state is not InstanceState.RUNNING:
+                self.zc.power_on(uuid)
+
+    def pause(self, instance: Any) -> None:
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            self.zc.pause(uuid)
+
+    def unpause(self, instance: Any) -> None:
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            self.zc.unpause(uuid)
+
+    def suspend(self, context: Any, instance: Any) -> None:
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            self.zc.suspend(uuid)
+
+    def resume(
+        self,
+        context: Any,
+        instance: Any,
+        network_info: Any,
+        block_device_info: Any = None,
+        share_info: Any = None,
+    ) -> None:
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            self.zc.resume(uuid)
+
+    def trigger_crash_dump(self, instance: Any) -> None:
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            self.zc.trigger_crash_dump(uuid)
+
+    def plug_vifs(self, instance: Any, network_info: Any) -> None:
+        """zcompute creates a guest's tap devices with it (and again when it starts)."""
+
+    def unplug_vifs(self, instance: Any, network_info: Any) -> None:
+        """zcompute removes a guest's tap devices with it."""
+
+    # -- snapshots and consoles ---------------------------------------------------------------
+
+    def snapshot(self, context: Any, instance: Any, image_id: str, update_task_state: Any) -> None:
+        uuid = self._mine(instance)
+        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+        with nova_errors(uuid, image_id=image_id):
+            copy = self.zc.snapshot(uuid, f"nova-snapshot-{image_id}")
+            update_task_state(
+                task_state=task_states.IMAGE_UPLOADING,
+                expected_state=task_states.IMAGE_PENDING_UPLOAD,
+            )
+            self._glance.upload_snapshot(context, image_id, copy)
+
+    def get_console_output(self, context: Any, instance: Any) -> bytes:
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            return self.zc.get_console_output(uuid)
+
+    # -- device names -------------------------------------------------------------------------
+
+    def default_root_device_name(self, instance: Any, image_meta: Any, root_bdm: Any) -> str:
+        return "/dev/" + target_name("virtio", 0)
+
+    def default_device_names_for_instance(
+        self, instance: Any, root_device_name: str, *block_device_lists: Any
+    ) -> None:
+        used = {_short(root_device_name)}
+        for bdms in block_device_lists:
+            for bdm in bdms:
+                if bdm.device_name:
+                    used.add(_short(bdm.device_name))
+        for bdms in block_device_lists:
+            for bdm in bdms:
+                if not bdm.device_name:
+                    bdm.device_name = "/dev/" + _next_free(used)
+                    used.add(_short(bdm.device_name))
+                    bdm.save()
+
+    def get_device_name_for_instance(self, instance: Any, bdms: Any, block_device_obj: Any) -> str:
+        used = {_short(b.device_name) for b in bdms if b.device_name}
+        if instance.root_device_name:
+            used.add(_short(instance.root_device_name))
+        return "/dev/" + _next_free(used)
+
+    @property
+    def _glance(self) -> GlanceImages:
+        if self._images is None:
+            raise exception.InternalError("the zcompute driver is used before init_host")
+        return self._images
+
+
+#: The methods of Nova's driver interface that zcompute answers (the support matrix's input).
+IMPLEMENTED_NOVA_METHODS = frozenset(
+    name
+    for name, value in vars(ZComputeDriver).items()
+    if callable(value) and callable(getattr(driver.ComputeDriver, name, None))
+)
+
+
+def _node_uuid(data_dir: Path) -> str:
+    """This service's compute node uuid: made once, kept in its data directory."""
+    path = data_dir / _NODE_ID_FILE
+    try:
+        return str(uuidlib.UUID(path.read_text().strip()))
+    except FileNotFoundError:
+        value = str(uuidlib.uuid4())
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(value + "\n")
+        tmp.replace(path)
+        return value
+
+
+def _config_drive_wanted(instance: Any) -> bool:
+    from nova.virt import configdrive
+
+    return bool(configdrive.required_by(instance))
+
+
+def _refuse_volumes(block_device_info: Any) -> None:
+    info = block_device_info or {}
+    if driver.block_device_info_get_mapping(info):
+        raise exception.InvalidInput(reason="zcompute's Nova driver does not attach volumes yet")
+    if driver.block_device_info_get_ephemerals(info) or driver.block_device_info_get_swap(info).get(
+        "swap_size"
+    ):
+        raise exception.InvalidInput(reason="zcompute creates no ephemeral or swap disks yet")
+
+
+def _short(device: str) -> str:
+    return device.rsplit("/", 1)[-1]
+
+
+def _next_free(used: set[str]) -> str:
+    index = 0
+    while target_name("virtio", index) in used:
+        index += 1
+    return target_name("virtio", index)

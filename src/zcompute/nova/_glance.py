@@ -1,0 +1,159 @@
+"""Glance images in zcompute's image store: fetched once, inspected like any import, reused.
+
+An image is downloaded with Nova's image API into a staging folder inside zcompute's data
+directory and imported exactly like ``zcompute image import``: the format is decided from the
+bytes (and must be the one Glance declares), backing and data files are refused. The store
+image is named after the Glance id and records Glance's checksum, so later boots of the same
+image reuse it. Kernel-boot images (an ``ami`` with ``kernel_id``/``ramdisk_id``, or a disk
+image with them) become a zcompute kernel-boot image, with the disk on top when there is one.
+Snapshots go the other way: the store image made from the guest is uploaded, then removed.
+Glance's ``kernel_id`` names a Glance image; the store's names the store image it became.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from nova.image import glance
+from nova.virt import images as nova_images
+
+from zcompute.driver import KERNEL_ID_PROPERTY, ComputeAPI
+from zcompute.errors import ImageError, InvalidInput, NotFound
+from zcompute.model import Image
+from zcompute.nova._translate import guest_arch, image_properties
+from zcompute.properties import CMDLINE_PROPERTY
+
+__all__ = ["STAGING_PREFIX", "GlanceImages"]
+
+#: Folders a download stages in (``<data_dir>/<prefix>*``); a killed download's is removed by
+#: the next start of the compute service.
+STAGING_PREFIX = ".glance-"
+#: The store image property recording the Glance checksum an image was fetched with.
+CHECKSUM_PROPERTY = "nova_image_checksum"
+_DISK_FORMATS = {"qcow2": "qcow2", "raw": "raw", "ami": "raw"}
+
+
+def _checksum(meta: Mapping[str, Any]) -> str:
+    return str(meta.get("os_hash_value") or meta.get("checksum") or "")
+
+
+class GlanceImages:
+    """The Glance side of one compute service's zcompute driver."""
+
+    def __init__(self, zc: ComputeAPI, data_dir: Path, host_arch: str) -> None:
+        self._zc = zc
+        self._data_dir = data_dir
+        self._host_arch = host_arch
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def remove_staging_leftovers(self) -> list[str]:
+        """Remove what downloads cut short (kill -9) left; called once at service start."""
+        gone = []
+        for path in self._data_dir.glob(f"{STAGING_PREFIX}*"):
+            shutil.rmtree(path, ignore_errors=True)
+            gone.append(path.name)
+        return gone
+
+    # -- boot images --------------------------------------------------------------------
+
+    def image_for(self, context: Any, image_id: str) -> Image:
+        """The store image to boot Glance image ``image_id`` with (fetched on first use)."""
+        meta = glance.API().get(context, image_id)
+        props = dict(meta.get("properties") or {})
+        arch = guest_arch(props, self._host_arch)
+        fmt = meta.get("disk_format")
+        if fmt in ("aki", "ari"):
+            raise InvalidInput(
+                "image disk_format", f"a {fmt} image is a kernel/ramdisk, not bootable", ["ami"]
+            )
+        if fmt not in _DISK_FORMATS:
+            raise InvalidInput("image disk_format", f"unsupported {fmt!r}", tuple(_DISK_FORMATS))
+        with self._lock(image_id):
+            cached = self._cached(f"glance-{image_id}", _checksum(meta))
+            if cached is not None:
+                return cached
+            if fmt == "ami" and props.get(KERNEL_ID_PROPERTY) and not meta.get("size"):
+                return self._kernel_image(context, f"glance-{image_id}", meta, arch)
+            return self._disk_image(context, image_id, meta, arch)
+
+    def _disk_image(self, context: Any, image_id: str, meta: Mapping[str, Any], arch: str) -> Image:
+        props = image_properties(meta.get("properties") or {}, arch)
+        if (meta.get("properties") or {}).get(KERNEL_ID_PROPERTY):
+            boot = self._kernel_image(context, f"glance-{image_id}-boot", meta, arch)
+            props[KERNEL_ID_PROPERTY] = boot.id
+        props[CHECKSUM_PROPERTY] = _checksum(meta)
+        with self._staging() as staging:
+            disk = staging / "disk"
+            nova_images.fetch(context, image_id, str(disk))
+            return self._zc.images.import_file(
+                f"glance-{image_id}",
+                disk,
+                arch=arch,
+                properties=props,
+                expected_format=_DISK_FORMATS[str(meta["disk_format"])],
+            )
+
+    def _kernel_image(self, context: Any, name: str, meta: Mapping[str, Any], arch: str) -> Image:
+        raw = meta.get("properties") or {}
+        cached = self._cached(name, _checksum(meta))
+        if cached is not None:
+            return cached
+        props = image_properties(raw, arch)
+        props.pop(CMDLINE_PROPERTY, None)  # the import takes it as the command line
+        props[CHECKSUM_PROPERTY] = _checksum(meta)
+        with self._staging() as staging:
+            kernel = staging / "kernel"
+            nova_images.fetch(context, str(raw[KERNEL_ID_PROPERTY]), str(kernel))
+            initrd = None
+            if raw.get("ramdisk_id"):
+                initrd = staging / "initrd"
+                nova_images.fetch(context, str(raw["ramdisk_id"]), str(initrd))
+            return self._zc.images.import_kernel(
+                name, kernel, initrd, raw.get(CMDLINE_PROPERTY), arch, props
+            )
+
+    def _cached(self, name: str, checksum: str) -> Image | None:
+        try:
+            image = self._zc.images.get(name)
+        except NotFound:
+            return None
+        if image.prop(CHECKSUM_PROPERTY, "") != checksum:
+            raise ImageError(
+                f"image {name} in zcompute's store does not have Glance's checksum {checksum!r}"
+            )
+        return image
+
+    @contextlib.contextmanager
+    def _staging(self) -> Iterator[Path]:
+        path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self._data_dir))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _lock(self, image_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(image_id, threading.Lock())
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def upload_snapshot(self, context: Any, image_id: str, snapshot: Image) -> None:
+        """Upload the store image ``snapshot`` as Glance image ``image_id``, then drop it."""
+        try:
+            # the properties (arch, emulation, kernel_id) are the server's image's: Nova
+            # copied them into the snapshot's record already
+            metadata = {"disk_format": snapshot.disk_format, "container_format": "bare"}
+            assert snapshot.path is not None  # a snapshot is a disk image
+            with open(snapshot.path, "rb") as data:
+                os.posix_fadvise(data.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+                glance.API().update(context, image_id, metadata, data)
+        finally:
+            self._zc.images.delete(snapshot.id)
