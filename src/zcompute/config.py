@@ -55,6 +55,10 @@ class Config:
     # Where file volumes may live (comma-separated absolute directories); see
     # zcompute.volumes.VolumePolicy for what is refused wherever they are.
     volume_dirs: str = "/srv,/var/lib/zcompute-volumes"
+    # The guest architectures this host offers (comma-separated, e.g. "s390x"); empty: every
+    # architecture it runs. An x86 host of a mixed cloud may offer only its own, leaving
+    # emulated s390x guests to the hosts meant for them.
+    guest_arches: str = ""
 
     def __post_init__(self) -> None:
         if self.virt_type not in VIRT_TYPES:
@@ -63,7 +67,7 @@ class Config:
             raise ConfigError("console_form", f"unknown value {self.console_form!r}", CONSOLE_FORMS)
         if not self.uri:
             raise ConfigError("uri", "must not be empty")
-        for name in ("uri", "machine_types", "volume_dirs"):
+        for name in ("uri", "machine_types", "volume_dirs", "guest_arches"):
             if _CONTROL.search(getattr(self, name)):
                 raise ConfigError(name, "control characters are not allowed", "printable text")
         _check_data_dir(str(self.data_dir))

@@ -22,6 +22,7 @@ from zcompute.arch import (
     choose_guest,
     choose_machine_type,
     get_profile,
+    offered_arches,
     one_of,
 )
 from zcompute.config import Config
@@ -136,7 +137,13 @@ def choose_platform(
     image: Image, config: Config, host: HostView, virt_type: str | None = None
 ) -> tuple[GuestPlatform, ArchProfile]:
     requested = image.prop(IMAGE_ARCH_PROPERTY) or image.arch
-    platform = choose_guest(requested, host.caps, virt_type or config.virt_type, host.kvm_usable)
+    platform = choose_guest(
+        requested,
+        host.caps,
+        virt_type or config.virt_type,
+        host.kvm_usable,
+        offered_arches(config.guest_arches),
+    )
     return platform, get_profile(platform.arch)
 
 

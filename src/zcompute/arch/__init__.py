@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from zcompute.arch._guest import IMAGE_ARCH_PROPERTY, GuestPlatform, choose_guest
+from zcompute.arch._guest import IMAGE_ARCH_PROPERTY, GuestPlatform, choose_guest, offered_arches
 from zcompute.arch._lint import LintFinding, domain_arch, parse_domain_xml
 from zcompute.arch._machine import (
     IMAGE_MACHINE_PROPERTY,
@@ -137,6 +137,7 @@ __all__ = [
     "lint",
     "nova_cell",
     "nova_matrix",
+    "offered_arches",
     "one_of",
     "parse_domain_xml",
     "parse_machine_type_mapping",

@@ -13,7 +13,13 @@ from zcompute.errors import ConfigError, InvalidInput
 if TYPE_CHECKING:
     from zcompute.host import GuestArch, HostCapabilities
 
-__all__ = ["IMAGE_ARCH_PROPERTY", "VIRT_TYPES", "GuestPlatform", "choose_guest"]
+__all__ = [
+    "IMAGE_ARCH_PROPERTY",
+    "VIRT_TYPES",
+    "GuestPlatform",
+    "choose_guest",
+    "offered_arches",
+]
 
 IMAGE_ARCH_PROPERTY = "hw_architecture"
 
@@ -32,11 +38,23 @@ class GuestPlatform:
         return self.domain_type == "qemu"
 
 
+def offered_arches(text: str) -> tuple[str, ...] | None:
+    """The guest architectures a host offers (the ``guest_arches`` setting); None: all."""
+    names = [name for name in text.split(",") if name.strip()]
+    if not names:
+        return None
+    try:
+        return tuple(dict.fromkeys(canonical_arch(name, "guest_arches") for name in names))
+    except InvalidInput as err:
+        raise ConfigError("guest_arches", str(err), ARCHES) from None
+
+
 def choose_guest(
     requested_arch: str | None,
     host_caps: HostCapabilities,
     virt_type: str,
     kvm_usable: bool,
+    offered: tuple[str, ...] | None = None,
 ) -> GuestPlatform:
     """Decide arch and domain type.
 
@@ -51,10 +69,14 @@ def choose_guest(
         arch = canonical_arch(requested_arch, IMAGE_ARCH_PROPERTY)
     else:
         arch = canonical_arch(host_caps.arch, "host arch")
+    if offered is not None and arch not in offered:
+        raise InvalidInput(
+            IMAGE_ARCH_PROPERTY, f"this host does not offer {arch} guests (guest_arches)", offered
+        )
     guest = host_caps.guest(arch)
     if guest is None:
-        offered = [a for a in host_caps.guest_arches if a in ARCHES]
-        raise InvalidInput(IMAGE_ARCH_PROPERTY, f"this host cannot run {arch} guests", offered)
+        runs = [a for a in host_caps.guest_arches if a in ARCHES]
+        raise InvalidInput(IMAGE_ARCH_PROPERTY, f"this host cannot run {arch} guests", runs)
     blocker = _kvm_blocker(arch, host_caps, guest, kvm_usable)
     if virt_type == "kvm" and blocker:
         raise ConfigError("virt_type", f"kvm is configured but {blocker}", ("auto", "qemu"))

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from zcompute.arch import offered_arches
 from zcompute.driver import _console
 from zcompute.driver._api import Capabilities, capabilities_of
 from zcompute.driver._boundary import map_os_errors
@@ -140,9 +141,12 @@ class Queries:
                 "vendor": cpu.vendor,
                 "model_source": cpu.source,
             },
-            "supported_instances": supported_instances(host),
+            "supported_instances": supported_instances(host, self._offered()),
         }
 
     def capabilities(self) -> Capabilities:
         """What this host runs and which features each of those architectures offers."""
-        return capabilities_of(supported_instances(self._ctx.host))
+        return capabilities_of(supported_instances(self._ctx.host, self._offered()))
+
+    def _offered(self) -> tuple[str, ...] | None:
+        return offered_arches(self._ctx.config.guest_arches)

@@ -45,9 +45,15 @@ class HostReport:
     repaired: tuple[str, ...] = ()  # what the start-up repair did (zcompute.driver._recovery)
 
 
-def supported_instances(host: HostView) -> list[tuple[str, str]]:
+def supported_instances(
+    host: HostView, offered: tuple[str, ...] | None = None
+) -> list[tuple[str, str]]:
+    """(arch, domain type) of every guest platform the host runs (and offers, see
+    ``guest_arches``); KVM only where guests really run."""
     out = []
     for arch in host.caps.guest_arches:
+        if offered is not None and arch not in offered:
+            continue
         guest = host.caps.guest(arch)
         if guest is None:
             continue

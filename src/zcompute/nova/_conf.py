@@ -31,6 +31,12 @@ _OPTS = [
         help="A zcompute.toml with further zcompute settings (default: zcompute's own, "
         "/etc/zcompute/zcompute.toml); the options of this group and [libvirt] win.",
     ),
+    cfg.ListOpt(
+        "guest_arches",
+        default=[],
+        help="The guest architectures this compute node offers (e.g. s390x); empty: every "
+        "architecture it runs, emulated ones included. Reported as COMPUTE_ARCH_* traits.",
+    ),
     cfg.StrOpt(
         "console_form",
         choices=("console", "serial"),
@@ -59,6 +65,8 @@ def zcompute_config(host: str) -> Config:
     }
     if CONF.libvirt.connection_uri:
         overrides["uri"] = CONF.libvirt.connection_uri
+    if CONF.zcompute.guest_arches:
+        overrides["guest_arches"] = ",".join(CONF.zcompute.guest_arches)
     if CONF.zcompute.console_form:
         overrides["console_form"] = CONF.zcompute.console_form
     config_file = CONF.zcompute.config_file

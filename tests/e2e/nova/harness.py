@@ -26,6 +26,7 @@ monkey_patch.patch()  # native threads; Nova's test packages import oslo.messagi
 
 import contextlib  # noqa: E402
 import copy  # noqa: E402
+import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -201,6 +202,19 @@ class NovaHarnessTest(integrated_helpers._IntegratedTestBase):  # type: ignore[m
             if subprocess.run(["ip", "link", "show", tap], capture_output=True).returncode == 0:
                 found.append(f"tap {tap}")
         return found
+
+    def port_of(self, server: dict[str, Any]) -> dict[str, Any]:
+        """The one Neutron port bound to ``server``."""
+        ports = [p for p in self.neutron._ports.values() if p["device_id"] == server["id"]]
+        assert len(ports) == 1, ports
+        return dict(ports[0])
+
+    @staticmethod
+    def link_mtu(device: str) -> int:
+        out = subprocess.run(
+            ["ip", "-j", "link", "show", "dev", device], capture_output=True, text=True, check=True
+        )
+        return int(json.loads(out.stdout)[0]["mtu"])
 
     def instance_name(self, server: dict[str, Any]) -> str:
         return str(server["OS-EXT-SRV-ATTR:instance_name"])

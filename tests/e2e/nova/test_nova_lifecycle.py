@@ -27,12 +27,19 @@ class TestNovaLifecycle(NovaHarnessTest):
     def _lifecycle(self, arch: str) -> None:
         image = self.upload_test_image(arch)
         flavor = self.flavor()
-        server = self.boot(image, flavor)
+        network = {"uuid": self.neutron.network_1["id"]}
+        server = self.boot(image, flavor, networks=[network])
         text = self.wait_console(server, f"{READY} arch={arch}")
         assert "Linux version" in text
         if arch == "s390x":  # the sclplm log console has the kernel's very first lines
             assert text.index("Linux version") < text.index(READY)
-        self.wait_console(server, BOOTED)
+        text = self.wait_console(server, BOOTED)
+        # the port Neutron bound as a tap VIF: the guest sees its MAC, the host its tap device
+        # with the network's MTU, and the tap goes with the server
+        port = self.port_of(server)
+        tap = "tap" + port["id"][:11]
+        assert f"mac={port['mac_address']}" in text
+        assert self.link_mtu(tap) == self.neutron.network_1["mtu"]
         self._reboot(server, hard=False)
         self._reboot(server, hard=True)
         self._stop_and_start(server)
@@ -42,16 +49,16 @@ class TestNovaLifecycle(NovaHarnessTest):
         self.action(server, {"resume": None}, "ACTIVE")
         self._crash_dump(server, arch)
         second = self._snapshot_and_boot(server, flavor, arch)
-        for each in (server, second):
+        for each, taps in ((server, [tap]), (second, [])):
             self.api.delete_server(each["id"])
             self.wait_deleted(each)
-            assert self.host_leftovers(each) == []
+            assert self.host_leftovers(each, taps) == []
         assert self.computes["compute"].driver.list_instance_uuids() == []
 
     # -- steps --------------------------------------------------------------------------------
 
-    def boot(self, image: str, flavor: str, **extra: Any) -> dict[str, Any]:
-        body = self._build_server(image_uuid=image, flavor_id=flavor, networks="none")
+    def boot(self, image: str, flavor: str, networks: Any = "none", **extra: Any) -> dict[str, Any]:
+        body = self._build_server(image_uuid=image, flavor_id=flavor, networks=networks)
         body.update(extra)
         server = self.api.post_server({"server": body})
         return dict(self.wait_status(server, "ACTIVE"))
