@@ -171,8 +171,13 @@ def nic_device(plan: NicPlan) -> Interface:
 def chardev(spec: ConsoleSpec) -> Console | Serial:
     """A console or serial device as the profile specified it."""
     kind: type[Console] | type[Serial] = Console if spec.element == "console" else Serial
+    tcp = spec.source_type == "tcp"  # a raw TCP server (no telnet: Nova's proxy relays bytes)
     dev = kind(
         type=spec.source_type,
+        source_mode="bind" if tcp else None,
+        source_host=spec.tcp_host,
+        source_service=None if spec.tcp_port is None else str(spec.tcp_port),
+        protocol="raw" if tcp else None,
         source_path=spec.path,
         source_append=True if spec.source_type == "file" and spec.append else None,
         log_file=spec.log_file,

@@ -8,6 +8,7 @@ This module only reads and checks values; what they mean is decided elsewhere.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -17,13 +18,61 @@ from typing import Any
 
 from zcompute.errors import ConfigError
 
-__all__ = ["VIRT_TYPES", "Config", "default_data_dir", "load_config"]
+__all__ = ["VIRT_TYPES", "Config", "SerialTcp", "default_data_dir", "load_config"]
 
 VIRT_TYPES = ("auto", "kvm", "qemu")
 CONSOLE_FORMS = ("console", "serial")
 DEFAULT_CONFIG_FILE = Path("/etc/zcompute/zcompute.toml")
 # NUL cannot be in a path or URI, and no setting has a use for other control characters.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+_SERIAL_TCP_RULE = (
+    "empty (off), or LISTEN-ADDRESS:FIRST-LAST, e.g. 127.0.0.1:10000-20000 "
+    "(an IP address, [::1] for IPv6; ports 1-65535, FIRST <= LAST)"
+)
+_SERIAL_TCP_RE = re.compile(
+    r"(?P<host>\[[^\]]*\]|[^:\[\]]+):(?P<first>[0-9]{1,5})-(?P<last>[0-9]{1,5})"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SerialTcp:
+    """Where interactive consoles listen when they are TCP endpoints: an address, a port range."""
+
+    host: str  # an IP address as libvirt takes it (IPv6 without brackets)
+    first: int
+    last: int
+
+    @property
+    def ports(self) -> range:
+        return range(self.first, self.last + 1)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.first}-{self.last}"
+
+
+def parse_serial_tcp(text: str) -> SerialTcp | None:
+    """``serial_tcp``'s value: None when empty (off); a ConfigError naming the field if bad."""
+    if not text:
+        return None
+    match = _SERIAL_TCP_RE.fullmatch(text)
+    if match is None:
+        raise ConfigError("serial_tcp", f"invalid value {text!r}", _SERIAL_TCP_RULE)
+    host = match["host"].removeprefix("[").removesuffix("]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            "serial_tcp", f"{host!r} is not an IP address", _SERIAL_TCP_RULE
+        ) from None
+    if (address.version == 6) != match["host"].startswith("["):
+        raise ConfigError("serial_tcp", f"invalid address in {text!r}", _SERIAL_TCP_RULE)
+    first, last = int(match["first"]), int(match["last"])
+    if not 1 <= first <= last <= 65535:
+        raise ConfigError("serial_tcp", f"invalid port range in {text!r}", _SERIAL_TCP_RULE)
+    return SerialTcp(str(address), first, last)
 
 
 def default_data_dir() -> Path:
@@ -45,6 +94,9 @@ class Config:
     ``machine_types`` is the per-arch mapping text, e.g. ``"x86_64=q35,s390x=s390-ccw-virtio"``;
     it is parsed and checked by the architecture layer. ``console_form`` picks the s390x SCLP
     console form: the blueprint's ``<console>`` targets or the newer ``<serial>`` + sclp-serial.
+    ``serial_tcp`` (empty: off) makes every guest's interactive console a raw TCP endpoint,
+    e.g. ``"127.0.0.1:10000-20000"``: the address it listens on and the ports guests get one
+    each from (what Nova's serial proxy connects to); the log console is unchanged.
     """
 
     uri: str = "qemu:///system"
@@ -59,6 +111,7 @@ class Config:
     # architecture it runs. An x86 host of a mixed cloud may offer only its own, leaving
     # emulated s390x guests to the hosts meant for them.
     guest_arches: str = ""
+    serial_tcp: str = ""
 
     def __post_init__(self) -> None:
         if self.virt_type not in VIRT_TYPES:
@@ -71,6 +124,12 @@ class Config:
             if _CONTROL.search(getattr(self, name)):
                 raise ConfigError(name, "control characters are not allowed", "printable text")
         _check_data_dir(str(self.data_dir))
+        parse_serial_tcp(self.serial_tcp)
+
+    @property
+    def serial_tcp_endpoints(self) -> SerialTcp | None:
+        """The parsed ``serial_tcp``: None when interactive consoles are ptys."""
+        return parse_serial_tcp(self.serial_tcp)
 
 
 def _check_data_dir(text: str) -> None:

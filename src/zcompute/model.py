@@ -548,6 +548,8 @@ class Instance:
     updated_at: datetime = dataclasses.field(default_factory=utcnow)
     #: the config drive's disk target (e.g. ``vdb``), or None for an instance without one
     config_drive: str | None = None
+    #: the TCP port of the interactive console (``serial_tcp``), or None: it never had one
+    serial_port: int | None = None
 
     def __post_init__(self) -> None:
         _set(self, "uuid", validate_uuid(self.uuid, "instance.uuid"))
@@ -570,6 +572,8 @@ class Instance:
         if self.task is not None:
             _set(self, "task", _enum_value("instance.task", Task, self.task))
         self._check_devices()
+        if self.serial_port is not None:
+            _check_int("instance.serial_port", self.serial_port, 1, 65535)
         _timestamp("instance.created_at", self.created_at)
         _timestamp("instance.updated_at", self.updated_at)
 

@@ -110,6 +110,8 @@ class GuestPlan:
     guest_agent: bool = False
     # the config drive's disk target (its file is CONFIG_DRIVE in the instance folder)
     config_drive: str | None = None
+    # the port of the interactive console's TCP server (None: the console is a pty)
+    serial_port: int | None = None
 
     @property
     def arch(self) -> str:
@@ -169,6 +171,9 @@ class PlanRequest:
     # later plan of the instance pins it (the guest keeps seeing the drive under one name).
     config_drive: bool = False
     config_drive_target: str | None = None
+    # The interactive console's TCP port, allocated by the driver and recorded with the
+    # instance: with ``serial_tcp`` configured the console listens there, else it is a pty.
+    serial_port: int | None = None
 
 
 def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan:
@@ -182,7 +187,11 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
     domcaps = host.domcaps.get((platform.arch, machine, platform.domain_type))
     form = profile.console_form(config.console_form, host.libvirt_version)
     log_path = str(request.instance_dir / CONSOLE_LOG)
-    layout = profile.layout(log_path, form)
+    endpoints = config.serial_tcp_endpoints
+    tcp = None
+    if endpoints is not None and request.serial_port is not None:
+        tcp = (endpoints.host, request.serial_port)
+    layout = profile.layout(log_path, form, tcp=tcp)
     watchdog_action = props.get(WATCHDOG_PROPERTY)
     boot = request.boot_image or image
     boot_files = _boot_files(boot, request.instance_dir)
@@ -216,6 +225,7 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
         boot_files=boot_files,
         guest_agent=_guest_agent(props, profile),
         config_drive=drive,
+        serial_port=None if tcp is None else tcp[1],
     )
 
 

@@ -85,3 +85,52 @@ def test_wrong_types_and_control_characters_are_config_errors(
     conf.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(config_file=conf, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "host", "first", "last"),
+    [
+        ("127.0.0.1:10000-20000", "127.0.0.1", 10000, 20000),
+        ("10.1.2.3:5900-5900", "10.1.2.3", 5900, 5900),
+        ("[::1]:1-65535", "::1", 1, 65535),
+    ],
+)
+def test_serial_tcp_gives_an_address_and_a_port_range(
+    text: str, host: str, first: int, last: int
+) -> None:
+    endpoints = Config(serial_tcp=text).serial_tcp_endpoints
+    assert endpoints is not None
+    assert (endpoints.host, endpoints.first, endpoints.last) == (host, first, last)
+    assert str(endpoints) == text
+    assert Config().serial_tcp_endpoints is None  # off by default: pty consoles
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("127.0.0.1", "invalid value"),
+        ("127.0.0.1:10000", "invalid value"),
+        ("127.0.0.1:10000:20000", "invalid value"),
+        ("localhost:10000-20000", "'localhost' is not an IP address"),
+        ("::1:10000-20000", "invalid value"),
+        ("[127.0.0.1]:10000-20000", "invalid address"),
+        ("127.0.0.1:20000-10000", "invalid port range"),
+        ("127.0.0.1:0-10", "invalid port range"),
+        ("127.0.0.1:65535-65536", "invalid port range"),
+        ("127.0.0.1:1-2\n", "invalid value"),
+    ],
+)
+def test_a_bad_serial_tcp_names_the_field_and_the_allowed_form(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=rf"serial_tcp: {re.escape(problem)}") as info:
+        Config(serial_tcp=text)
+    assert "LISTEN-ADDRESS:FIRST-LAST, e.g. 127.0.0.1:10000-20000" in str(info.value)
+
+
+def test_serial_tcp_comes_from_the_environment_and_files(tmp_path: Path) -> None:
+    conf = tmp_path / "zcompute.toml"
+    conf.write_text('serial_tcp = "127.0.0.1:10000-10010"\n')
+    assert load_config(config_file=conf, environ={}).serial_tcp == "127.0.0.1:10000-10010"
+    env = {"ZCOMPUTE_SERIAL_TCP": ""}  # the environment turns it off again
+    assert load_config(config_file=conf, environ=env).serial_tcp_endpoints is None
+    with pytest.raises(ConfigError, match=r"serial_tcp: invalid value 'x'"):
+        load_config(config_file=conf, environ={"ZCOMPUTE_SERIAL_TCP": "x"})

@@ -92,10 +92,12 @@ def one_of(value: object, allowed: Sequence[_T]) -> _T | None:
 class ConsoleSpec:
     """One console or serial device the builder must write.
 
-    ``element`` is ``console`` or ``serial``; ``source_type`` ``pty`` or ``file`` (``path`` is
-    the file then). A pty may also keep a log (``log_file``, ``log_append``: libvirt's
-    ``<log file=... append='on'/>``, written by virtlogd). ``role`` says what zcompute uses the
-    device for; :attr:`log_path` is where this device's output is kept, if anywhere.
+    ``element`` is ``console`` or ``serial``; ``source_type`` ``pty``, ``file`` (``path`` is
+    the file then) or ``tcp`` (a raw TCP server on ``tcp_host``:``tcp_port``, see
+    :meth:`ArchProfile.layout`). A pty or TCP device may also keep a log (``log_file``,
+    ``log_append``: libvirt's ``<log file=... append='on'/>``, written by virtlogd). ``role``
+    says what zcompute uses the device for; :attr:`log_path` is where this device's output is
+    kept, if anywhere.
     """
 
     element: ConsoleElement
@@ -110,8 +112,13 @@ class ConsoleSpec:
     # For a file source: append instead of truncating when QEMU (re)opens the file, so the
     # boot logs of reboots and restarts follow each other instead of replacing one another.
     append: bool = True
+    # For a tcp source: the address and port the raw TCP server listens on.
+    tcp_host: str | None = None
+    tcp_port: int | None = None
 
     def __post_init__(self) -> None:
+        if (self.source_type == "tcp") != (self.tcp_host is not None and self.tcp_port is not None):
+            raise ValueError("a tcp console needs tcp_host and tcp_port, and only a tcp one has")
         if (
             self.target_type is not None
             and (self.console_target if self.element == "console" else self.serial_target) is None
@@ -352,12 +359,31 @@ class ArchProfile:
             return fallback
         return requested
 
-    def layout(self, log_path: str, form: str = "console", virtlogd: bool = True) -> ConsoleLayout:
+    def layout(
+        self,
+        log_path: str,
+        form: str = "console",
+        virtlogd: bool = True,
+        tcp: tuple[str, int] | None = None,
+    ) -> ConsoleLayout:
+        """The consoles of ``form``; with ``tcp`` (address, port) the interactive one is a raw
+        TCP server there instead of a pty, with the same target (the guest sees no difference)
+        and the same log, if it keeps one. The log console is the same either way."""
         if not PurePosixPath(log_path).is_absolute():
             raise InvalidInput("log_path", f"must be an absolute path, got {log_path!r}")
         if form not in self.console_forms:
             raise InvalidInput("console_form", f"unknown form {form!r}", self.console_forms)
-        return self.console_layout(log_path, form, virtlogd)
+        layout = self.console_layout(log_path, form, virtlogd)
+        if tcp is None:
+            return layout
+        host, port = tcp
+        specs = tuple(
+            dataclasses.replace(spec, source_type="tcp", tcp_host=host, tcp_port=port)
+            if spec.role == "interactive"
+            else spec
+            for spec in layout.specs
+        )
+        return dataclasses.replace(layout, specs=specs)
 
     def consoles(
         self, log_path: str, *, form: str = "console", virtlogd: bool = True

@@ -151,7 +151,9 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
             "running/paused guests: block copy; stopped: the disk itself; bootable by a spawn",
         ),
         "console-log": Implementation(_DONE, "early kernel messages captured in the log console"),
-        "interactive-console": Implementation(_DONE, "libvirt console stream, both ways"),
+        "interactive-console": Implementation(
+            _DONE, "libvirt console stream, both ways; or a raw TCP endpoint (serial_tcp)"
+        ),
         "vnc": _NOT_YET,
         "spice": Implementation(ImplState.NOT_IMPLEMENTED, "not planned"),
         "inject-networking": Implementation(ImplState.NOT_IMPLEMENTED, "not planned"),

@@ -377,6 +377,8 @@ def show(app: AppContext, name: str, as_json: bool, as_xml: bool) -> None:
         ("console log", data["console_log"]),
         ("created", inst.created_at.isoformat(timespec="seconds")),
     ]
+    if inst.serial_port is not None:
+        rows.insert(-1, ("serial port", inst.serial_port))
     rows += [
         (f"disk {b.target}", f"{b.source} ({b.bus}{', ro' if b.readonly else ''})")
         for b in inst.block_devices

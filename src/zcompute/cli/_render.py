@@ -238,6 +238,7 @@ def instance_dict(inst: Instance, info: InstanceInfo | None, console_log: Path) 
         "block_devices": [block_device_dict(b) for b in inst.block_devices],
         "nics": [nic_dict(n) for n in inst.nics],
         "console_log": console_log,
+        "serial_port": inst.serial_port,  # the TCP console's port (serial_tcp), if it has one
         "created_at": inst.created_at,
         "updated_at": inst.updated_at,
         "live": live,

@@ -17,6 +17,7 @@ from zcompute.builder import build_domain_xml
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import ROOT_DISK, DriverContext
 from zcompute.driver._files import prepare_guest_files, secure_instance_folder
+from zcompute.driver._serialports import allocate_serial_port, serial_port_for
 from zcompute.errors import InvalidInput, NotFound
 from zcompute.model import KERNEL_ID_PROPERTY, Flavor, Image, Instance
 from zcompute.plan import CONFIG_DRIVE, GuestPlan, PlanRequest, make_plan
@@ -83,8 +84,18 @@ class Guests:
             boot_image=self.boot_image_for(image),
         )
 
+    def new_serial_port(self) -> int | None:
+        """A free port for a new guest's interactive console; None while ``serial_tcp`` is off."""
+        endpoints = self._ctx.config.serial_tcp_endpoints
+        return None if endpoints is None else allocate_serial_port(self._ctx.db, endpoints)
+
     def replan(self, inst: Instance) -> GuestPlan:
-        """The plan of an existing instance from its record and pinned settings."""
+        """The plan of an existing instance from its record and pinned settings.
+
+        With ``serial_tcp`` on, an instance that has no console port yet (or one outside the
+        configured range) gets one recorded here: the caller holds the instance's lock.
+        """
+        port = serial_port_for(self._ctx.db, self._ctx.config.serial_tcp_endpoints, inst)
         request = dataclasses.replace(
             self.plan_request(inst.uuid, inst.name, inst.image, inst.flavor),
             nics=inst.nics,
@@ -94,6 +105,7 @@ class Guests:
             virt_type=inst.domain_type,
             config_drive=inst.config_drive is not None,
             config_drive_target=inst.config_drive,
+            serial_port=port,
         )
         return make_plan(request, self._ctx.config, self._ctx.host)
 

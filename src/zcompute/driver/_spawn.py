@@ -128,6 +128,7 @@ class SpawnOps:
                 uuid, asked.name, flavor, image, asked.metadata, asked.managed_by
             ),
             config_drive=asked.config_drive is not None,
+            serial_port=self._guests.new_serial_port(),
         )
         return make_plan(request, self._ctx.config, host)
 
@@ -220,6 +221,7 @@ class SpawnOps:
             block_devices=tuple(asked.block_devices),
             nics=nic_specs,
             config_drive=plan.config_drive,
+            serial_port=plan.serial_port,
         )
         ctx.db.add_instance(inst)
         undo.push(

@@ -1,7 +1,9 @@
 """zcompute's options in ``nova.conf``, and the zcompute configuration they make.
 
 Nova's own options keep their meaning where zcompute has the same setting (``[libvirt]
-connection_uri``, ``virt_type`` and ``hw_machine_type``); what only zcompute has lives in the
+connection_uri``, ``virt_type`` and ``hw_machine_type``; ``[serial_console] enabled``,
+``port_range`` and ``proxyclient_address`` make zcompute's ``serial_tcp``, as Nova's libvirt
+driver makes its guests' TCP consoles from them); what only zcompute has lives in the
 ``[zcompute]`` group. Each Nova compute service gets its own data directory, so two services on
 one machine (a test harness, or two cells) never share records.
 """
@@ -15,7 +17,7 @@ from oslo_config import cfg
 
 from zcompute.config import Config, load_config
 
-__all__ = ["CONF", "data_dir_for", "zcompute_config"]
+__all__ = ["CONF", "data_dir_for", "serial_tcp", "zcompute_config"]
 
 CONF: Any = cfg.CONF
 
@@ -56,12 +58,28 @@ def _virt_type() -> str:
     return kind if kind in ("kvm", "qemu") else "auto"  # lxc, parallels: not zcompute's
 
 
+def serial_tcp() -> str:
+    """``serial_tcp`` from ``[serial_console]``: ``""`` (off) unless it is enabled.
+
+    The consoles listen on ``proxyclient_address`` (what Nova's serial proxy connects to), on a
+    port of ``port_range`` (``10000:20000`` becomes ``10000-20000``).
+    """
+    group = CONF.serial_console
+    if not group.enabled:
+        return ""
+    address = str(group.proxyclient_address)
+    host = f"[{address}]" if ":" in address else address
+    first, _, last = str(group.port_range).partition(":")
+    return f"{host}:{first}-{last}"
+
+
 def zcompute_config(host: str) -> Config:
     """zcompute's configuration for the compute service on ``host``."""
     overrides: dict[str, Any] = {
         "data_dir": str(data_dir_for(host)),
         "virt_type": _virt_type(),
         "machine_types": ",".join(CONF.libvirt.hw_machine_type or []),
+        "serial_tcp": serial_tcp(),
     }
     if CONF.libvirt.connection_uri:
         overrides["uri"] = CONF.libvirt.connection_uri

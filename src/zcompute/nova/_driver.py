@@ -16,10 +16,11 @@ from typing import Any
 
 from nova import exception
 from nova.compute import power_state, task_states
+from nova.console import type as console_type
 from nova.virt import driver, hardware, netutils
 
 from zcompute.driver import ComputeDriver, InstanceInfo
-from zcompute.errors import NotFound
+from zcompute.errors import InvalidState, NotFound
 from zcompute.model import Instance, InstanceState
 from zcompute.nova import _resources
 from zcompute.nova._conf import CONF, zcompute_config
@@ -349,6 +350,24 @@ class ZComputeDriver(driver.ComputeDriver):
         uuid = self._mine(instance)
         with nova_errors(uuid):
             return self.zc.get_console_output(uuid)
+
+    def get_serial_console(self, context: Any, instance: Any) -> console_type.ConsoleSerial:
+        """The guest's interactive console as a TCP endpoint, for Nova's serial proxy.
+
+        Unavailable unless the console is one: ``[serial_console] enabled`` was set when the
+        guest was last (re)defined (it becomes one on its next start otherwise).
+        """
+        if not CONF.serial_console.enabled:
+            raise exception.ConsoleTypeUnavailable(console_type="serial")
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            try:
+                console = self.zc.get_serial_console(uuid)
+            except InvalidState as err:  # not running: no endpoint to connect to
+                raise exception.InstanceNotReady(instance_id=uuid) from err
+        if console.host is None or console.port is None:
+            raise exception.ConsoleTypeUnavailable(console_type="serial")
+        return console_type.ConsoleSerial(host=console.host, port=console.port)
 
     # -- device names -------------------------------------------------------------------------
 

@@ -169,6 +169,7 @@ def instance_row(instance: Instance) -> dict[str, Any]:
         "created_at": timestamp(instance.created_at),
         "updated_at": timestamp(instance.updated_at),
         "config_drive": instance.config_drive,
+        "serial_port": instance.serial_port,
     }
 
 
@@ -192,6 +193,7 @@ def instance_from_row(
         created_at=datetime.fromisoformat(row["created_at"]),
         updated_at=datetime.fromisoformat(row["updated_at"]),
         config_drive=row["config_drive"],
+        serial_port=row["serial_port"],
     )
 
 

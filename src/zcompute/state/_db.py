@@ -295,6 +295,8 @@ class StateDB:
             try:
                 self._execute(f"INSERT INTO instances ({columns}) VALUES ({marks})", row)
             except sqlite3.IntegrityError as err:
+                if "serial_port" in str(err):
+                    raise _port_taken(instance.serial_port) from err
                 raise Conflict(
                     f"an instance named {instance.name!r} or with uuid {instance.uuid} exists"
                 ) from err
@@ -400,6 +402,24 @@ class StateDB:
             row,
         )
         return instance
+
+    def serial_ports(self) -> dict[int, str]:
+        """The interactive console ports recorded, each with the uuid of its instance."""
+        rows = self._rows("SELECT serial_port, uuid FROM instances WHERE serial_port IS NOT NULL")
+        return {int(r[0]): str(r[1]) for r in rows}
+
+    def set_serial_port(self, uuid: str, port: int) -> Instance:
+        """Record the instance's interactive console port; Conflict if another instance has it."""
+        with self.transaction():
+            changed = self.get_instance(uuid).replace(serial_port=port, updated_at=utcnow())
+            try:
+                self._execute(
+                    "UPDATE instances SET serial_port = ?, updated_at = ? WHERE uuid = ?",
+                    (port, codec.timestamp(changed.updated_at), changed.uuid),
+                )
+            except sqlite3.IntegrityError as err:
+                raise _port_taken(port) from err
+            return changed
 
     def begin_task(self, uuid: str, task: Task | str) -> Instance:
         """Mark ``task`` as running on the instance; refused while another task runs."""
@@ -516,6 +536,10 @@ def _usable(record: _T | UnusableRecord) -> _T:
     if isinstance(record, UnusableRecord):
         raise record.error()
     return record
+
+
+def _port_taken(port: int | None) -> Conflict:
+    return Conflict(f"serial console port {port} is recorded for another instance already")
 
 
 def _uuid_or_none(text: str) -> str | None:

@@ -94,12 +94,21 @@ _V4_TASK_OWNER: Migration = ("ALTER TABLE instances ADD COLUMN task_owner TEXT",
 # drive under the name the guest first saw it.
 _V5_CONFIG_DRIVE: Migration = ("ALTER TABLE instances ADD COLUMN config_drive TEXT",)
 
+# The TCP port of an instance's interactive console (NULL: none; config serial_tcp): every
+# later plan listens on the same port, and no two instances of a data directory share one.
+_V6_SERIAL_PORT: Migration = (
+    "ALTER TABLE instances ADD COLUMN serial_port INTEGER",
+    "CREATE UNIQUE INDEX instances_by_serial_port ON instances (serial_port) "
+    "WHERE serial_port IS NOT NULL",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_TABLES,
     _V2_DEFAULT_FLAVORS,
     _V3_ATTACHMENT_CONNECTIONS,
     _V4_TASK_OWNER,
     _V5_CONFIG_DRIVE,
+    _V6_SERIAL_PORT,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

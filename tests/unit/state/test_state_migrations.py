@@ -40,13 +40,14 @@ def test_version_1_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> No
     path = tmp_path / "old.sqlite3"
     image_id, uuid = _version_1_database(path)
     with StateDB(path) as db:
-        assert db.schema_version == SCHEMA_VERSION == 5
+        assert db.schema_version == SCHEMA_VERSION == 6
         old = db.get_instance(uuid)
         assert old.name == "old-vm"
         assert old.state is InstanceState.RUNNING
         assert old.image.id == image_id
         assert old.flavor.vcpus == 2
         assert old.config_drive is None  # migration 5: instances made before have none
+        assert old.serial_port is None  # migration 6: nor a console port
         # migration 2 seeded the built-in flavors into the old database
         assert {f.name for f in db.list_flavors()} == {"tiny", "small", "medium"}
         # migration 3 added the volume connection column
