@@ -13,6 +13,10 @@ fixtures. What it changes, and why:
 - Glance keeps uploaded snapshot data (Nova's fixture discards it); Neutron binds ports as
   ``tap`` VIFs (os-vif has no Linux bridge plug and there is no Open vSwitch here), each with a
   random port id, so tap device names never collide across parallel tests.
+
+:class:`PeerHarnessTest` is the same harness with Nova's own ``libvirt.LibvirtDriver`` (the
+reference peer of the benchmarks) driving the same libvirtd; its docstring says what the peer
+needs here. :class:`SideBySideHarnessTest` runs both drivers at once, one compute host each.
 """
 
 from __future__ import annotations
@@ -45,8 +49,16 @@ from nova.tests.functional import integrated_helpers  # noqa: E402
 import zcompute.nova  # noqa: E402, F401  # registers the [zcompute] options the tests set
 from tests.e2e.conftest import DATA_DIR, RUN_ID, TEST_PREFIX, get_test_image  # noqa: E402
 
-__all__ = ["NovaHarnessTest", "TapNeutronFixture", "remove_guests"]
+__all__ = [
+    "NovaHarnessTest",
+    "PeerHarnessTest",
+    "SideBySideHarnessTest",
+    "TapNeutronFixture",
+    "remove_guests",
+]
 
+# Nova's libvirt driver always asks for ACPI with virt_type qemu/kvm (see PeerHarnessTest)
+_NO_ACPI = re.compile(r"\s*<acpi\s*/>")
 _POISONS = ("GenericPoisonFixture", "SysFsPoisonFixture", "ImportModulePoisonFixture")
 
 
@@ -91,9 +103,11 @@ class NovaHarnessTest(integrated_helpers._IntegratedTestBase):  # type: ignore[m
     ADMIN_API = True
     microversion = "latest"
     compute_driver = "zcompute.ZComputeDriver"
+    #: Nova's test fixtures replaced by inert ones for this driver
+    neutralised: tuple[str, ...] = _POISONS
 
     def setUp(self) -> None:
-        for name in _POISONS:
+        for name in self.neutralised:
             patcher = mock.patch.object(nova_fixtures, name, _Inert)
             patcher.start()
             self.addCleanup(patcher.stop)
@@ -119,17 +133,22 @@ class NovaHarnessTest(integrated_helpers._IntegratedTestBase):  # type: ignore[m
             api_paste_config=os.path.join(sys.prefix, "etc/nova/api-paste.ini"), group="wsgi"
         )
         self.flags(virt_type="qemu", group="libvirt")
-        self.flags(data_dir=str(self.data_root), group="zcompute")
         self.flags(instance_name_template=f"{self.prefix}%08x")
         self.flags(image_metadata_prefilter=True, group="scheduler")
         self.flags(shutdown_timeout=20)
+        self._setup_driver()
         super()._setup_services()
+
+    def _setup_driver(self) -> None:
+        """The options and fixtures of this harness's compute driver."""
+        self.flags(data_dir=str(self.data_root), group="zcompute")
 
     # -- images in Glance ----------------------------------------------------------------------
 
-    def upload_test_image(self, arch: str) -> str:
+    def upload_test_image(self, arch: str, **properties: str) -> str:
         """The test image of ``arch`` in Glance: an ``ami`` with ``kernel_id`` and
-        ``ramdisk_id`` (bytes from zcompute's cached test image build). Returns its id."""
+        ``ramdisk_id`` (bytes from zcompute's cached test image build), with further image
+        ``properties`` if given. Returns its id."""
         built = get_test_image(arch)
         kernel = self._upload(f"{arch}-kernel", "aki", built.kernel.read_bytes())
         ramdisk = self._upload(f"{arch}-ramdisk", "ari", built.initrd.read_bytes())
@@ -138,6 +157,7 @@ class NovaHarnessTest(integrated_helpers._IntegratedTestBase):  # type: ignore[m
             "ramdisk_id": ramdisk,
             "os_command_line": "zcompute.mode=shell",
             "hw_emulation_architecture": arch,
+            **properties,
         }
         return self._upload(f"{arch}-test", "ami", b"", props)
 
@@ -196,7 +216,7 @@ class NovaHarnessTest(integrated_helpers._IntegratedTestBase):  # type: ignore[m
                 found.append("domain")
         finally:
             conn.close()
-        if list(self.data_root.glob(f"*/instances/{server['id']}")):
+        if list(self.data_root.glob(f"**/{server['id']}*")):
             found.append("instance folder")
         for tap in taps:
             if subprocess.run(["ip", "link", "show", tap], capture_output=True).returncode == 0:
@@ -218,6 +238,153 @@ class NovaHarnessTest(integrated_helpers._IntegratedTestBase):  # type: ignore[m
 
     def instance_name(self, server: dict[str, Any]) -> str:
         return str(server["OS-EXT-SRV-ATTR:instance_name"])
+
+    def domain_xml(self, server: dict[str, Any]) -> str:
+        """The live domain XML of a server's guest, as ``virsh dumpxml`` shows it."""
+        conn = libvirt.open("qemu:///system")
+        try:
+            return str(conn.lookupByName(self.instance_name(server)).XMLDesc(0))
+        finally:
+            conn.close()
+
+
+class PeerHarnessTest(NovaHarnessTest):
+    """The same harness with Nova's own libvirt driver on this machine's libvirtd: the peer.
+
+    Nova's ``libvirt.LibvirtDriver`` drives the real libvirtd (``qemu:///system``, TCG), never
+    Nova's fake libvirt. What it needs here, and why:
+
+    - ``PoisonFunctions`` is inert: it makes ``Host._init_events`` exit the process. The peer's
+      ``_init_events`` drops libvirt events instead (no event thread, nothing queued): events
+      only sync power states, boot and delete do not wait for them, and zcompute's own event
+      loop may already run in the same process.
+    - The peer sees only the test's domains that Nova's driver made (``Host.
+      list_instance_domains`` filtered by the test's name prefix and Nova's domain metadata):
+      Nova assumes it owns every domain of its libvirtd and refuses to start next to other
+      guests (``_sanity_check_new_host``).
+    - Privsep runs in-process (Nova's ``PrivsepFixture``; the tests run as root): the peer
+      writes and reads console logs through ``nova.privsep``. No helper daemon is started.
+    - ``instances_path`` (images cache ``_base`` included) is a folder under the test's data
+      root, so the harness's cleanup removes the peer's files too.
+    - An emulated s390x image needs ``hw_machine_type = s390-ccw-virtio`` (see
+      :meth:`upload_test_image`).
+    - ``<acpi/>``: Nova's driver adds it to every qemu/kvm guest. libvirt 9.0 with QEMU 7.2
+      accepts it on s390x (and ignores it); libvirt 11.3 with QEMU 10.0 refuses the domain
+      ("machine type 's390-ccw-virtio-10.0' does not support ACPI") and there is no option to
+      leave it out. Only when libvirt refuses it, the peer defines the domain again without
+      ``<acpi/>`` (:attr:`acpi_dropped` tells; later domains are defined without it at once).
+    - The three s390x workarounds: ``pointer_model = ps2mouse`` (Nova's default USB tablet is
+      rejected: s390-ccw-virtio has no USB), ``[vnc] enabled = False`` (no VNC graphics on
+      s390x) and ``[workarounds] libvirt_disable_apic = True`` (no ``<apic/>``).
+    """
+
+    compute_driver = "libvirt.LibvirtDriver"
+    neutralised = (*_POISONS, "PoisonFunctions")
+    #: the image property an emulated guest needs with Nova's driver (see upload_test_image)
+    MACHINE_TYPES = {"s390x": "s390-ccw-virtio", "aarch64": "virt", "ppc64le": "pseries"}
+
+    def upload_test_image(self, arch: str, **properties: str) -> str:
+        """As the base harness, plus ``hw_machine_type`` for an emulated architecture: Nova's
+        driver takes the default machine type from ``hw_architecture`` or the host's arch, not
+        from ``hw_emulation_architecture`` (on this x86 host: ``pc``, which libvirt refuses for
+        qemu-system-s390x)."""
+        if arch in self.MACHINE_TYPES and arch != os.uname().machine:
+            properties.setdefault("hw_machine_type", self.MACHINE_TYPES[arch])
+        return super().upload_test_image(arch, **properties)
+
+    def _setup_driver(self) -> None:
+        self.instances_path = self.data_root / "instances"
+        self.instances_path.mkdir(mode=0o755, parents=True)  # a packaged nova-compute's folder
+        self.data_root.chmod(0o755)
+        self.flags(connection_uri="qemu:///system", images_type="qcow2", group="libvirt")
+        self.flags(instances_path=str(self.instances_path), pointer_model="ps2mouse")
+        self.flags(use_cow_images=True, force_raw_images=True)
+        self.flags(enabled=False, group="vnc")
+        self.flags(enabled=False, group="spice")
+        self.flags(enabled=False, group="serial_console")
+        self.flags(libvirt_disable_apic=True, group="workarounds")
+        self.useFixture(nova_fixtures.PrivsepFixture())
+        from nova.virt.libvirt import host
+
+        listed = host.Host.list_instance_domains
+        prefix = self.prefix
+
+        def own_domains(self: Any, only_running: bool = True) -> list[Any]:
+            return [
+                d
+                for d in listed(self, only_running)
+                if d.name().startswith(prefix) and _made_by_nova(d)
+            ]
+
+        def events_dropped(self: Any) -> None:
+            self._event_handler._queue_event = lambda event: None
+
+        defined = host.Host.write_instance_config
+        harness = self
+
+        def define_refused_acpi_off(self: Any, xml: str) -> Any:
+            if harness.acpi_dropped:
+                xml = _NO_ACPI.sub("", xml)
+            try:
+                return defined(self, xml)
+            except libvirt.libvirtError as err:
+                if "does not support ACPI" not in str(err) or not _NO_ACPI.search(xml):
+                    raise
+                harness.acpi_dropped = True  # and from now on without trying it first
+                return defined(self, _NO_ACPI.sub("", xml))
+
+        self.acpi_dropped = False
+        self.useFixture(
+            fixtures.MonkeyPatch("nova.virt.libvirt.host.Host.list_instance_domains", own_domains)
+        )
+        self.useFixture(
+            fixtures.MonkeyPatch("nova.virt.libvirt.host.Host._init_events", events_dropped)
+        )
+        self.useFixture(
+            fixtures.MonkeyPatch(
+                "nova.virt.libvirt.host.Host.write_instance_config", define_refused_acpi_off
+            )
+        )
+
+
+class SideBySideHarnessTest(PeerHarnessTest):
+    """zcompute's driver (host ``compute``) next to Nova's own (host ``peer``) in one harness.
+
+    Both compute services share the API, scheduler and Placement; a server goes to the one
+    named in its ``host`` (:meth:`server_body`). Each driver lists only its own guests
+    (zcompute by its ``managed-by`` mark, the peer by Nova's metadata), so both start on one
+    libvirtd with the same name prefix.
+    """
+
+    compute_driver = "zcompute.ZComputeDriver"
+    HOSTS = {"zcompute": "compute", "nova-libvirt": "peer"}
+
+    def _setup_driver(self) -> None:
+        NovaHarnessTest._setup_driver(self)
+        PeerHarnessTest._setup_driver(self)
+
+    def _setup_services(self) -> None:
+        super()._setup_services()  # the API, conductor, scheduler and zcompute's compute
+        self.flags(compute_driver=PeerHarnessTest.compute_driver)
+        self._start_compute(self.HOSTS["nova-libvirt"])
+        self.flags(compute_driver=self.compute_driver)
+
+    def server_body(self, driver: str, image: str, flavor: str) -> dict[str, Any]:
+        """A server request for ``driver`` (``zcompute`` or ``nova-libvirt``), no network."""
+        body = self._build_server(image_uuid=image, flavor_id=flavor, networks="none")
+        body["host"] = self.HOSTS[driver]  # microversion 2.74, admin
+        return dict(body)
+
+
+_NOVA_METADATA = "http://openstack.org/xmlns/libvirt/nova/1.1"
+
+
+def _made_by_nova(dom: Any) -> bool:
+    try:
+        dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, _NOVA_METADATA)
+    except libvirt.libvirtError:
+        return False
+    return True
 
 
 def remove_guests(prefix: str, data_root: Path) -> None:
