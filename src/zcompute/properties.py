@@ -23,11 +23,19 @@ looking validated; reading one means declaring it here with its reader.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Literal
 
-from zcompute.arch import ARCHES, IMAGE_ARCH_PROPERTY, IMAGE_MACHINE_PROPERTY, WATCHDOG_ACTIONS
+from zcompute.arch import (
+    ARCHES,
+    IMAGE_ARCH_PROPERTY,
+    IMAGE_MACHINE_PROPERTY,
+    WATCHDOG_ACTIONS,
+    ArchProfile,
+    Status,
+    get_profile,
+)
 
 __all__ = [
     "CMDLINE_PROPERTY",
@@ -47,6 +55,7 @@ __all__ = [
     "VIF_MODEL_PROPERTY",
     "WATCHDOG_PROPERTY",
     "ImageProperty",
+    "image_property_table",
 ]
 
 #: The disk buses an image, a flavor or a volume may name (each arch allows a subset of them).
@@ -128,3 +137,137 @@ IMAGE_PROPERTIES: Mapping[str, ImageProperty] = MappingProxyType(
         )
     }
 )
+
+
+# -- the operator's table: what each property does on each architecture ------------------------
+
+#: Nova's own image properties behind a kernel-boot image and a config drive: Nova (or the Nova
+#: adapter's Glance fetch) reads them, so zcompute declares no check for them above.
+RAMDISK_ID_PROPERTY = "ramdisk_id"
+CONFIG_DRIVE_PROPERTY = "img_config_drive"
+
+
+def _code(values: Sequence[str]) -> str:
+    return ", ".join(f"`{value}`" for value in values)
+
+
+def _arch_cell(profile: ArchProfile) -> str:
+    aliases = f" (or {_code(profile.aliases)})" if profile.aliases else ""
+    return f"`{profile.arch}`{aliases}"
+
+
+def _pointer_cell(profile: ArchProfile) -> str:
+    if profile.tablet_bus is None:
+        return f"`usbtablet` refused: {profile.arch} guests have no USB tablet"
+    return (
+        f"`usbtablet` accepted; a {profile.tablet_bus} tablet comes only with a VNC or SPICE "
+        "console"
+    )
+
+
+def _feature_cell(profile: ArchProfile, key: str, what: str) -> str:
+    claim = profile.claim(key)
+    if claim.status is Status.MISSING:
+        return f"refused: {claim.note}" if claim.note else "refused"
+    return claim.note or what
+
+
+def _watchdog_cell(profile: ArchProfile) -> str:
+    if not profile.supports("watchdog") or profile.watchdog_model is None:
+        return _feature_cell(profile, "watchdog", "")
+    return f"`{profile.watchdog_model}` device"
+
+
+#: (key, what it does everywhere, what it means on one architecture), in the table's order.
+_PROPERTY_ROWS: tuple[tuple[str, str, Callable[[ArchProfile], str]], ...] = (
+    (
+        EMULATION_ARCH_PROPERTY,
+        "The guest's architecture, first choice. With the image-metadata prefilter Nova "
+        "requires `COMPUTE_ARCH_<ARCH>`: a host that runs such guests, with KVM or emulated "
+        "(TCG).",
+        _arch_cell,
+    ),
+    (
+        IMAGE_ARCH_PROPERTY,
+        f"The guest's architecture when `{EMULATION_ARCH_PROPERTY}` is not set (else the "
+        "host's). Nova's ImagePropertiesFilter matches it with the host's supported instances; "
+        "the prefilter requires `HW_ARCH_<ARCH>`, the *host's* architecture.",
+        _arch_cell,
+    ),
+    (
+        IMAGE_MACHINE_PROPERTY,
+        "The machine type, before `[libvirt] hw_machine_type` and the architecture's default. "
+        "It must be offered by the host for the architecture and domain type; the canonical "
+        "(versioned) name is pinned for the guest's life.",
+        lambda p: (
+            f"default `{p.default_machine}`; families "
+            + ", ".join(f"`{family}*`" for family in p.machine_families)
+        ),
+    ),
+    (
+        DISK_BUS_PROPERTY,
+        "The root disk's bus. The prefilter requires `COMPUTE_STORAGE_BUS_<BUS>`.",
+        lambda p: f"{_code(p.disk_buses)}; default `{p.disk_bus}`",
+    ),
+    (
+        VIF_MODEL_PROPERTY,
+        "The model of every NIC of the guest (kept for later plans). The prefilter requires "
+        "`COMPUTE_NET_VIF_MODEL_<MODEL>`.",
+        lambda p: f"{_code(p.nic_models)}; default `{p.nic_model}`",
+    ),
+    (
+        POINTER_MODEL_PROPERTY,
+        "Nova's USB tablet for the pointer.",
+        _pointer_cell,
+    ),
+    (
+        WATCHDOG_PROPERTY,
+        "A watchdog device with this action: "
+        + _code(WATCHDOG_ACTIONS)
+        + "; `disabled` or unset: none. The flavor's `hw:watchdog_action` wins.",
+        _watchdog_cell,
+    ),
+    (
+        GUEST_AGENT_PROPERTY,
+        f"{_code(TRUE_WORDS)}: a virtio-serial channel `org.qemu.guest_agent.0` for the QEMU "
+        "guest agent.",
+        lambda p: _feature_cell(p, "guest-agent", f"virtio-serial on the {p.address_type} bus"),
+    ),
+    (
+        CMDLINE_PROPERTY,
+        f"The kernel command line of a kernel-boot image (at most {MAX_CMDLINE} characters). "
+        "Its `console=` words are replaced by the architecture's.",
+        lambda p: "adds " + _code(p.kernel_console_args()),
+    ),
+    (
+        KERNEL_ID_PROPERTY,
+        f"With `{RAMDISK_ID_PROPERTY}`: the Glance ids of an `aki` kernel and an `ari` ramdisk, "
+        "booted directly (an `ami` without data: the kernel alone; a disk image: with the disk "
+        "as root).",
+        lambda p: "the same on every architecture",
+    ),
+    (
+        CONFIG_DRIVE_PROPERTY,
+        "`mandatory`: the server gets a config drive (also `[DEFAULT] force_config_drive` or "
+        "the request's `config_drive`).",
+        lambda p: _feature_cell(
+            p, "config-drive", f"a read-only {p.config_drive_bus} {p.config_drive_device}"
+        ),
+    ),
+)
+
+
+def image_property_table(arches: Sequence[str]) -> str:
+    """A Markdown table: what each image property zcompute (or Nova for it) acts on does, and
+    what it means on each of ``arches``, from :data:`IMAGE_PROPERTIES` and the profiles."""
+    profiles = [get_profile(arch) for arch in arches]
+    header = ["Property", "What it does", *(f"on {p.arch}" for p in profiles)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    for key, does, cell in _PROPERTY_ROWS:
+        lines.append("| " + " | ".join([f"`{key}`", does, *(cell(p) for p in profiles)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def image_property_table_keys() -> tuple[str, ...]:
+    """The keys of :func:`image_property_table`'s rows, in order."""
+    return tuple(key for key, _does, _cell in _PROPERTY_ROWS)
