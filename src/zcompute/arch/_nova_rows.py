@@ -106,6 +106,8 @@ class NovaRow:
     (``libvirt-kvm-s390x``). ``features`` are keys of zcompute's :data:`FEATURES` (empty: no
     zcompute feature does it), ``methods`` the ``ComputeDriver`` methods an adapter overrides
     for it and ``capabilities`` the keys of ``ComputeDriver.capabilities`` it must set true.
+    ``adapter_only``: a fact about the host that the adapter answers itself (uptime, address),
+    complete with its methods although no zcompute feature is involved.
     """
 
     key: str
@@ -116,6 +118,7 @@ class NovaRow:
     methods: tuple[str, ...] = ()
     capabilities: tuple[str, ...] = ()
     note: str = ""
+    adapter_only: bool = False
 
     def __post_init__(self) -> None:
         unknown = [key for key in self.features if key not in FEATURE_KEYS]
@@ -281,7 +284,8 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
         features=(),
         methods=("get_host_uptime",),
-        note="zcompute reports no host uptime",
+        adapter_only=True,
+        note="the adapter reads it from the host (/proc/uptime)",
     ),
     NovaRow(
         "operation.get-host-ip",
@@ -290,7 +294,8 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
         features=(),
         methods=("get_host_ip_addr",),
-        note="zcompute reports no host address",
+        adapter_only=True,
+        note="the adapter reports Nova's my_ip",
     ),
     NovaRow(
         "operation.live-migrate",
@@ -704,9 +709,10 @@ def nova_cell(row: NovaRow, profile: ArchProfile, implemented: Collection[str]) 
     """zcompute's value for ``row`` on ``profile``'s architecture (see the module docs).
 
     ``implemented`` holds the names of the ``ComputeDriver`` methods the Nova adapter
-    implements. Reasons come in order: the platform's, the driver's, then the adapter's.
+    implements and of the ``capabilities`` it sets true. Reasons come in order: the
+    platform's, the driver's, then the adapter's.
     """
-    if not row.features:
+    if not row.features and not row.adapter_only:
         return NovaCell(NovaSupport.MISSING, "not implemented by zcompute")
     claims = [(feature(key), profile.claim(key)) for key in row.features]
     platform = [
@@ -728,6 +734,9 @@ def nova_cell(row: NovaRow, profile: ArchProfile, implemented: Collection[str]) 
     lacking = [name for name in row.methods if name not in implemented]
     if lacking:
         return NovaCell(NovaSupport.MISSING, f"the Nova adapter lacks {', '.join(lacking)}")
+    unset = [flag for flag in row.capabilities if flag not in implemented]
+    if unset:
+        return NovaCell(NovaSupport.MISSING, f"the Nova adapter does not set {', '.join(unset)}")
     partial = [
         claim.note or f"{item.name}: partial on {profile.arch}"
         for item, claim in claims

@@ -19,6 +19,7 @@ from nova.compute import power_state, task_states
 from nova.console import type as console_type
 from nova.virt import driver, hardware, netutils
 
+from zcompute.arch import get_profile
 from zcompute.driver import ComputeDriver, InstanceInfo
 from zcompute.errors import InvalidState, NotFound
 from zcompute.model import Instance, InstanceState
@@ -27,9 +28,14 @@ from zcompute.nova._conf import CONF, zcompute_config
 from zcompute.nova._errors import nova_errors
 from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
-from zcompute.nova._translate import config_drive_of, flavor_of, nics_of
+from zcompute.nova._translate import config_drive_of, flavor_of, guest_arch, nics_of
 from zcompute.plan import target_name
-from zcompute.properties import VIF_MODEL_PROPERTY
+from zcompute.properties import (
+    DISK_BUS_PROPERTY,
+    EMULATION_ARCH_PROPERTY,
+    IMAGE_ARCH_PROPERTY,
+    VIF_MODEL_PROPERTY,
+)
 
 __all__ = ["ZComputeDriver"]
 
@@ -48,6 +54,7 @@ _POWER = {
 }
 _NODE_ID_FILE = "nova-compute-id"
 _OFF = (InstanceState.SHUTOFF, InstanceState.CRASHED)
+_ARCH_KEYS = (EMULATION_ARCH_PROPERTY, IMAGE_ARCH_PROPERTY)
 
 
 class ZComputeDriver(driver.ComputeDriver):
@@ -126,7 +133,16 @@ class ZComputeDriver(driver.ComputeDriver):
         current = provider_tree.data(nodename).inventory
         ratios = self._get_allocation_ratios(current)
         provider_tree.update_inventory(nodename, _resources.inventory(raw, ratios))
-        provider_tree.add_traits(nodename, *_resources.traits(capabilities, self.zc.host.caps.arch))
+        wanted = _resources.traits(capabilities, self.zc.host.caps.arch)
+        # traits of ours that no longer hold (an arch no longer offered) go; others' stay
+        stale = {
+            trait
+            for trait in provider_tree.data(nodename).traits
+            if trait.startswith(_resources.OWN_TRAIT_PREFIXES) and trait not in wanted
+        }
+        if stale:
+            provider_tree.remove_traits(nodename, *stale)
+        provider_tree.add_traits(nodename, *wanted)
 
     def get_host_ip_addr(self) -> str:
         return str(CONF.my_ip)
@@ -205,6 +221,8 @@ class ZComputeDriver(driver.ComputeDriver):
                     "project_id": instance.project_id,
                     "launch_index": instance.launch_index,
                 }
+                if admin_password:  # as Nova's metadata has it (the drive is root's only)
+                    extra["admin_pass"] = admin_password
                 drive = config_drive_of(instance, network_data, extra)
             self.zc.spawn(
                 instance.name,
@@ -372,7 +390,7 @@ class ZComputeDriver(driver.ComputeDriver):
     # -- device names -------------------------------------------------------------------------
 
     def default_root_device_name(self, instance: Any, image_meta: Any, root_bdm: Any) -> str:
-        return "/dev/" + target_name("virtio", 0)
+        return "/dev/" + target_name(_disk_bus(image_meta, self.zc.host.caps.arch), 0)
 
     def default_device_names_for_instance(
         self, instance: Any, root_device_name: str, *block_device_lists: Any
@@ -402,12 +420,13 @@ class ZComputeDriver(driver.ComputeDriver):
         return self._images
 
 
-#: The methods of Nova's driver interface that zcompute answers (the support matrix's input).
+#: The methods of Nova's driver interface that zcompute answers and the capability flags it
+#: sets (the support matrix's input: :func:`zcompute.arch.nova_cell`).
 IMPLEMENTED_NOVA_METHODS = frozenset(
     name
     for name, value in vars(ZComputeDriver).items()
     if callable(value) and callable(getattr(driver.ComputeDriver, name, None))
-)
+) | frozenset(flag for flag, on in ZComputeDriver.capabilities.items() if on)
 
 
 def _node_uuid(data_dir: Path) -> str:
@@ -437,6 +456,17 @@ def _refuse_volumes(block_device_info: Any) -> None:
         "swap_size"
     ):
         raise exception.InvalidInput(reason="zcompute creates no ephemeral or swap disks yet")
+
+
+def _disk_bus(image_meta: Any, host_arch: str) -> str:
+    """The root disk's bus as zcompute's plan will choose it: the image's ``hw_disk_bus``, or
+    the default bus of the guest architecture's profile."""
+    props = image_meta.properties
+    bus = props.get(DISK_BUS_PROPERTY)
+    if bus:
+        return str(bus)
+    raw = {key: str(props.get(key)) for key in _ARCH_KEYS if props.get(key)}
+    return get_profile(guest_arch(raw, host_arch)).disk_bus
 
 
 def _short(device: str) -> str:

@@ -20,7 +20,10 @@ from oslo_config import cfg
 from zcompute.arch import get_profile
 from zcompute.driver import Capabilities
 
-__all__ = ["available_resource", "inventory", "traits"]
+__all__ = ["OWN_TRAIT_PREFIXES", "available_resource", "inventory", "traits"]
+
+#: The traits this module decides; any other trait on the provider is someone else's.
+OWN_TRAIT_PREFIXES = ("HW_ARCH_", "COMPUTE_ARCH_", "COMPUTE_STORAGE_BUS_", "COMPUTE_NET_VIF_MODEL_")
 
 CONF: Any = cfg.CONF
 _HV_TYPES = {"kvm": obj_fields.HVType.KVM, "qemu": obj_fields.HVType.QEMU}

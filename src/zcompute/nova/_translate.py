@@ -54,7 +54,9 @@ def flavor_of(flavor: Any) -> Flavor:
         )
     specs = flavor.extra_specs or {}
     extra = {ours: specs[theirs] for theirs, ours in _EXTRA_SPECS.items() if theirs in specs}
-    name = _NAME_CHARS.sub("-", str(flavor.name)).strip("-._")[:63] or "nova-flavor"
+    # Nova allows any text; zcompute's names are 1-63 of A-Z a-z 0-9 . _ - without ".."
+    name = _NAME_CHARS.sub("-", str(flavor.name))
+    name = re.sub(r"\.{2,}", ".", name).strip("-._")[:63].strip("-._") or "nova-flavor"
     return Flavor(
         name=name,
         vcpus=int(flavor.vcpus),
@@ -82,7 +84,7 @@ def image_properties(properties: Mapping[str, Any], arch: str) -> dict[str, str]
     What the architecture cannot have is refused here, naming the property.
     """
     pointer = properties.get(POINTER_MODEL_PROPERTY)
-    if pointer == "usbtablet" and get_profile(arch).tablet_bus is None:
+    if pointer == "usbtablet" and get_profile(arch).tablet_bus != "usb":
         raise InvalidInput(POINTER_MODEL_PROPERTY, f"{arch} guests have no USB tablet", ["none"])
     skip = {IMAGE_ARCH_PROPERTY, EMULATION_ARCH_PROPERTY, KERNEL_ID_PROPERTY}
     return {
@@ -100,6 +102,10 @@ def nics_of(network_info: Iterable[Mapping[str, Any]], model: str | None) -> lis
         if kind not in TAP_VIF_TYPES:
             raise InvalidInput(
                 "vif type", f"unsupported VIF type {kind!r} (port {vif.get('id')})", TAP_VIF_TYPES
+            )
+        if not vif.get("devname"):
+            raise InvalidInput(
+                "vif devname", f"port {vif.get('id')} has no tap device name", ["tapXXXXXXXX-XX"]
             )
         network = vif.get("network") or {}
         mtu = (network.get("meta") or {}).get("mtu")

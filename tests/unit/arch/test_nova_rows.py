@@ -26,7 +26,8 @@ from zcompute.arch import (
 )
 from zcompute.errors import InvalidInput
 
-EVERY_METHOD = frozenset(name for row in NOVA_ROWS for name in row.methods)
+# every method and capability flag any row asks of the adapter
+EVERY_METHOD = frozenset(name for row in NOVA_ROWS for name in (*row.methods, *row.capabilities))
 # The columns of Nova's ini this matrix reads, and the arches whose profiles name them.
 NOVA_COLUMNS = {"libvirt-kvm-x86", "libvirt-kvm-s390x", "libvirt-kvm-aarch64", "libvirt-kvm-ppc64"}
 
@@ -125,7 +126,9 @@ def test_a_row_is_complete_exactly_when_its_features_are_available_everywhere() 
     for profile in PROFILES.values():
         for row in NOVA_ROWS:
             cell = nova_cell(row, profile, EVERY_METHOD)
-            available = bool(row.features) and all(profile.available(k) for k in row.features)
+            available = row.adapter_only or (
+                bool(row.features) and all(profile.available(k) for k in row.features)
+            )
             assert (cell.support is not NovaSupport.MISSING) == available, (profile.arch, row.key)
             assert cell.support is NovaSupport.COMPLETE or cell.reason
 
@@ -136,6 +139,22 @@ def test_nothing_is_complete_without_an_adapter() -> None:
         for arch, cell in row.cells.items():
             assert cell.support is NovaSupport.MISSING, (row.row.key, arch)
     assert all(matrix.complete(arch) == 0 for arch in matrix.arches)
+
+
+def test_a_capability_the_adapter_does_not_set_leaves_the_row_missing() -> None:
+    row = _row("operation.evacuate")
+    cell = nova_cell(row, PROFILES["s390x"], EVERY_METHOD - {"supports_evacuate"})
+    assert cell.support is NovaSupport.MISSING
+    assert cell.reason == "the Nova adapter does not set supports_evacuate"
+
+
+def test_host_facts_the_adapter_answers_need_no_zcompute_feature() -> None:
+    for key in ("operation.get-host-uptime", "operation.get-host-ip"):
+        row = _row(key)
+        assert row.adapter_only
+        assert not row.features
+        assert nova_cell(row, PROFILES["s390x"], EVERY_METHOD).support is NovaSupport.COMPLETE
+        assert nova_cell(row, PROFILES["s390x"], frozenset()).support is NovaSupport.MISSING
 
 
 def test_a_lacking_adapter_method_is_named() -> None:
