@@ -48,6 +48,7 @@ class TestNovaLifecycle(NovaHarnessTest):
         self.action(server, {"suspend": None}, "SUSPENDED")
         self.action(server, {"resume": None}, "ACTIVE")
         self._crash_dump(server, arch)
+        self._rebuild(server, image, tap)
         second = self._snapshot_and_boot(server, flavor, arch)
         for each, taps in ((server, [tap]), (second, [])):
             self.api.delete_server(each["id"])
@@ -95,6 +96,15 @@ class TestNovaLifecycle(NovaHarnessTest):
         self.action(server, {"os-stop": None}, "SHUTOFF")
         self.action(server, {"os-start": None}, "ACTIVE")
         self.wait_boots(server, before + 1)
+
+    def _rebuild(self, server: dict[str, Any], image: str, tap: str) -> None:
+        """Nova's default rebuild: zcompute destroys the guest and spawns it again (same uuid,
+        name, port and tap device name), which boots afresh with a new console log."""
+        assert self.boots(server) > 1
+        self.action(server, {"rebuild": {"imageRef": image}}, "ACTIVE")
+        self.wait_console(server, BOOTED)
+        assert self.boots(server) == 1  # the log of the new guest alone
+        assert self.link_mtu(tap) == self.neutron.network_1["mtu"]
 
     def _crash_dump(self, server: dict[str, Any], arch: str) -> None:
         before = self.boots(server)
