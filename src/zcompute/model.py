@@ -331,19 +331,24 @@ def _enum_value(field: str, kind: type[_E], value: object) -> _E:
 
 @dataclasses.dataclass(frozen=True)
 class Flavor:
-    """A hardware template. ``root_gib == 0`` means "as large as the image", as in Nova."""
+    """A hardware template. ``root_gib == 0`` means "as large as the image", as in Nova;
+    ``ephemeral_gib``/``swap_mib`` size the blank disks a guest gets besides (0: none)."""
 
     name: str
     vcpus: int
     memory_mib: int
     root_gib: int
     extra_specs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    ephemeral_gib: int = 0
+    swap_mib: int = 0
 
     def __post_init__(self) -> None:
         validate_name(self.name, "flavor.name")
         _check_int("flavor.vcpus", self.vcpus, 1, 4096)
         _check_int("flavor.memory_mib", self.memory_mib, 16, 16 * 1024 * 1024)
         _check_int("flavor.root_gib", self.root_gib, 0, 64 * 1024)
+        _check_int("flavor.ephemeral_gib", self.ephemeral_gib, 0, 64 * 1024)
+        _check_int("flavor.swap_mib", self.swap_mib, 0, 1024 * 1024)
         _set(self, "extra_specs", validate_extra_specs(self.extra_specs))
 
 

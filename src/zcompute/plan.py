@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from zcompute.arch import (
     ArchProfile,
@@ -42,6 +43,10 @@ from zcompute.xml import DiskBus, DiskDevice, DiskType, MemBalloonModel, PanicMo
 KERNEL_COPY, INITRD_COPY = "kernel", "initrd"  # an instance's own copies, in its folder
 CONSOLE_LOG = "console.log"  # the log console's file, in the instance folder
 CONFIG_DRIVE = "disk.config"  # the config drive's image, in the instance folder (as in Nova)
+# the flavor's ephemeral and swap disks, in the instance folder (Nova's names), and the labels
+# Nova gives them: cloud-init's mounts module mounts the disk labelled ephemeral0
+EPHEMERAL_DISK, SWAP_DISK = "disk.eph0", "disk.swap"
+EPHEMERAL_LABEL, SWAP_LABEL = "ephemeral0", "swap0"
 GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 #: The metadata key naming the manager a guest belongs to (``nova:<host>``; absent for a guest
 #: of the CLI). zcompute sets it itself; the domain's metadata records it as ``managed-by``.
@@ -65,6 +70,25 @@ class DiskPlan:
     # given to libvirt with the chain so that it never chowns it to the QEMU user.
     backing: str | None = None
     backing_format: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ScratchDisk:
+    """A blank disk of the flavor's that zcompute makes at spawn: its file, size and use."""
+
+    file: str  # in the instance folder
+    size: int  # bytes
+    kind: Literal["ephemeral", "swap"]
+
+
+def scratch_disks(flavor: Flavor) -> tuple[ScratchDisk, ...]:
+    """The flavor's ephemeral and swap disks, in the order their targets follow the root's."""
+    disks = []
+    if flavor.ephemeral_gib:
+        disks.append(ScratchDisk(EPHEMERAL_DISK, flavor.ephemeral_gib << 30, "ephemeral"))
+    if flavor.swap_mib:
+        disks.append(ScratchDisk(SWAP_DISK, flavor.swap_mib << 20, "swap"))
+    return tuple(disks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,7 +220,8 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
     boot = request.boot_image or image
     boot_files = _boot_files(boot, request.instance_dir)
     copies = {Path(copy).name: copy for _source, copy in boot_files}
-    drive = _config_drive_target(request, profile)
+    bus = _disk_bus(profile, props)
+    drive = _config_drive_target(request, profile, bus)
     return GuestPlan(
         uuid=request.uuid,
         name=request.name,
@@ -216,7 +241,7 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
             if watchdog_action and watchdog_action != "disabled"
             else None
         ),
-        disks=_disks(request, profile, props, drive),
+        disks=_disks(request, profile, bus, drive),
         nics=tuple(_nic(nic, profile) for nic in request.nics),
         kernel=copies.get(KERNEL_COPY),
         initrd=copies.get(INITRD_COPY),
@@ -241,7 +266,7 @@ def _guest_agent(props: Mapping[str, str], profile: ArchProfile) -> bool:
     return wanted
 
 
-def _config_drive_target(request: PlanRequest, profile: ArchProfile) -> str | None:
+def _config_drive_target(request: PlanRequest, profile: ArchProfile, disk_bus: str) -> str | None:
     """The recorded target, or (first plan) the first name no other disk of the guest uses."""
     if not request.config_drive:
         return None
@@ -251,6 +276,7 @@ def _config_drive_target(request: PlanRequest, profile: ArchProfile) -> str | No
     taken = {b.target for b in request.block_devices}
     if request.root_disk is not None:
         taken.add(target_name(profile.disk_bus, 0))
+    taken.update(target for _disk, target in _scratch_targets(request, disk_bus))
     index = 0
     while target_name(bus, index) in taken:
         index += 1
@@ -280,9 +306,8 @@ def _cmdline(
     return " ".join(words)
 
 
-def _disks(
-    request: PlanRequest, profile: ArchProfile, props: Mapping[str, str], drive: str | None
-) -> tuple[DiskPlan, ...]:
+def _disk_bus(profile: ArchProfile, props: Mapping[str, str]) -> DiskBus:
+    """The bus of the root disk and of the flavor's ephemeral and swap disks."""
     requested = props.get(DISK_BUS_PROPERTY) or profile.disk_bus
     bus = one_of(requested, profile.disk_buses)
     if bus is None:
@@ -291,6 +316,23 @@ def _disks(
             f"{requested!r} is not a disk bus on {profile.arch}",
             profile.disk_buses,
         )
+    return bus
+
+
+def _scratch_targets(request: PlanRequest, bus: str) -> list[tuple[ScratchDisk, str]]:
+    """The flavor's ephemeral and swap disks with their targets: the names after the root's.
+
+    They derive from the flavor and the image alone, so every plan of an instance (power on,
+    reboot) gives them the same names.
+    """
+    first = 0 if request.root_disk is None else 1
+    disks = scratch_disks(request.flavor)
+    return [(disk, target_name(bus, first + i)) for i, disk in enumerate(disks)]
+
+
+def _disks(
+    request: PlanRequest, profile: ArchProfile, bus: DiskBus, drive: str | None
+) -> tuple[DiskPlan, ...]:
     disks: list[DiskPlan] = []
     if request.root_disk is not None:
         base = request.image  # a disk image is the root overlay's backing file
@@ -306,12 +348,19 @@ def _disks(
                 backing_format=None if base.path is None else base.disk_format,
             )
         )
+    for scratch, target in _scratch_targets(request, bus):  # raw: zcompute made them
+        source = str(request.instance_dir / scratch.file)
+        disks.append(DiskPlan(source, "file", "raw", target, bus))
     if drive is not None:  # read-only, raw: its format is ours, never probed
         cd_bus, cd_device = profile.config_drive()
         source = str(request.instance_dir / CONFIG_DRIVE)
         disks.append(DiskPlan(source, "file", "raw", drive, cd_bus, cd_device, True))
     for spec in request.block_devices:
         disks.append(disk_plan(spec, profile))
+    targets = [d.target for d in disks]
+    twice = next((t for t in targets if targets.count(t) > 1), None)
+    if twice is not None:  # a volume given the name of the flavor's ephemeral disk, say
+        raise InvalidInput("block_device.target", f"{twice} names two disks of the guest")
     return tuple(disks)
 
 

@@ -27,6 +27,7 @@ from zcompute.config import Config
 from zcompute.driver import ComputeDriver
 from zcompute.driver._taps import SYSFS_NET, HostTaps
 from zcompute.errors import NotFound
+from zcompute.model import Flavor
 from zcompute.plan import CONFIG_DRIVE
 from zcompute.virt import Hypervisor, PowerState
 from zcompute.xml import Domain
@@ -36,10 +37,12 @@ from .lifecycle_support import BOOTED
 
 ZCOMPUTE = str(Path(sys.executable).with_name("zcompute"))
 ACTIONS = ("raise", "term", "kill")
+# spawns under a fault make ephemeral and swap disks too (the step spawn.ephemeral)
+SCRATCH = Flavor(f"{TINY.name}-scratch", 1, 256, 1, ephemeral_gib=1, swap_mib=16)
 
 STEPS = {
     "spawn": [
-        "spawn.recorded", "spawn.folder", "spawn.disk", "configdrive.staged",
+        "spawn.recorded", "spawn.folder", "spawn.disk", "spawn.ephemeral", "configdrive.staged",
         "spawn.config_drive", "spawn.taps", "spawn.defined", "spawn.started", "spawn.booted",
     ],
     "destroy": ["destroy.begun", "destroy.stopped", "destroy.undefined", "destroy.files_removed"],
@@ -71,6 +74,7 @@ class Host:
         self.driver = ComputeDriver(config)
         self.driver.init_host()
         self.driver.db.add_flavor(TINY)
+        self.driver.db.add_flavor(SCRATCH)
         self.image = imported_test_image(self.driver, "s390x")
 
     def run(
@@ -208,7 +212,7 @@ pytestmark = pytest.mark.xdist_group("interruptions")
 @pytest.mark.parametrize(("step", "action"), cases("spawn"))
 def test_spawn(host: Host, name: str, tap: str, step: str, action: str) -> None:
     host.interrupted(f"{step}:{action}", "boot", name, "--image", host.image, "--flavor",
-                     TINY.name, "--wait-console", BOOTED, "--hostname", "int",
+                     SCRATCH.name, "--wait-console", BOOTED, "--hostname", "int",
                      "--tap", tap)  # fmt: skip
     host.converge()
     assert not (SYSFS_NET / tap).exists()
@@ -312,7 +316,7 @@ def test_every_step_of_every_operation_has_its_cases(
     volume, image = _volume(host, "trace"), f"trace-{uuidlib.uuid4().hex[:6]}"
     mac = "52:54:00:7a:00:02"
     seen = {
-        "spawn": traced("boot", name, "--image", host.image, "--flavor", TINY.name,
+        "spawn": traced("boot", name, "--image", host.image, "--flavor", SCRATCH.name,
                         "--wait-console", BOOTED, "--hostname", "int", "--tap", tap),
         "snapshot": traced("snapshot", running, image),
         "volume_attach": traced("volume", "attach", running, "--file", str(volume),

@@ -26,7 +26,7 @@ __all__ = ["flavor_group"]
 
 @cli.group("flavor")
 def flavor_group() -> None:
-    """Flavors: vCPUs, memory and root disk size of a guest."""
+    """Flavors: vCPUs, memory, root disk size and ephemeral and swap disks of a guest."""
 
 
 @flavor_group.command("create")
@@ -42,6 +42,17 @@ def flavor_group() -> None:
     help="Root disk in GiB; 0 means the image's own size (no disk for kernel boot images).",
 )
 @click.option(
+    "--ephemeral",
+    "ephemeral_gib",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Ephemeral disk in GiB (ext4, label ephemeral0); 0 means none.",
+)
+@click.option(
+    "--swap", "swap_mib", type=int, default=0, show_default=True, help="Swap disk in MiB; 0: none."
+)
+@click.option(
     "--property",
     "properties",
     multiple=True,
@@ -55,10 +66,13 @@ def flavor_create(
     vcpus: int,
     memory_mib: int,
     root_gib: int,
+    ephemeral_gib: int,
+    swap_mib: int,
     properties: tuple[str, ...],
 ) -> None:
     """Create flavor NAME."""
-    flavor = Flavor(name, vcpus, memory_mib, root_gib, key_values("--property", properties))
+    specs = key_values("--property", properties)
+    flavor = Flavor(name, vcpus, memory_mib, root_gib, specs, ephemeral_gib, swap_mib)
     with open_driver(app) as driver:
         driver.add_flavor(flavor)
     click.echo(f"created flavor {_describe(flavor)}")
@@ -66,6 +80,10 @@ def flavor_create(
 
 def _describe(flavor: Flavor) -> str:
     disk = f"{flavor.root_gib} GiB root disk" if flavor.root_gib else "image-sized root disk"
+    if flavor.ephemeral_gib:
+        disk += f", {flavor.ephemeral_gib} GiB ephemeral disk"
+    if flavor.swap_mib:
+        disk += f", {flavor.swap_mib} MiB swap"
     return f"{flavor.name}: {flavor.vcpus} vCPU, {flavor.memory_mib} MiB, {disk}"
 
 
@@ -82,13 +100,15 @@ def flavor_list(app: AppContext, as_json: bool) -> None:
     flavors = [f for f in records if isinstance(f, Flavor)]
     print_table(
         "Flavors",
-        ("name", "vcpus", "memory MiB", "root GiB", "extra specs"),
+        ("name", "vcpus", "memory MiB", "root GiB", "ephemeral GiB", "swap MiB", "extra specs"),
         (
             (
                 f.name,
                 f.vcpus,
                 f.memory_mib,
                 f.root_gib,
+                f.ephemeral_gib,
+                f.swap_mib,
                 ", ".join(f"{k}={v}" for k, v in sorted(f.extra_specs.items())),
             )
             for f in flavors

@@ -185,6 +185,8 @@ def flavor_dict(flavor: Flavor) -> dict[str, Any]:
         "vcpus": flavor.vcpus,
         "memory_mib": flavor.memory_mib,
         "root_gib": flavor.root_gib,
+        "ephemeral_gib": flavor.ephemeral_gib,
+        "swap_mib": flavor.swap_mib,
         "extra_specs": dict(flavor.extra_specs),
     }
 

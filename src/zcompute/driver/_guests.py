@@ -20,7 +20,14 @@ from zcompute.driver._files import prepare_guest_files, secure_instance_folder
 from zcompute.driver._serialports import allocate_serial_port, serial_port_for
 from zcompute.errors import InvalidInput, NotFound
 from zcompute.model import KERNEL_ID_PROPERTY, Flavor, Image, Instance
-from zcompute.plan import CONFIG_DRIVE, GuestPlan, PlanRequest, make_plan
+from zcompute.plan import (
+    CONFIG_DRIVE,
+    EPHEMERAL_DISK,
+    SWAP_DISK,
+    GuestPlan,
+    PlanRequest,
+    make_plan,
+)
 from zcompute.virt import PowerState
 
 __all__ = ["Guests", "has_root_disk"]
@@ -135,7 +142,8 @@ class Guests:
             LOG.info("instance %s: tap devices %s created again", uuid, ", ".join(made))
         folder = self._ctx.instances_dir / uuid
         if os.path.lexists(folder):  # libvirt opens its files as root: never through a link
-            disks = [folder / ROOT_DISK, folder / CONFIG_DRIVE]
+            names = (ROOT_DISK, EPHEMERAL_DISK, SWAP_DISK, CONFIG_DRIVE)
+            disks = [folder / name for name in names]
             secure_instance_folder(self._ctx.qemu_ids(), folder, disks)
         self._ctx.domains.start(uuid, paused=paused)
         wanted = {PowerState.PAUSED} if paused else {PowerState.RUNNING, PowerState.PAUSED}

@@ -39,6 +39,7 @@ from zcompute.driver._operations import Operation
 from zcompute.driver._state import ACTIVE
 from zcompute.errors import NotFound, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task
+from zcompute.plan import CONFIG_DRIVE, EPHEMERAL_DISK, SWAP_DISK
 from zcompute.state import owner_alive, this_process
 from zcompute.xml import Domain
 
@@ -199,8 +200,9 @@ class Recovery:
         return [f"tap device {name} of no NIC removed" for name in removed]
 
     def _unrecorded_disks(self, inst: Instance, docs: list[Domain], live: bool) -> list[str]:
-        root = str(self._ctx.root_disk_path(inst.uuid))
-        known = {root} | {str(b.source) for b in inst.block_devices}
+        root = self._ctx.root_disk_path(inst.uuid)
+        own = [root.with_name(name) for name in (EPHEMERAL_DISK, SWAP_DISK, CONFIG_DRIVE)]
+        known = {str(p) for p in (root, *own)} | {str(b.source) for b in inst.block_devices}
         targets = {
             d.target_dev
             for doc in docs

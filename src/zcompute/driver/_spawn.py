@@ -1,10 +1,10 @@
 """Spawn and destroy: a guest is created step by step, undone on any failure, and removed.
 
 Every step of a spawn that creates something (the record, the instance folder, the root disk,
-the tap devices of tap NICs, the domain's definition, the running domain) registers its undo
-first, so a failure leaves nothing behind: no half-defined domain, orphan disk, tap device or
-stale record. A spawn or destroy cut short by a killed process is finished or undone by
-recovery (:mod:`._recovery`).
+the flavor's ephemeral and swap disks, the tap devices of tap NICs, the domain's definition,
+the running domain) registers its undo first, so a failure leaves nothing behind: no
+half-defined domain, orphan disk, tap device or stale record. A spawn or destroy cut short
+by a killed process is finished or undone by recovery (:mod:`._recovery`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from zcompute.driver._hostops import HostOps
 from zcompute.driver._macs import refuse_shared_macs
 from zcompute.driver._metadata import instance_metadata, user_metadata
 from zcompute.driver._recovery import Recovery
+from zcompute.driver._scratch import create_scratch_disks
 from zcompute.driver._taps import refuse_shared_taps
 from zcompute.driver._undo import UndoStack
 from zcompute.errors import Conflict, InvalidState, NotFound
@@ -237,6 +238,8 @@ class SpawnOps:
         if root is not None:
             self._create_root_disk(image, flavor, Path(root.source))
             fault_point("spawn.disk")
+        if create_scratch_disks(directory, flavor):  # undone with the folder
+            fault_point("spawn.ephemeral")
         if asked.config_drive is not None:
             files = config_drive_files(
                 asked.config_drive,

@@ -208,7 +208,7 @@ class ZComputeDriver(driver.ComputeDriver):
         accel_info: Any = None,
     ) -> None:
         uuid = str(instance.uuid)
-        _refuse_volumes(block_device_info)
+        _refuse_volumes(block_device_info, instance.flavor)
         with nova_errors(uuid, image_id=image_meta.id):
             image = self._glance.image_for(context, image_meta.id)
             vif_model = image_meta.properties.get(VIF_MODEL_PROPERTY)
@@ -395,7 +395,11 @@ class ZComputeDriver(driver.ComputeDriver):
     def default_device_names_for_instance(
         self, instance: Any, root_device_name: str, *block_device_lists: Any
     ) -> None:
-        used = {_short(root_device_name)}
+        root = _short(root_device_name)
+        used = {root}
+        for bdms in block_device_lists:
+            for bdm in bdms:
+                _name_scratch_disk(bdm, root, instance.flavor)
         for bdms in block_device_lists:
             for bdm in bdms:
                 if bdm.device_name:
@@ -448,14 +452,42 @@ def _config_drive_wanted(instance: Any) -> bool:
     return bool(configdrive.required_by(instance))
 
 
-def _refuse_volumes(block_device_info: Any) -> None:
+def _refuse_volumes(block_device_info: Any, flavor: Any) -> None:
+    """Refuse volumes, and ephemeral or swap disks other than the flavor's (zcompute makes
+    exactly those: one ext4 ephemeral disk and one swap disk, of the flavor's sizes)."""
     info = block_device_info or {}
     if driver.block_device_info_get_mapping(info):
         raise exception.InvalidInput(reason="zcompute's Nova driver does not attach volumes yet")
-    if driver.block_device_info_get_ephemerals(info) or driver.block_device_info_get_swap(info).get(
-        "swap_size"
+    wanted = int(flavor.ephemeral_gb or 0)
+    asked = driver.block_device_info_get_ephemerals(info)
+    if asked and (
+        len(asked) != 1
+        or int(asked[0].get("size") or 0) != wanted
+        or asked[0].get("guest_format") not in (None, "ext4")
     ):
-        raise exception.InvalidInput(reason="zcompute creates no ephemeral or swap disks yet")
+        sizes = ", ".join(f"{e.get('size')} GB {e.get('guest_format') or ''}" for e in asked)
+        raise exception.InvalidInput(
+            reason=f"zcompute creates the flavor's ephemeral disk only ({wanted} GB, ext4), "
+            f"not the ephemeral disks asked for: {sizes}"
+        )
+    swap = int(driver.block_device_info_get_swap(info).get("swap_size") or 0)
+    if swap and swap != int(flavor.swap or 0):
+        raise exception.InvalidInput(
+            reason=f"zcompute creates the flavor's swap disk only ({flavor.swap or 0} MB), "
+            f"not one of {swap} MB"
+        )
+
+
+def _name_scratch_disk(bdm: Any, root: str, flavor: Any) -> None:
+    """Record an ephemeral or swap disk under the target the plan gives it: the names after
+    the root disk's on its bus, the ephemeral disk first (``vdb``, then swap ``vdc``)."""
+    if bdm.source_type != "blank" or bdm.destination_type != "local":
+        return
+    index = 1 + int(bool(flavor.ephemeral_gb)) if bdm.guest_format == "swap" else 1
+    name = "/dev/" + root[:2] + target_name("virtio", index)[2:]
+    if bdm.device_name != name:
+        bdm.device_name = name
+        bdm.save()
 
 
 def _disk_bus(image_meta: Any, host_arch: str) -> str:

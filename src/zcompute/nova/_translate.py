@@ -44,14 +44,8 @@ _NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def flavor_of(flavor: Any) -> Flavor:
-    """zcompute's flavor for Nova's: sizes, and the extra specs zcompute acts on."""
-    if flavor.ephemeral_gb or flavor.swap:
-        raise InvalidInput(
-            "flavor ephemeral_gb/swap",
-            f"flavor {flavor.name} asks for an ephemeral or swap disk, which zcompute does not "
-            "create yet",
-            "flavors with ephemeral_gb 0 and swap 0",
-        )
+    """zcompute's flavor for Nova's: sizes (ephemeral and swap disks too), and the extra specs
+    zcompute acts on."""
     specs = flavor.extra_specs or {}
     extra = {ours: specs[theirs] for theirs, ours in _EXTRA_SPECS.items() if theirs in specs}
     # Nova allows any text; zcompute's names are 1-63 of A-Z a-z 0-9 . _ - without ".."
@@ -63,6 +57,8 @@ def flavor_of(flavor: Any) -> Flavor:
         memory_mib=int(flavor.memory_mb),
         root_gib=int(flavor.root_gb),
         extra_specs=extra,
+        ephemeral_gib=int(flavor.ephemeral_gb or 0),
+        swap_mib=int(flavor.swap or 0),
     )
 
 

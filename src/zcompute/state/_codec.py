@@ -105,13 +105,16 @@ def flavor_to_json(flavor: Flavor) -> str:
             "memory_mib": flavor.memory_mib,
             "root_gib": flavor.root_gib,
             "extra_specs": dict(flavor.extra_specs),
+            "ephemeral_gib": flavor.ephemeral_gib,
+            "swap_mib": flavor.swap_mib,
         }
     )
 
 
 @functools.lru_cache(maxsize=256)
 def flavor_from_json(text: str) -> Flavor:
-    # Cached: most instances share a handful of flavors, and Flavor is immutable.
+    # Cached: most instances share a handful of flavors, and Flavor is immutable. A flavor
+    # recorded before ephemeral and swap disks existed lacks their keys: it had none (0).
     return Flavor(**json.loads(text))
 
 
@@ -122,6 +125,8 @@ def flavor_from_row(row: sqlite3.Row) -> Flavor:
         memory_mib=row["memory_mib"],
         root_gib=row["root_gib"],
         extra_specs=json.loads(row["extra_specs"]),
+        ephemeral_gib=row["ephemeral_gib"],
+        swap_mib=row["swap_mib"],
     )
 
 

@@ -248,14 +248,16 @@ class StateDB:
         with self.transaction():
             try:
                 self._execute(
-                    "INSERT INTO flavors (name, vcpus, memory_mib, root_gib, extra_specs) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO flavors (name, vcpus, memory_mib, root_gib, extra_specs, "
+                    "ephemeral_gib, swap_mib) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         flavor.name,
                         flavor.vcpus,
                         flavor.memory_mib,
                         flavor.root_gib,
                         codec.dump_json(flavor.extra_specs),
+                        flavor.ephemeral_gib,
+                        flavor.swap_mib,
                     ),
                 )
             except sqlite3.IntegrityError as err:

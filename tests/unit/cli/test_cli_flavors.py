@@ -44,6 +44,8 @@ def test_create_show_and_delete(zc: Zc) -> None:
         "vcpus": 2,
         "memory_mib": 256,
         "root_gib": 0,
+        "ephemeral_gib": 0,
+        "swap_mib": 0,
         "extra_specs": {"hw_watchdog_action": "reset"},
     }
     assert "hw_watchdog_action=reset" in zc("flavor", "show", "wd").out
@@ -51,6 +53,31 @@ def test_create_show_and_delete(zc: Zc) -> None:
     deleted = zc("flavor", "delete", "wd")
     assert deleted.code == 0
     assert "wd" not in _names(zc)
+
+
+def test_ephemeral_and_swap_disks_are_created_listed_and_shown(zc: Zc) -> None:
+    argv = ("flavor", "create", "scratch", "--vcpus", "1", "--memory", "256", "--disk", "2")
+    created = zc(*argv, "--ephemeral", "1", "--swap", "64")
+    assert created.code == 0, created
+    expected = "scratch: 1 vCPU, 256 MiB, 2 GiB root disk, 1 GiB ephemeral disk, 64 MiB swap"
+    assert created.out == f"created flavor {expected}\n"
+    shown = json.loads(zc("flavor", "show", "scratch", "--json").out)
+    assert (shown["ephemeral_gib"], shown["swap_mib"]) == (1, 64)
+    assert zc("flavor", "show", "scratch").out.startswith(expected)
+    listed = {f["name"]: f for f in json.loads(zc("flavor", "list", "--json").out)}
+    assert (listed["scratch"]["ephemeral_gib"], listed["scratch"]["swap_mib"]) == (1, 64)
+    assert (listed["tiny"]["ephemeral_gib"], listed["tiny"]["swap_mib"]) == (0, 0)
+    table = zc("flavor", "list").out
+    assert "ephemeral GiB" in table
+    assert "swap MiB" in table
+    too_big = zc("flavor", "create", "big", "--vcpus", "1", "--memory", "64", "--swap", "-1")
+    assert too_big.code == 1
+    assert "flavor.swap_mib: invalid value -1" in too_big.err
+    eph = zc("flavor", "create", "big", "--vcpus", "1", "--memory", "64", "--ephemeral", "99999")
+    assert eph.code == 1
+    assert "flavor.ephemeral_gib: invalid value 99999 (allowed: an integer from 0 to 65536)" in (
+        eph.err
+    )
 
 
 def test_user_errors_name_the_field(zc: Zc) -> None:

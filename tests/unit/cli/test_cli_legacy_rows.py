@@ -42,7 +42,8 @@ def old_flavor(zc: Zc) -> str:
     """A flavor with an extra spec value that no boot can use (accepted by an older zcompute)."""
     with sqlite3.connect(_db(zc)) as conn:
         conn.execute(
-            "INSERT INTO flavors VALUES ('old-wd', 2, 1024, 10, ?)",
+            "INSERT INTO flavors (name, vcpus, memory_mib, root_gib, extra_specs)"
+            " VALUES ('old-wd', 2, 1024, 10, ?)",
             (json.dumps({WATCHDOG_PROPERTY: "bogus", "hw:cpu_mode": "host-model"}),),
         )
     conn.close()

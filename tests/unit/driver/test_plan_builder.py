@@ -14,6 +14,7 @@ from zcompute.driver._host import host_cpu_model
 from zcompute.errors import FeatureUnsupported, InvalidInput
 from zcompute.host import HostCapabilities
 from zcompute.model import BlockDeviceSpec, Flavor, Image, NICSpec, new_uuid, utcnow
+from zcompute.plan import ScratchDisk, scratch_disks
 from zcompute.virt import validate_domain_on_libvirt
 from zcompute.xml import Domain, validate_schema
 
@@ -54,21 +55,24 @@ def _plan(  # type: ignore[no-untyped-def]
     *,
     drive: bool = False,
     drive_target: str | None = None,
+    flavor: Flavor | None = None,
+    volume: str | None = "vdb",
     **props: str,
 ):
     extra = tmp_path / "extra.img"
     extra.write_bytes(b"\0" * 512)
+    volumes = () if volume is None else (BlockDeviceSpec(extra, volume, serial="vol-1"),)
     request = PlanRequest(
         config_drive=drive,
         config_drive_target=drive_target,
         uuid=new_uuid(),
         name="web1",
-        flavor=Flavor("small", 2, 2048, 10),
+        flavor=flavor or Flavor("small", 2, 2048, 10),
         image=_image(tmp_path, **props),
         instance_dir=tmp_path / "inst",
         root_disk=tmp_path / "inst" / "disk.qcow2",
         nics=(NICSpec(network="default"),),
-        block_devices=(BlockDeviceSpec(source=extra, target="vdb", serial="vol-1"),),
+        block_devices=volumes,
         metadata={"flavor": "small", "image": "linux", "owner": "ops"},
     )
     return make_plan(request, config or Config(virt_type="auto"), host)
@@ -129,6 +133,66 @@ def test_config_drive_is_a_read_only_raw_virtio_disk_after_the_others(
     # a later plan keeps the recorded name whatever the other disks are then
     assert _plan(tmp_path, z_host, drive=True, drive_target="vdq").config_drive == "vdq"
     assert _plan(tmp_path, z_host).config_drive is None
+
+
+SCRATCH = Flavor("scratch", 1, 512, 1, ephemeral_gib=1, swap_mib=64)
+
+
+def test_ephemeral_and_swap_disks_follow_the_root_as_raw_disks_on_its_bus(
+    tmp_path: Path, z_host: HostView
+) -> None:
+    plan = _plan(tmp_path, z_host, flavor=SCRATCH, volume="vdd")
+    dom = build_domain(plan)
+    validate_schema(dom)
+    validate_domain_on_libvirt(dom.to_xml())
+    inst = tmp_path / "inst"
+    assert [(d.target_dev, d.target_bus, d.driver_type, d.source_file) for d in dom.devices.disks][
+        :3
+    ] == [
+        ("vda", "virtio", "qcow2", str(inst / "disk.qcow2")),
+        ("vdb", "virtio", "raw", str(inst / "disk.eph0")),
+        ("vdc", "virtio", "raw", str(inst / "disk.swap")),
+    ]
+    assert dom.devices.disks[3].target_dev == "vdd"  # the volume
+    assert not any(d.readonly for d in dom.devices.disks[1:3])
+    assert scratch_disks(SCRATCH) == (
+        ScratchDisk("disk.eph0", 1 << 30, "ephemeral"),
+        ScratchDisk("disk.swap", 64 << 20, "swap"),
+    )
+
+
+def test_swap_alone_takes_the_name_after_the_root(tmp_path: Path, z_host: HostView) -> None:
+    swap_only = Flavor("swap", 1, 512, 1, swap_mib=16)
+    plan = _plan(tmp_path, z_host, flavor=swap_only, volume=None)
+    assert [(d.target, Path(d.source).name) for d in plan.disks] == [
+        ("vda", "disk.qcow2"),
+        ("vdb", "disk.swap"),
+    ]
+
+
+def test_config_drive_takes_the_name_after_ephemeral_and_swap_and_keeps_it(
+    tmp_path: Path, z_host: HostView
+) -> None:
+    first = _plan(tmp_path, z_host, drive=True, flavor=SCRATCH, volume=None)
+    assert first.config_drive == "vdd"
+    targets = [d.target for d in first.disks]
+    assert targets == ["vda", "vdb", "vdc", "vdd"]
+    # every later plan (power on, reboot) records the same names for every disk
+    again = _plan(tmp_path, z_host, drive=True, drive_target="vdd", flavor=SCRATCH, volume=None)
+    assert [d.target for d in again.disks] == targets
+    assert [(d.driver_type, d.readonly) for d in again.disks[1:]] == [
+        ("raw", False),
+        ("raw", False),
+        ("raw", True),
+    ]
+
+
+def test_a_volume_under_the_ephemeral_disk_s_name_is_refused(
+    tmp_path: Path, z_host: HostView
+) -> None:
+    with pytest.raises(InvalidInput, match="vdb names two disks") as caught:
+        _plan(tmp_path, z_host, flavor=SCRATCH, volume="vdb")
+    assert caught.value.field == "block_device.target"
 
 
 def test_guest_agent_property_gives_a_virtio_channel(tmp_path: Path, z_host: HostView) -> None:

@@ -98,6 +98,12 @@ def test_flavor_keeps_its_values_and_a_read_only_copy_of_extra_specs() -> None:
         ({"vcpus": 2.0}, "flavor.vcpus"),
         ({"memory_mib": 8}, "flavor.memory_mib"),
         ({"root_gib": -1}, "flavor.root_gib"),
+        ({"ephemeral_gib": -1}, "flavor.ephemeral_gib"),
+        ({"ephemeral_gib": 64 * 1024 + 1}, "flavor.ephemeral_gib"),
+        ({"ephemeral_gib": True}, "flavor.ephemeral_gib"),
+        ({"swap_mib": -1}, "flavor.swap_mib"),
+        ({"swap_mib": 1024 * 1024 + 1}, "flavor.swap_mib"),
+        ({"swap_mib": 1.5}, "flavor.swap_mib"),
         ({"name": "a b"}, "flavor.name"),
         ({"extra_specs": {"bad key": "v"}}, "flavor.extra_specs key"),
         ({"extra_specs": {"k": "line\nbreak"}}, "flavor.extra_specs[k]"),
@@ -110,6 +116,13 @@ def test_flavor_refuses_bad_values_naming_the_field(changes: dict[str, object], 
     with pytest.raises(InvalidInput) as info:
         Flavor(**fields)  # type: ignore[arg-type]
     assert info.value.field == field
+
+
+def test_flavor_ephemeral_and_swap_default_to_none_and_take_their_limits() -> None:
+    plain = Flavor("f", 1, 512, 1)
+    assert (plain.ephemeral_gib, plain.swap_mib) == (0, 0)
+    largest = Flavor("f", 1, 512, 1, ephemeral_gib=64 * 1024, swap_mib=1024 * 1024)
+    assert (largest.ephemeral_gib, largest.swap_mib) == (64 * 1024, 1024 * 1024)
 
 
 # --- images ----------------------------------------------------------------------------

@@ -77,15 +77,11 @@ def test_a_flavor_name_with_two_dots_is_usable() -> None:
     assert flavor_of(_flavor("m1..large")).name == "m1.large"
 
 
-@pytest.mark.parametrize(
-    "sizes", [{"ephemeral_gb": 1}, {"swap": 512}, {"ephemeral_gb": 5, "swap": 1024}]
-)
-def test_ephemeral_and_swap_disks_are_refused_naming_the_fields(sizes: dict[str, int]) -> None:
-    with pytest.raises(InvalidInput) as info:
-        flavor_of(_flavor("eph", **sizes))
-    assert info.value.field == "flavor ephemeral_gb/swap"
-    assert "eph" in str(info.value)
-    assert "ephemeral or swap" in str(info.value)
+def test_ephemeral_and_swap_sizes_pass_through() -> None:
+    flavor = flavor_of(_flavor("eph", ephemeral_gb=5, swap=1024))
+    assert (flavor.ephemeral_gib, flavor.swap_mib) == (5, 1024)
+    plain = flavor_of(_flavor("plain", ephemeral_gb=0, swap=0))
+    assert (plain.ephemeral_gib, plain.swap_mib) == (0, 0)
 
 
 # -- guest_arch --------------------------------------------------------------------------------

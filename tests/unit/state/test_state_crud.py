@@ -130,6 +130,25 @@ def test_instance_keeps_its_flavor_copy_when_the_flavor_goes(
     assert db.get_instance(inst.uuid).flavor == FLAVOR
 
 
+def test_ephemeral_and_swap_sizes_round_trip_and_old_rows_read_as_none(
+    db: StateDB, new_instance: NewInstance
+) -> None:
+    scratch = Flavor("scratch", 1, 128, 1, ephemeral_gib=2, swap_mib=64)
+    db.add_flavor(scratch)
+    assert db.get_flavor("scratch") == scratch
+    inst = db.add_instance(new_instance("vm-a", flavor=scratch))
+    assert db.get_instance(inst.uuid).flavor == scratch
+    # rows written before the sizes existed: the flavor column's defaults, the copy's keys
+    db._conn.execute(
+        "INSERT INTO flavors (name, vcpus, memory_mib, root_gib) VALUES ('old', 1, 128, 1)"
+    )
+    assert db.get_flavor("old") == Flavor("old", 1, 128, 1)
+    old = json.dumps({"name": "old", "vcpus": 1, "memory_mib": 128, "root_gib": 1})
+    db._conn.execute("UPDATE instances SET flavor = ? WHERE uuid = ?", (old, inst.uuid))
+    flavor = db.get_instance(inst.uuid).flavor
+    assert (flavor.ephemeral_gib, flavor.swap_mib) == (0, 0)
+
+
 def test_duplicate_instance_name_is_a_conflict_and_nothing_is_written(
     db: StateDB, new_instance: NewInstance
 ) -> None:

@@ -32,7 +32,13 @@ def _write(db_path: Path, sql: str, *params: object) -> None:
 
 
 def add_legacy_flavor(db_path: Path, name: str, extra_specs: str) -> None:
-    _write(db_path, "INSERT INTO flavors VALUES (?, 2, 1024, 10, ?)", name, extra_specs)
+    _write(
+        db_path,
+        "INSERT INTO flavors (name, vcpus, memory_mib, root_gib, extra_specs)"
+        " VALUES (?, 2, 1024, 10, ?)",
+        name,
+        extra_specs,
+    )
 
 
 def add_legacy_image(db_path: Path, name: str, arch: str, created_at: str = "") -> str:

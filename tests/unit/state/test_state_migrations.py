@@ -40,7 +40,7 @@ def test_version_1_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> No
     path = tmp_path / "old.sqlite3"
     image_id, uuid = _version_1_database(path)
     with StateDB(path) as db:
-        assert db.schema_version == SCHEMA_VERSION == 6
+        assert db.schema_version == SCHEMA_VERSION == 7
         old = db.get_instance(uuid)
         assert old.name == "old-vm"
         assert old.state is InstanceState.RUNNING
@@ -50,6 +50,9 @@ def test_version_1_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> No
         assert old.serial_port is None  # migration 6: nor a console port
         # migration 2 seeded the built-in flavors into the old database
         assert {f.name for f in db.list_flavors()} == {"tiny", "small", "medium"}
+        # the flavor ephemeral/swap migration: flavors and flavor copies made before have none
+        assert (old.flavor.ephemeral_gib, old.flavor.swap_mib) == (0, 0)
+        assert {(f.ephemeral_gib, f.swap_mib) for f in db.list_flavors()} == {(0, 0)}
         # migration 3 added the volume connection column
         assert db.volume_connections(uuid) == {}
         # migration 4 added the task owner: an old record has none
