@@ -104,7 +104,7 @@ _V6_SERIAL_PORT: Migration = (
 
 # The sizes of a flavor's blank disks besides the root disk (Nova's ephemeral_gb and swap):
 # flavors recorded before have none.
-_FLAVOR_EPHEMERAL_SWAP: Migration = (
+_V7_FLAVOR_EPHEMERAL_SWAP: Migration = (
     "ALTER TABLE flavors ADD COLUMN ephemeral_gib INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE flavors ADD COLUMN swap_mib INTEGER NOT NULL DEFAULT 0",
 )
@@ -116,7 +116,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V4_TASK_OWNER,
     _V5_CONFIG_DRIVE,
     _V6_SERIAL_PORT,
-    _FLAVOR_EPHEMERAL_SWAP,
+    _V7_FLAVOR_EPHEMERAL_SWAP,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
