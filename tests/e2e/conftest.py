@@ -168,21 +168,32 @@ def wait_for_text(path: Path, needle: str, timeout: float = 60.0) -> str:
 TINY = Flavor("zctest-tiny", 1, 256, 1)
 
 
-@pytest.fixture(scope="module")
-def driver(hypervisor: Hypervisor) -> Iterator[ComputeDriver]:
-    """A driver with its own data directory (state DB, images, instances) per test module."""
+@contextlib.contextmanager
+def own_driver(**settings: str) -> Iterator[ComputeDriver]:
+    """A driver with a data directory of its own (state DB, images, instances), removed with
+    its guests afterwards; ``settings`` are further :class:`Config` fields."""
     data = DATA_DIR / "tests" / f"driver-{RUN_ID}-{uuid.uuid4().hex[:6]}"
     # volumes of the tests live in their guest_dir folders, beside the data directories
-    drv = ComputeDriver(
-        Config(virt_type="qemu", data_dir=data, volume_dirs=str(DATA_DIR / "tests"))
+    config = Config(
+        virt_type="qemu", data_dir=data, volume_dirs=str(DATA_DIR / "tests"), **settings
     )
+    drv = ComputeDriver(config)
     drv.init_host()
     drv.db.add_flavor(TINY)
-    yield drv
-    for inst in drv.db.list_instances():
-        drv.destroy(inst.uuid)
-    drv.close()
-    shutil.rmtree(data, ignore_errors=True)
+    try:
+        yield drv
+    finally:
+        for inst in drv.db.list_instances():
+            drv.destroy(inst.uuid)
+        drv.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def driver(hypervisor: Hypervisor) -> Iterator[ComputeDriver]:
+    """A driver with its own data directory per test module."""
+    with own_driver() as drv:
+        yield drv
 
 
 def imported_test_image(driver: ComputeDriver, arch: str) -> str:

@@ -7,19 +7,16 @@ A hard reboot defines the guest anew from its record: the same port answers agai
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from zcompute.config import Config
 from zcompute.driver import ComputeDriver
 from zcompute.errors import InvalidState
 from zcompute.virt import Hypervisor
 from zcompute.xml import Domain
 
-from .conftest import DATA_DIR, RUN_ID, TINY, imported_test_image
+from .conftest import TINY, imported_test_image, own_driver
 from .lifecycle_support import BOOTED
 from .tcp_console_support import shell_answers
 
@@ -29,15 +26,8 @@ SERIAL_TCP = "127.0.0.1:41000-41999"
 @pytest.fixture(scope="module")
 def tcp_driver(hypervisor: Hypervisor) -> Iterator[ComputeDriver]:
     """A driver whose guests' interactive consoles are TCP endpoints."""
-    data = DATA_DIR / "tests" / f"driver-{RUN_ID}-{uuid.uuid4().hex[:6]}"
-    drv = ComputeDriver(Config(virt_type="qemu", data_dir=data, serial_tcp=SERIAL_TCP))
-    drv.init_host()
-    drv.db.add_flavor(TINY)
-    yield drv
-    for inst in drv.db.list_instances():
-        drv.destroy(inst.uuid)
-    drv.close()
-    shutil.rmtree(data, ignore_errors=True)
+    with own_driver(serial_tcp=SERIAL_TCP) as drv:
+        yield drv
 
 
 def test_s390x_shell_over_a_tcp_console(tcp_driver: ComputeDriver, guest_name: str) -> None:

@@ -10,7 +10,9 @@ same libvirtd are neither reported to Nova nor touched by it.
 
 from __future__ import annotations
 
+import contextlib
 import uuid as uuidlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +173,13 @@ class ZComputeDriver(driver.ComputeDriver):
             return False
         return inst.metadata.get("managed-by") == self.manager
 
+    @contextlib.contextmanager
+    def _guest(self, instance: Any) -> Iterator[str]:
+        """The uuid of this service's guest ``instance``, zcompute's errors as Nova's."""
+        uuid = self._mine(instance)
+        with nova_errors(uuid):
+            yield uuid
+
     def _mine(self, instance: Any) -> str:
         """The uuid of ``instance`` if it is this service's guest; InstanceNotFound if not."""
         if not self._owns(instance.uuid):
@@ -187,8 +196,7 @@ class ZComputeDriver(driver.ComputeDriver):
         return self._owns(instance.uuid)
 
     def get_info(self, instance: Any, use_cache: bool = True) -> hardware.InstanceInfo:
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
+        with self._guest(instance) as uuid:
             info: InstanceInfo = self.zc.get_info(uuid)
         return hardware.InstanceInfo(state=_POWER[info.state], internal_id=info.name)
 
@@ -278,13 +286,11 @@ class ZComputeDriver(driver.ComputeDriver):
         accel_info: Any = None,
         share_info: Any = None,
     ) -> None:
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
+        with self._guest(instance) as uuid:
             self.zc.reboot(uuid, hard=reboot_type == "HARD")
 
     def power_off(self, instance: Any, timeout: int = 0, retry_interval: int = 0) -> None:
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
+        with self._guest(instance) as uuid:
             # Nova's power-state sync stops a server whose guest is already off (it shut
             # itself down or crashed): that is success, as for Nova's own drivers
             if self.zc.get_info(uuid).state in _OFF:
@@ -300,32 +306,27 @@ class ZComputeDriver(driver.ComputeDriver):
         accel_info: Any = None,
         share_info: Any = None,
     ) -> None:
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
+        with self._guest(instance) as uuid:
             if self.zc.get_info(uuid).state is not InstanceState.RUNNING:
                 self.zc.power_on(uuid)
 
     def resume_state_on_host_boot(
         self, context: Any, instance: Any, network_info: Any, block_device_info: Any = None
     ) -> None:
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
+        with self._guest(instance) as uuid:
             if self.zc.get_info(uuid).state is not InstanceState.RUNNING:
                 self.zc.power_on(uuid)
 
     def pause(self, instance: Any) -> None:
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
+        with self._guest(instance) as uuid:
             self.zc.pause(uuid)
 
     def unpause(self, instance: Any) -> None:
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
+        with self._guest(instance) as uuid:
             self.zc.unpause(uuid)
 
     def suspend(self, context: Any, instance: Any) -> None:
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
+        with self._guest(instance) as uuid:
             self.zc.suspend(uuid)
 
     def resume(
@@ -336,13 +337,11 @@ class ZComputeDriver(driver.ComputeDriver):
         block_device_info: Any = None,
         share_info: Any = None,
     ) -> None:
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
+        with self._guest(instance) as uuid:
             self.zc.resume(uuid)
 
     def trigger_crash_dump(self, instance: Any) -> None:
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
+        with self._guest(instance) as uuid:
             self.zc.trigger_crash_dump(uuid)
 
     def plug_vifs(self, instance: Any, network_info: Any) -> None:
@@ -365,8 +364,7 @@ class ZComputeDriver(driver.ComputeDriver):
             self._glance.upload_snapshot(context, image_id, copy)
 
     def get_console_output(self, context: Any, instance: Any) -> bytes:
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
+        with self._guest(instance) as uuid:
             return self.zc.get_console_output(uuid)
 
     def get_serial_console(self, context: Any, instance: Any) -> console_type.ConsoleSerial:
@@ -377,8 +375,7 @@ class ZComputeDriver(driver.ComputeDriver):
         """
         if not CONF.serial_console.enabled:
             raise exception.ConsoleTypeUnavailable(console_type="serial")
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
+        with self._guest(instance) as uuid:
             try:
                 console = self.zc.get_serial_console(uuid)
             except InvalidState as err:  # not running: no endpoint to connect to

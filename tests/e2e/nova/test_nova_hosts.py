@@ -8,13 +8,15 @@ traits say so, and Nova's image-metadata prefilter places an image asking for
 
 from __future__ import annotations
 
+import re
+
 import libvirt
 
 from tests.e2e.conftest import imported_test_image
 from tests.e2e.nova.harness import NovaHarnessTest
 from zcompute.config import Config
 from zcompute.driver import ComputeDriver
-from zcompute.nova._conf import data_dir_for
+from zcompute.nova._conf import CONF, data_dir_for
 
 HOST_X86 = "zc-x86"
 HOST_ANY = "zc-any"
@@ -86,6 +88,11 @@ class TestForeignDomains(NovaHarnessTest):
     def test_nova_neither_reports_nor_touches_them(self) -> None:
         driver = self.computes["compute"].driver
         assert driver.list_instance_uuids() == []
+        # the host's facts, as Nova's API shows them (get_host_uptime, get_host_ip_addr)
+        (hypervisor,) = self.admin_api.api_get("/os-hypervisors/detail").body["hypervisors"]
+        assert re.fullmatch(r"up \d+ days, \d\d:\d\d, load average: .*", hypervisor["uptime"])
+        assert hypervisor["host_ip"] == str(CONF.my_ip)
+        assert hypervisor["hypervisor_type"] == "QEMU"
         image = self.upload_test_image("s390x")
         body = self._build_server(image_uuid=image, flavor_id=self.flavor(), networks="none")
         server = self.wait_status(self.api.post_server({"server": body}), "ACTIVE")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from zcompute.host import HostCapabilities
-from zcompute.model import Flavor, Instance
+from zcompute.model import Flavor, Image, Instance, new_uuid, utcnow
 
 FLAVOR = Flavor("unit-tiny", 1, 64, 1)
 
@@ -23,3 +24,21 @@ HOST_CAPS = HostCapabilities.from_xml(
 
 #: ``recorded(state=RUNNING, start=True)``: a test-driver guest with its instance record.
 Recorder = Callable[..., Instance]
+
+
+def kernel_boot_image(arch: str, **props: str) -> Image:
+    """A kernel-boot image record (its files are never read: for plans only)."""
+    return Image(
+        id=new_uuid(),
+        name=f"{arch}-kernel",
+        arch=arch,
+        disk_format=None,
+        path=None,
+        kernel_path=Path("/var/lib/zcompute/images/k/kernel"),
+        initrd_path=Path("/var/lib/zcompute/images/k/initrd"),
+        cmdline="zcompute.mode=shell",
+        properties=props,
+        size=1,
+        sha256="0" * 64,
+        created_at=utcnow(),
+    )

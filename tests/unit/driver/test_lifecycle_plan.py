@@ -14,28 +14,11 @@ from zcompute.errors import InvalidInput
 from zcompute.model import Flavor, Image, new_uuid, utcnow
 from zcompute.xml import Domain, validate_schema
 
-from .driver_support import HOST_CAPS
+from .driver_support import HOST_CAPS, kernel_boot_image
 
 HOST = HostView(caps=HOST_CAPS, host_cpu_model=None, kvm_usable=False, libvirt_version=9_000_000)
 CONFIG = Config(virt_type="qemu", data_dir=Path("/var/lib/zcompute"))
 WATCHDOG = {"s390x": "diag288", "x86_64": "i6300esb"}
-
-
-def _kernel_image(arch: str, **props: str) -> Image:
-    return Image(
-        id=new_uuid(),
-        name=f"{arch}-kernel",
-        arch=arch,
-        disk_format=None,
-        path=None,
-        kernel_path=Path("/var/lib/zcompute/images/k/kernel"),
-        initrd_path=Path("/var/lib/zcompute/images/k/initrd"),
-        cmdline="zcompute.mode=shell",
-        properties=props,
-        size=1,
-        sha256="0" * 64,
-        created_at=utcnow(),
-    )
 
 
 def _plan(image: Image, extra_specs: Mapping[str, str] | None = None, **kwargs: object) -> Domain:
@@ -57,29 +40,31 @@ def _plan(image: Image, extra_specs: Mapping[str, str] | None = None, **kwargs: 
 @pytest.mark.parametrize("arch", ["s390x", "x86_64"])
 @pytest.mark.parametrize("action", ["reset", "poweroff", "pause", "none"])
 def test_a_flavor_enables_the_architectures_watchdog(arch: str, action: str) -> None:
-    dom = _plan(_kernel_image(arch), {"hw_watchdog_action": action})
+    dom = _plan(kernel_boot_image(arch), {"hw_watchdog_action": action})
     assert [(w.model, w.action) for w in dom.devices.watchdogs] == [(WATCHDOG[arch], action)]
 
 
 @pytest.mark.parametrize("arch", ["s390x", "x86_64"])
 def test_an_image_property_enables_it_and_disabled_means_none(arch: str) -> None:
-    dom = _plan(_kernel_image(arch, hw_watchdog_action="reset"))
+    dom = _plan(kernel_boot_image(arch, hw_watchdog_action="reset"))
     assert [w.model for w in dom.devices.watchdogs] == [WATCHDOG[arch]]
     # the flavor wins over the image, as in Nova
-    off = _plan(_kernel_image(arch, hw_watchdog_action="reset"), {"hw_watchdog_action": "disabled"})
+    off = _plan(
+        kernel_boot_image(arch, hw_watchdog_action="reset"), {"hw_watchdog_action": "disabled"}
+    )
     assert off.devices.watchdogs == []
-    assert _plan(_kernel_image(arch)).devices.watchdogs == []
+    assert _plan(kernel_boot_image(arch)).devices.watchdogs == []
 
 
 def test_an_unknown_watchdog_action_names_the_allowed_ones() -> None:
     # refused as soon as the flavor is made: no flavor exists that no boot could use
     with pytest.raises(InvalidInput, match=r"unknown value 'explode'.*disabled, reset.*inject-nmi"):
-        _plan(_kernel_image("s390x"), {"hw_watchdog_action": "explode"})
+        _plan(kernel_boot_image("s390x"), {"hw_watchdog_action": "explode"})
 
 
 @pytest.mark.parametrize("arch", ["s390x", "x86_64"])
 def test_a_disk_made_from_a_kernel_boot_guest_boots_with_that_kernel(arch: str) -> None:
-    kernel = _kernel_image(arch)
+    kernel = kernel_boot_image(arch)
     disk = Image(
         id=new_uuid(),
         name="snap",
@@ -109,7 +94,7 @@ def test_a_disk_made_from_a_kernel_boot_guest_boots_with_that_kernel(arch: str) 
 
 
 def test_a_pinned_machine_type_is_kept() -> None:
-    dom = _plan(_kernel_image("s390x"), machine_type="s390-ccw-virtio-7.2")
+    dom = _plan(kernel_boot_image("s390x"), machine_type="s390-ccw-virtio-7.2")
     assert dom.os.machine == "s390-ccw-virtio-7.2"
 
 
@@ -134,5 +119,5 @@ def test_an_overlay_names_its_shared_base_which_libvirt_must_not_relabel() -> No
     assert layer is not None
     assert (layer.type, layer.format, layer.source_file) == ("file", "raw", str(base.path))
     assert layer.dac_relabel is False
-    kernel_boot = _plan(_kernel_image("s390x"))  # its blank root disk has no base
+    kernel_boot = _plan(kernel_boot_image("s390x"))  # its blank root disk has no base
     assert [d.backing_store for d in kernel_boot.devices.disks] == [None]

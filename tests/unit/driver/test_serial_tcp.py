@@ -21,10 +21,10 @@ from zcompute.config import Config
 from zcompute.driver import ComputeDriver, HostView, PlanRequest, _serialports, make_plan
 from zcompute.driver._serialports import allocate_serial_port, port_in_use
 from zcompute.errors import Conflict, InvalidState
-from zcompute.model import Flavor, Image, new_uuid, utcnow
+from zcompute.model import Flavor, Image, new_uuid
 from zcompute.xml import Domain, validate_schema
 
-from .driver_support import FLAVOR, HOST_CAPS
+from .driver_support import FLAVOR, HOST_CAPS, kernel_boot_image
 
 HOST = HostView(caps=HOST_CAPS, host_cpu_model=None, kvm_usable=False, libvirt_version=9_000_000)
 TCP_CONFIG = Config(
@@ -33,30 +33,13 @@ TCP_CONFIG = Config(
 TTY = {"s390x": "ttysclp0", "x86_64": "ttyS0"}
 
 
-def _kernel_image(arch: str) -> Image:
-    return Image(
-        id=new_uuid(),
-        name=f"{arch}-kernel",
-        arch=arch,
-        disk_format=None,
-        path=None,
-        kernel_path=Path("/var/lib/zcompute/images/k/kernel"),
-        initrd_path=Path("/var/lib/zcompute/images/k/initrd"),
-        cmdline="zcompute.mode=shell",
-        properties={},
-        size=1,
-        sha256="0" * 64,
-        created_at=utcnow(),
-    )
-
-
 def _domain(arch: str, config: Config, port: int | None) -> Domain:
     uuid = new_uuid()
     request = PlanRequest(
         uuid=uuid,
         name="guest",
         flavor=Flavor("f", 1, 256, 1),
-        image=_kernel_image(arch),
+        image=kernel_boot_image(arch),
         instance_dir=Path("/var/lib/zcompute/instances") / uuid,
         root_disk=None,
         serial_port=port,
