@@ -33,22 +33,24 @@ from zcompute.arch._matrix import (
     rich_table,
     support_matrix,
 )
-from zcompute.arch._nova_rows import (
+from zcompute.arch._nova_matrix import (
     NOVA_MATRIX_FORMATS,
-    NOVA_ROWS,
     NovaCell,
     NovaMatrix,
     NovaMatrixRow,
-    NovaRow,
-    NovaStatus,
-    NovaStatusKind,
-    NovaSupport,
     nova_cell,
     nova_matrix,
     render_nova,
     render_nova_json,
     render_nova_markdown,
     render_nova_text,
+)
+from zcompute.arch._nova_rows import (
+    NOVA_ROWS,
+    NovaRow,
+    NovaStatus,
+    NovaStatusKind,
+    NovaSupport,
 )
 from zcompute.arch._profile import (
     DOMAIN_TYPES,
