@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from zcompute.arch import PROFILES, choose_guest, cpu_for
+from zcompute.arch import PROFILES, choose_guest, cpu_for, offered_arches
 from zcompute.errors import ConfigError, InvalidInput
 from zcompute.host import DomainCapabilities, HostCapabilities
 
@@ -137,3 +137,39 @@ def test_tcg_choices_without_listed_models() -> None:
 def test_unknown_domain_type() -> None:
     with pytest.raises(InvalidInput, match="domain type"):
         PROFILES["s390x"].cpu_for("xen")
+
+
+# -- guest_arches: the architectures a host offers ---------------------------------------------
+
+
+def test_a_host_offers_every_arch_it_runs_unless_told_otherwise() -> None:
+    assert offered_arches("") is None
+    assert offered_arches(" , ") is None
+    assert offered_arches("s390x, amd64,s390x") == ("s390x", "x86_64")  # aliases, once each
+
+
+def test_an_unknown_offered_arch_is_a_config_error_naming_the_setting() -> None:
+    with pytest.raises(ConfigError) as info:
+        offered_arches("s390x,armv7l")
+    assert info.value.field == "guest_arches"
+    assert "armv7l" in str(info.value)
+
+
+def test_a_guest_of_an_arch_the_host_does_not_offer_is_refused() -> None:
+    with pytest.raises(InvalidInput) as info:
+        choose_guest("s390x", X86_HOST, "qemu", kvm_usable=True, offered=("x86_64",))
+    assert info.value.field == "hw_architecture"
+    assert "does not offer s390x guests" in str(info.value)
+    guest = choose_guest("s390x", X86_HOST, "qemu", kvm_usable=True, offered=("s390x",))
+    assert guest.arch == "s390x"
+
+
+def test_the_host_reports_only_the_platforms_it_offers() -> None:
+    from zcompute.driver._reports import supported_instances
+    from zcompute.plan import HostView
+
+    host = HostView(caps=X86_HOST, host_cpu_model=None, kvm_usable=True, libvirt_version=9000000)
+    everything = supported_instances(host)
+    assert ("s390x", "qemu") in everything
+    assert ("x86_64", "kvm") in everything
+    assert supported_instances(host, ("x86_64",)) == [("x86_64", "qemu"), ("x86_64", "kvm")]
