@@ -296,6 +296,9 @@ class Task(enum.StrEnum):
 
     SPAWNING = "spawning"
     DESTROYING = "destroying"
+    # removing a guest but keeping its disks (Nova's destroy_disks=False): recovery finishes
+    # it without removing them
+    RELEASING = "releasing"
     REBOOTING = "rebooting"
     POWERING_OFF = "powering_off"
     POWERING_ON = "powering_on"

@@ -215,6 +215,10 @@ class ComputeDriver:
             managed_by=managed_by,
         )
 
+    @host_operation("terminate")  # for a uuid no longer an instance: no arch to check
+    def remove_kept_disks(self, uuid: str) -> bool:
+        return self._spawn.remove_kept_disks(uuid)
+
     @host_operation()
     def instances_managed_by(self, manager: str) -> list[Instance]:
         return self._spawn.instances_managed_by(manager)
@@ -226,8 +230,8 @@ class ComputeDriver:
         self._ctx.hv.subscribe(lifecycle_subscription(callback))
 
     @operation("terminate")
-    def destroy(self, name_or_uuid: str) -> bool:
-        return self._spawn.destroy(name_or_uuid)
+    def destroy(self, name_or_uuid: str, *, keep_disks: bool = False) -> bool:
+        return self._spawn.destroy(name_or_uuid, keep_disks=keep_disks)
 
     @operation("guest-agent")
     def guest_agent_info(self, name_or_uuid: str, user: str | None = None) -> GuestAgentInfo:

@@ -135,14 +135,18 @@ class Recovery:
         if task is Task.DESTROYING:
             self.remove_guest(inst)
             return f"{inst.name}: interrupted delete finished"
+        if task is Task.RELEASING:
+            self.remove_guest(inst, keep_files=True)
+            return f"{inst.name}: interrupted delete finished (its disks kept, as asked)"
         done = self._partial_work(inst, task)
         self._ctx.record_settled(inst.uuid)
         state = self._ctx.db.get_instance(inst.uuid).state.value
         what = "; ".join(done) or "nothing to undo"
         return f"{inst.name}: interrupted {task.value} recovered ({what}); it is {state}"
 
-    def remove_guest(self, inst: Instance) -> None:
-        """Remove the domain, volume connections, files and record of ``inst``.
+    def remove_guest(self, inst: Instance, *, keep_files: bool = False) -> None:
+        """Remove the domain, volume connections, files and record of ``inst`` (its folder,
+        with its disks, stays when ``keep_files``).
 
         The record goes last, and only once the domain is gone: a failure here leaves the
         record to name what is still there.
@@ -158,7 +162,8 @@ class Recovery:
             LOG.info("instance %s: tap device %s removed", inst.name, name)
         for problem in release_volume_connections(self._ctx.db, inst.uuid):
             LOG.error("instance %s: could not disconnect volume %s", inst.name, problem)
-        shutil.rmtree(self._ctx.instances_dir / inst.uuid, ignore_errors=True)
+        if not keep_files:
+            shutil.rmtree(self._ctx.instances_dir / inst.uuid, ignore_errors=True)
         fault_point("destroy.files_removed")
         self._ctx.db.delete_instance(inst.uuid, missing_ok=True)
 

@@ -44,6 +44,7 @@ from zcompute.model import (
     validate_manager,
     validate_name,
     validate_timeout,
+    validate_uuid,
 )
 from zcompute.plan import CONFIG_DRIVE, MANAGED_BY_KEY, GuestPlan, HostView, make_plan
 from zcompute.virt import PowerState
@@ -192,7 +193,8 @@ class SpawnOps:
             pass
         else:
             recovery = self._recovery
-            if found.task in (Task.SPAWNING, Task.DESTROYING) and recovery.task_is_orphaned(found):
+            ending = (Task.SPAWNING, Task.DESTROYING, Task.RELEASING)
+            if found.task in ending and recovery.task_is_orphaned(found):
                 LOG.warning("%s", recovery.recover(found))  # a spawn or delete cut short: undone
             else:
                 raise Conflict(f"an instance named {name!r} already exists")
@@ -298,6 +300,24 @@ class SpawnOps:
         state = self._ctx.hv.when_back(lambda: self._ctx.domains.state(uuid))
         return state in (PowerState.RUNNING, PowerState.BLOCKED)
 
+    def remove_kept_disks(self, uuid: str) -> bool:
+        """Remove the folder a delete that kept the disks left (``destroy(keep_disks=True)``);
+        never while an instance or a domain has that uuid. False if there was none."""
+        uuid = validate_uuid(uuid)
+        try:
+            self._ctx.db.get_instance(uuid)
+        except NotFound:
+            pass
+        else:
+            raise Conflict(f"instance {uuid} exists: delete it instead")
+        folder = self._ctx.instances_dir / uuid
+        if not folder.exists():
+            return False
+        if self._ctx.domains.exists(uuid):
+            raise Conflict(f"a domain with uuid {uuid} exists: its files are in use")
+        shutil.rmtree(folder)
+        return True
+
     def instances_managed_by(self, manager: str) -> list[Instance]:
         """The instances recorded as belonging to ``manager`` (see :meth:`spawn`)."""
         manager = validate_manager(manager)
@@ -309,11 +329,13 @@ class SpawnOps:
 
     # -- destroy ----------------------------------------------------------------------------
 
-    def destroy(self, name_or_uuid: str) -> bool:
+    def destroy(self, name_or_uuid: str, *, keep_disks: bool = False) -> bool:
         """Stop and remove a guest with its definition and files. False if there was none.
 
-        Refused only while another live process runs an operation on the guest; a task whose
-        process is gone does not stand in the way.
+        ``keep_disks``: its instance folder (disks, config drive, console log) stays, as Nova's
+        ``destroy_disks=False`` asks; everything else goes, the record too. Refused only while
+        another live process runs an operation on the guest; a task whose process is gone does
+        not stand in the way.
         """
         try:
             inst = self._ctx.db.get_instance(name_or_uuid)
@@ -326,7 +348,7 @@ class SpawnOps:
                     f"instance {inst.name} is busy with task {inst.task.value!r} in another "
                     "process; delete it when that ends"
                 )
-            self._ctx.db.take_task(inst.uuid, Task.DESTROYING)
+            self._ctx.db.take_task(inst.uuid, Task.RELEASING if keep_disks else Task.DESTROYING)
             fault_point("destroy.begun")
-            self._recovery.remove_guest(inst)
+            self._recovery.remove_guest(inst, keep_files=keep_disks)
         return True

@@ -254,11 +254,15 @@ class ZComputeDriver(driver.ComputeDriver):
         destroy_secrets: bool = True,
     ) -> None:
         if not self._owns(instance.uuid):
-            return  # never created here, or gone already: nothing of ours to remove
-        if not destroy_disks:
-            raise NotImplementedError("zcompute keeps no guest without its disks yet")
+            # never created here, or gone already; disks an earlier destroy_disks=False kept
+            # go now if Nova asks for that
+            if destroy_disks:
+                with nova_errors(instance.uuid):
+                    self.zc.remove_kept_disks(instance.uuid)
+            return
         with nova_errors(instance.uuid):
-            self.zc.destroy(instance.uuid)
+            # destroy_disks=False (shared storage, evacuation): the guest's folder stays
+            self.zc.destroy(instance.uuid, keep_disks=not destroy_disks)
 
     def cleanup(
         self,

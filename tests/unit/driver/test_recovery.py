@@ -15,7 +15,7 @@ import pytest
 from tests.unit.driver.driver_support import Recorder
 
 from zcompute.driver import ComputeDriver
-from zcompute.errors import InvalidState, NotFound
+from zcompute.errors import Conflict, InvalidState, NotFound
 from zcompute.model import BlockDeviceSpec, InstanceState, Task
 from zcompute.state import owner_alive, this_process
 
@@ -144,3 +144,47 @@ def test_repair_leaves_domains_of_other_data_dirs_alone(
         assert test_driver.domains.uuid_of("test") is not None  # libvirt's own test domain
     finally:
         other.close()
+
+
+def test_a_delete_that_keeps_the_disks_removes_all_but_the_folder(
+    test_driver: ComputeDriver, recorded: Recorder
+) -> None:
+    """Nova's destroy_disks=False (shared storage, evacuation): the guest goes, its disks stay."""
+    inst = recorded()
+    folder = test_driver.instances_dir / inst.uuid
+    folder.mkdir(exist_ok=True)
+    (folder / "disk.qcow2").write_bytes(b"the guest's data")
+    assert test_driver.destroy(inst.name, keep_disks=True)
+    with pytest.raises(NotFound):
+        test_driver.get_instance(inst.name)
+    assert test_driver.domains.uuid_of(inst.name) is None
+    assert (folder / "disk.qcow2").read_bytes() == b"the guest's data"
+
+
+def test_an_interrupted_delete_that_keeps_the_disks_is_finished_keeping_them(
+    test_driver: ComputeDriver, recorded: Recorder
+) -> None:
+    inst = recorded()
+    folder = test_driver.instances_dir / inst.uuid
+    folder.mkdir(exist_ok=True)
+    (folder / "disk.qcow2").write_bytes(b"the guest's data")
+    _interrupt(test_driver, inst.uuid, Task.RELEASING, _dead_owner())
+    (action,) = test_driver.recover_leftovers().actions
+    assert action == f"{inst.name}: interrupted delete finished (its disks kept, as asked)"
+    assert test_driver.domains.uuid_of(inst.name) is None
+    assert (folder / "disk.qcow2").read_bytes() == b"the guest's data"
+
+
+def test_kept_disks_are_removed_when_asked_and_never_an_instances(
+    test_driver: ComputeDriver, recorded: Recorder
+) -> None:
+    inst, other = recorded(), recorded()
+    folder = test_driver.instances_dir / inst.uuid
+    folder.mkdir(exist_ok=True)
+    (folder / "disk.qcow2").write_bytes(b"kept")
+    test_driver.destroy(inst.name, keep_disks=True)
+    with pytest.raises(Conflict, match="exists: delete it instead"):
+        test_driver.remove_kept_disks(other.uuid)
+    assert test_driver.remove_kept_disks(inst.uuid)
+    assert not folder.exists()
+    assert not test_driver.remove_kept_disks(inst.uuid)  # nothing left: nothing to do
