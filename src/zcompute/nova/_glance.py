@@ -151,7 +151,8 @@ class GlanceImages:
             # the properties (arch, emulation, kernel_id) are the server's image's: Nova
             # copied them into the snapshot's record already
             metadata = {"disk_format": snapshot.disk_format, "container_format": "bare"}
-            assert snapshot.path is not None  # a snapshot is a disk image
+            if snapshot.path is None:  # a snapshot is a disk image; never a kernel
+                raise ImageError(f"snapshot {snapshot.name} has no disk to upload")
             with open(snapshot.path, "rb") as data:
                 os.posix_fadvise(data.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
                 glance.API().update(context, image_id, metadata, data)

@@ -146,14 +146,20 @@ def test_repair_leaves_domains_of_other_data_dirs_alone(
         other.close()
 
 
+def _disk_folder(driver: ComputeDriver, uuid: str) -> Path:
+    """The instance folder of ``uuid`` with a disk holding the guest's data."""
+    folder = driver.instances_dir / uuid
+    folder.mkdir(exist_ok=True)
+    (folder / "disk.qcow2").write_bytes(b"the guest's data")
+    return folder
+
+
 def test_a_delete_that_keeps_the_disks_removes_all_but_the_folder(
     test_driver: ComputeDriver, recorded: Recorder
 ) -> None:
     """Nova's destroy_disks=False (shared storage, evacuation): the guest goes, its disks stay."""
     inst = recorded()
-    folder = test_driver.instances_dir / inst.uuid
-    folder.mkdir(exist_ok=True)
-    (folder / "disk.qcow2").write_bytes(b"the guest's data")
+    folder = _disk_folder(test_driver, inst.uuid)
     assert test_driver.destroy(inst.name, keep_disks=True)
     with pytest.raises(NotFound):
         test_driver.get_instance(inst.name)
@@ -165,9 +171,7 @@ def test_an_interrupted_delete_that_keeps_the_disks_is_finished_keeping_them(
     test_driver: ComputeDriver, recorded: Recorder
 ) -> None:
     inst = recorded()
-    folder = test_driver.instances_dir / inst.uuid
-    folder.mkdir(exist_ok=True)
-    (folder / "disk.qcow2").write_bytes(b"the guest's data")
+    folder = _disk_folder(test_driver, inst.uuid)
     _interrupt(test_driver, inst.uuid, Task.RELEASING, _dead_owner())
     (action,) = test_driver.recover_leftovers().actions
     assert action == f"{inst.name}: interrupted delete finished (its disks kept, as asked)"
@@ -179,9 +183,7 @@ def test_kept_disks_are_removed_when_asked_and_never_an_instances(
     test_driver: ComputeDriver, recorded: Recorder
 ) -> None:
     inst, other = recorded(), recorded()
-    folder = test_driver.instances_dir / inst.uuid
-    folder.mkdir(exist_ok=True)
-    (folder / "disk.qcow2").write_bytes(b"kept")
+    folder = _disk_folder(test_driver, inst.uuid)
     test_driver.destroy(inst.name, keep_disks=True)
     with pytest.raises(Conflict, match="exists: delete it instead"):
         test_driver.remove_kept_disks(other.uuid)
