@@ -10,9 +10,7 @@ same libvirtd are neither reported to Nova nor touched by it.
 
 from __future__ import annotations
 
-import contextlib
 import uuid as uuidlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +19,19 @@ from nova.compute import power_state, task_states
 from nova.console import type as console_type
 from nova.virt import driver, hardware, netutils
 
-from zcompute.arch import get_profile
 from zcompute.driver import ComputeDriver, InstanceInfo
-from zcompute.errors import InvalidState, NotFound
-from zcompute.model import Instance, InstanceState
+from zcompute.errors import InvalidState
+from zcompute.model import InstanceState
 from zcompute.nova import _resources
+from zcompute.nova._base import AdapterBase
 from zcompute.nova._conf import CONF, zcompute_config
+from zcompute.nova._devnames import DeviceNameMethods
 from zcompute.nova._errors import nova_errors
 from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
-from zcompute.nova._translate import config_drive_of, flavor_of, guest_arch, nics_of
-from zcompute.plan import target_name
-from zcompute.properties import (
-    DISK_BUS_PROPERTY,
-    EMULATION_ARCH_PROPERTY,
-    IMAGE_ARCH_PROPERTY,
-    VIF_MODEL_PROPERTY,
-)
+from zcompute.nova._power import PowerMethods
+from zcompute.nova._translate import config_drive_of, flavor_of, nics_of
+from zcompute.properties import VIF_MODEL_PROPERTY
 
 __all__ = ["ZComputeDriver"]
 
@@ -55,12 +49,15 @@ _POWER = {
     InstanceState.NOSTATE: power_state.NOSTATE,
 }
 _NODE_ID_FILE = "nova-compute-id"
-_OFF = (InstanceState.SHUTOFF, InstanceState.CRASHED)
-_ARCH_KEYS = (EMULATION_ARCH_PROPERTY, IMAGE_ARCH_PROPERTY)
 
 
-class ZComputeDriver(driver.ComputeDriver):
-    """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class."""
+class ZComputeDriver(PowerMethods, DeviceNameMethods, AdapterBase):
+    """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class.
+
+    Each group of Nova's methods lives in a module of its own (a subclass of
+    :class:`~zcompute.nova._base.AdapterBase`); this class combines them and adds the
+    service, spawn and destroy, snapshots and consoles.
+    """
 
     capabilities = {
         **driver.ComputeDriver.capabilities,
@@ -70,28 +67,6 @@ class ZComputeDriver(driver.ComputeDriver):
         "supports_image_type_qcow2": True,
         "supports_image_type_raw": True,
     }
-
-    def __init__(self, virtapi: Any, read_only: bool = False) -> None:
-        super().__init__(virtapi)
-        self._zc: ComputeDriver | None = None
-        self._images: GlanceImages | None = None
-        self._events: EventBridge | None = None
-        self._host = ""
-        self._node_uuid = ""
-
-    # -- the service ------------------------------------------------------------------------
-
-    @property
-    def zc(self) -> ComputeDriver:
-        """zcompute's driver of this compute service (made by :meth:`init_host`)."""
-        if self._zc is None:
-            raise exception.InternalError("the zcompute driver is used before init_host")
-        return self._zc
-
-    @property
-    def manager(self) -> str:
-        """How this service's guests are marked in zcompute's records and domain metadata."""
-        return f"nova:{self._host}"
 
     def init_host(self, host: str) -> None:
         self._host = host
@@ -159,32 +134,6 @@ class ZComputeDriver(driver.ComputeDriver):
 
     def get_volume_connector(self, instance: Any) -> dict[str, Any]:
         return {"ip": CONF.my_ip, "host": self._host, "multipath": False}
-
-    # -- which guests are this service's ----------------------------------------------------
-
-    def _owned(self) -> list[Instance]:
-        with nova_errors("-"):
-            return self.zc.instances_managed_by(self.manager)
-
-    def _owns(self, uuid: str) -> bool:
-        try:
-            inst = self.zc.get_instance(uuid)
-        except NotFound:
-            return False
-        return inst.metadata.get("managed-by") == self.manager
-
-    @contextlib.contextmanager
-    def _guest(self, instance: Any) -> Iterator[str]:
-        """The uuid of this service's guest ``instance``, zcompute's errors as Nova's."""
-        uuid = self._mine(instance)
-        with nova_errors(uuid):
-            yield uuid
-
-    def _mine(self, instance: Any) -> str:
-        """The uuid of ``instance`` if it is this service's guest; InstanceNotFound if not."""
-        if not self._owns(instance.uuid):
-            raise exception.InstanceNotFound(instance_id=instance.uuid)
-        return str(instance.uuid)
 
     def list_instances(self) -> list[str]:
         return [inst.name for inst in self._owned()]
@@ -277,77 +226,6 @@ class ZComputeDriver(driver.ComputeDriver):
     ) -> None:
         self.destroy(context, instance, network_info, block_device_info, destroy_disks)
 
-    # -- power ----------------------------------------------------------------------------------
-
-    def reboot(
-        self,
-        context: Any,
-        instance: Any,
-        network_info: Any,
-        reboot_type: str,
-        block_device_info: Any = None,
-        bad_volumes_callback: Any = None,
-        accel_info: Any = None,
-        share_info: Any = None,
-    ) -> None:
-        with self._guest(instance) as uuid:
-            self.zc.reboot(uuid, hard=reboot_type == "HARD")
-
-    def power_off(self, instance: Any, timeout: int = 0, retry_interval: int = 0) -> None:
-        with self._guest(instance) as uuid:
-            # Nova's power-state sync stops a server whose guest is already off (it shut
-            # itself down or crashed): that is success, as for Nova's own drivers
-            if self.zc.get_info(uuid).state in _OFF:
-                return
-            self.zc.power_off(uuid, timeout=timeout)
-
-    def power_on(
-        self,
-        context: Any,
-        instance: Any,
-        network_info: Any,
-        block_device_info: Any = None,
-        accel_info: Any = None,
-        share_info: Any = None,
-    ) -> None:
-        with self._guest(instance) as uuid:
-            if self.zc.get_info(uuid).state is not InstanceState.RUNNING:
-                self.zc.power_on(uuid)
-
-    def resume_state_on_host_boot(
-        self, context: Any, instance: Any, network_info: Any, block_device_info: Any = None
-    ) -> None:
-        with self._guest(instance) as uuid:
-            if self.zc.get_info(uuid).state is not InstanceState.RUNNING:
-                self.zc.power_on(uuid)
-
-    def pause(self, instance: Any) -> None:
-        with self._guest(instance) as uuid:
-            self.zc.pause(uuid)
-
-    def unpause(self, instance: Any) -> None:
-        with self._guest(instance) as uuid:
-            self.zc.unpause(uuid)
-
-    def suspend(self, context: Any, instance: Any) -> None:
-        with self._guest(instance) as uuid:
-            self.zc.suspend(uuid)
-
-    def resume(
-        self,
-        context: Any,
-        instance: Any,
-        network_info: Any,
-        block_device_info: Any = None,
-        share_info: Any = None,
-    ) -> None:
-        with self._guest(instance) as uuid:
-            self.zc.resume(uuid)
-
-    def trigger_crash_dump(self, instance: Any) -> None:
-        with self._guest(instance) as uuid:
-            self.zc.trigger_crash_dump(uuid)
-
     def plug_vifs(self, instance: Any, network_info: Any) -> None:
         """zcompute creates a guest's tap devices with it (and again when it starts)."""
 
@@ -388,48 +266,14 @@ class ZComputeDriver(driver.ComputeDriver):
             raise exception.ConsoleTypeUnavailable(console_type="serial")
         return console_type.ConsoleSerial(host=console.host, port=console.port)
 
-    # -- device names -------------------------------------------------------------------------
-
-    def default_root_device_name(self, instance: Any, image_meta: Any, root_bdm: Any) -> str:
-        return "/dev/" + target_name(_disk_bus(image_meta, self.zc.host.caps.arch), 0)
-
-    def default_device_names_for_instance(
-        self, instance: Any, root_device_name: str, *block_device_lists: Any
-    ) -> None:
-        root = _short(root_device_name)
-        used = {root}
-        for bdms in block_device_lists:
-            for bdm in bdms:
-                _name_scratch_disk(bdm, root, instance.flavor)
-        for bdms in block_device_lists:
-            for bdm in bdms:
-                if bdm.device_name:
-                    used.add(_short(bdm.device_name))
-        for bdms in block_device_lists:
-            for bdm in bdms:
-                if not bdm.device_name:
-                    bdm.device_name = "/dev/" + _next_free(used)
-                    used.add(_short(bdm.device_name))
-                    bdm.save()
-
-    def get_device_name_for_instance(self, instance: Any, bdms: Any, block_device_obj: Any) -> str:
-        used = {_short(b.device_name) for b in bdms if b.device_name}
-        if instance.root_device_name:
-            used.add(_short(instance.root_device_name))
-        return "/dev/" + _next_free(used)
-
-    @property
-    def _glance(self) -> GlanceImages:
-        if self._images is None:
-            raise exception.InternalError("the zcompute driver is used before init_host")
-        return self._images
-
 
 #: The methods of Nova's driver interface that zcompute answers and the capability flags it
 #: sets (the support matrix's input: :func:`zcompute.arch.nova_cell`).
 IMPLEMENTED_NOVA_METHODS = frozenset(
     name
-    for name, value in vars(ZComputeDriver).items()
+    for cls in ZComputeDriver.__mro__
+    if cls.__module__.startswith("zcompute.nova.")
+    for name, value in vars(cls).items()
     if callable(value) and callable(getattr(driver.ComputeDriver, name, None))
 ) | frozenset(flag for flag, on in ZComputeDriver.capabilities.items() if on)
 
@@ -477,37 +321,3 @@ def _refuse_volumes(block_device_info: Any, flavor: Any) -> None:
             reason=f"zcompute creates the flavor's swap disk only ({flavor.swap or 0} MB), "
             f"not one of {swap} MB"
         )
-
-
-def _name_scratch_disk(bdm: Any, root: str, flavor: Any) -> None:
-    """Record an ephemeral or swap disk under the target the plan gives it: the names after
-    the root disk's on its bus, the ephemeral disk first (``vdb``, then swap ``vdc``)."""
-    if bdm.source_type != "blank" or bdm.destination_type != "local":
-        return
-    index = 1 + int(bool(flavor.ephemeral_gb)) if bdm.guest_format == "swap" else 1
-    name = "/dev/" + root[:2] + target_name("virtio", index)[2:]
-    if bdm.device_name != name:
-        bdm.device_name = name
-        bdm.save()
-
-
-def _disk_bus(image_meta: Any, host_arch: str) -> str:
-    """The root disk's bus as zcompute's plan will choose it: the image's ``hw_disk_bus``, or
-    the default bus of the guest architecture's profile."""
-    props = image_meta.properties
-    bus = props.get(DISK_BUS_PROPERTY)
-    if bus:
-        return str(bus)
-    raw = {key: str(props.get(key)) for key in _ARCH_KEYS if props.get(key)}
-    return get_profile(guest_arch(raw, host_arch)).disk_bus
-
-
-def _short(device: str) -> str:
-    return device.rsplit("/", 1)[-1]
-
-
-def _next_free(used: set[str]) -> str:
-    index = 0
-    while target_name("virtio", index) in used:
-        index += 1
-    return target_name("virtio", index)
