@@ -46,6 +46,7 @@ from zcompute.properties import (
 )
 
 __all__ = [
+    "DEVICE_TAG_RULE",
     "DISK_BUSES",
     "DISK_FORMATS",
     "DOMAIN_TYPES",
@@ -91,6 +92,9 @@ _MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _TARGET_RE = re.compile(r"(vd|sd|hd)[a-z]{1,2}")
 _SERIAL_RE = re.compile(r"[A-Za-z0-9._-]{1,20}")  # virtio-blk serials hold at most 20 bytes
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
+#: A device role tag as Nova's API accepts it: up to 60 characters, neither ``,`` nor ``/``.
+DEVICE_TAG_RULE = "1-60 printable characters without ',' or '/'"
+_TAG_RE = re.compile(r"[^,/\x00-\x1f\x7f]{1,60}")
 # XML 1.0 cannot carry these, and they have no business in names, metadata or command lines.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -226,6 +230,11 @@ def _timestamp(field: str, value: object) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise InvalidInput(field, f"expected a timezone-aware datetime, got {_show(value)}")
     return value
+
+
+def _check_tag(field: str, value: object) -> None:
+    if value is not None and (not isinstance(value, str) or _TAG_RE.fullmatch(value) is None):
+        raise InvalidInput(field, f"invalid device tag {_show(value)}", DEVICE_TAG_RULE)
 
 
 def _set(obj: object, name: str, value: object) -> None:
@@ -463,9 +472,12 @@ class BlockDeviceSpec:
     # decided once (stated by the operator, or by the format inspector when the volume is
     # first attached), recorded, and given to libvirt explicitly from then on
     format: str | None = None
+    # the device role tag the guest finds in its device metadata (config drive, metadata API)
+    tag: str | None = None
 
     def __post_init__(self) -> None:
         _set(self, "source", _check_path("block_device.source", self.source))
+        _check_tag("block_device.tag", self.tag)
         if self.format is not None:
             _check_choice("block_device.format", self.format, DISK_FORMATS)
         if not isinstance(self.target, str) or _TARGET_RE.fullmatch(self.target) is None:
@@ -501,8 +513,10 @@ class NICSpec:
     model: str | None = None
     tap: str | None = None
     mtu: int | None = None
+    tag: str | None = None  # the device role tag, as for BlockDeviceSpec
 
     def __post_init__(self) -> None:
+        _check_tag("nic.tag", self.tag)
         kinds = ("network", "bridge", "tap")
         if sum(getattr(self, kind) is not None for kind in kinds) != 1:
             raise InvalidInput("nic", "give exactly one of network, bridge and tap", kinds)

@@ -50,6 +50,7 @@ _SUPPORT = MappingProxyType(
         "attach-volume": Claim(COMPLETE),
         "attach-volume-fc": Claim(COMPLETE, "PCI HBA; pci-...-fc-... by-path names"),
         "attach-interface": Claim(COMPLETE),
+        "device-tags": Claim(PARTIAL, "PCI addresses as on x86; untested"),
         "trigger-crash-dump": Claim(MISSING, "QEMU's virt machine cannot inject an NMI"),
         "watchdog": Claim(PARTIAL, "i6300esb behind a PCIe-to-PCI bridge; untested"),
         "config-drive": Claim(COMPLETE, "a read-only virtio-blk disk"),

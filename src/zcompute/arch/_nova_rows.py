@@ -121,7 +121,6 @@ _LIVE_MIGRATION = (
     "post_live_migration_at_destination",
     "rollback_live_migration_at_destination",
 )
-_NO_TAGS = "zcompute keeps no device tags (no device metadata for the guest)"
 _NO_FIRMWARE = "zcompute does not read hw_firmware_type"
 _NO_QUIESCE = "The guest agent does not freeze file systems"
 
@@ -158,10 +157,9 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Attach tagged block device to instance",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
-        features=(),
+        features=("attach-volume", "device-tags"),
         methods=("attach_volume",),
         capabilities=("supports_tagged_attach_volume",),
-        note=_NO_TAGS,
     ),
     NovaRow(
         "operation.detach-volume",
@@ -195,10 +193,9 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Attach tagged virtual network interface to instance",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
-        features=(),
+        features=("attach-interface", "device-tags"),
         methods=("attach_interface",),
         capabilities=("supports_tagged_attach_interface",),
-        note=_NO_TAGS,
     ),
     NovaRow(
         "operation.detach-interface",
@@ -555,10 +552,11 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Device tags",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
-        features=(),
-        methods=("spawn",),
+        features=("device-tags",),
+        methods=("spawn", "attach_interface"),
         capabilities=("supports_device_tagging",),
-        note=_NO_TAGS,
+        note="Tagged NICs (and volumes) in the config drive and Nova's metadata API; on s390x "
+        "with their CCW bus id in the config drive (Nova's metadata API has no CCW bus type)",
     ),
     NovaRow(
         "operation.quiesce",

@@ -49,6 +49,7 @@ _SUPPORT = MappingProxyType(
         "attach-volume": Claim(COMPLETE),
         "attach-volume-fc": Claim(PARTIAL, "PCI HBA as on x86; untested"),
         "attach-interface": Claim(COMPLETE),
+        "device-tags": Claim(PARTIAL, "PCI addresses as on x86; untested"),
         "trigger-crash-dump": Claim(COMPLETE, "the NMI is a system reset interrupt"),
         "watchdog": Claim(PARTIAL, "i6300esb on PCI; untested"),
         "config-drive": Claim(COMPLETE, "a read-only virtio-blk disk"),

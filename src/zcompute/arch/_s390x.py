@@ -69,6 +69,7 @@ _SUPPORT = MappingProxyType(
         "attach-volume": Claim(COMPLETE, "virtio-blk on the ccw bus"),
         "attach-volume-fc": Claim(COMPLETE, "zFCP; ccw-DEVNO-... by-path names"),
         "attach-interface": Claim(COMPLETE, "virtio-net on the ccw bus"),
+        "device-tags": Claim(COMPLETE, "CCW bus ids (0.0.xxxx) of virtio-ccw devices"),
         "trigger-crash-dump": Claim(
             COMPLETE,
             "the NMI is a restart interrupt: kdump if configured, else the guest stops (crashed)",

@@ -110,6 +110,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("attach-volume", "Attach / detach volume (local)"),
     Feature("attach-volume-fc", "Attach / detach volume (FC)"),
     Feature("attach-interface", "Attach / detach interface"),
+    Feature("device-tags", "Device role tags (device metadata with bus addresses)"),
     Feature("trigger-crash-dump", "Trigger crash dump"),
     Feature("watchdog", "Watchdog", "a device the plan asks for: ArchProfile.watchdog()"),
     Feature(
@@ -168,6 +169,11 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
         ),
         "attach-interface": Implementation(
             _DONE, "libvirt network or host bridge; MAC given or generated"
+        ),
+        "device-tags": Implementation(
+            _DONE,
+            "tagged NICs and disks in the config drive's devices list, at the bus address "
+            "libvirt gave them (read back after define)",
         ),
         "trigger-crash-dump": Implementation(_DONE, "NMI"),
         "watchdog": Implementation(

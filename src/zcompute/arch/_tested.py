@@ -27,6 +27,7 @@ TESTED_ON: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "attach-volume": ("s390x", "x86_64"),
         "attach-volume-fc": ("s390x",),
         "attach-interface": ("s390x", "x86_64"),
+        "device-tags": ("s390x", "x86_64"),
         "trigger-crash-dump": ("s390x", "x86_64"),
         "watchdog": ("s390x", "x86_64"),
         "config-drive": ("s390x", "x86_64"),

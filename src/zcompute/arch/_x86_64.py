@@ -52,6 +52,7 @@ _SUPPORT = MappingProxyType(
         "attach-volume": Claim(COMPLETE),
         "attach-volume-fc": Claim(COMPLETE, "PCI HBA; pci-...-fc-... by-path names"),
         "attach-interface": Claim(COMPLETE),
+        "device-tags": Claim(COMPLETE, "PCI addresses"),
         "trigger-crash-dump": Claim(COMPLETE, "NMI"),
         "watchdog": Claim(COMPLETE, "i6300esb"),
         "config-drive": Claim(COMPLETE, "a read-only virtio-blk disk"),

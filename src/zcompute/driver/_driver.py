@@ -27,6 +27,7 @@ from zcompute.driver._api import Capabilities, ComputeAPI
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
 from zcompute.driver._devices import DEFAULT_DETACH_TIMEOUT, DeviceOps
+from zcompute.driver._devicetags import TaggedDevice
 from zcompute.driver._fc import FcVolumeOps
 from zcompute.driver._features import host_operation, operation
 from zcompute.driver._guests import Guests
@@ -387,6 +388,11 @@ class ComputeDriver:
     @operation("get-guest-info")
     def domain_xml(self, name_or_uuid: str) -> str:
         return self._queries.domain_xml(name_or_uuid)
+
+    @operation("device-tags")
+    def device_metadata(self, name_or_uuid: str) -> tuple[TaggedDevice, ...]:
+        """The guest's tagged NICs and disks, at the bus addresses the guest sees them."""
+        return self._queries.device_metadata(name_or_uuid)
 
     @host_operation()
     def get_available_resource(self) -> dict[str, Any]:

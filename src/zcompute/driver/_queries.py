@@ -13,6 +13,7 @@ from zcompute.driver import _console
 from zcompute.driver._api import Capabilities, capabilities_of
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
+from zcompute.driver._devicetags import TaggedDevice, tagged_devices
 from zcompute.driver._host import host_cpu_model
 from zcompute.driver._reports import InstanceInfo, domain_gone, info_of, supported_instances
 from zcompute.driver._state import instance_state
@@ -97,6 +98,11 @@ class Queries:
 
     def domain_xml(self, name_or_uuid: str) -> str:
         return self._ctx.domains.xml(self._ctx.db.get_instance(name_or_uuid).uuid)
+
+    def device_metadata(self, name_or_uuid: str) -> tuple[TaggedDevice, ...]:
+        inst = self._ctx.db.get_instance(name_or_uuid)
+        # the live definition holds hotplugged devices; it is the persistent one when off
+        return tagged_devices(self._ctx.domains.xml(inst.uuid), inst)
 
     # -- console logs ----------------------------------------------------------------------
 

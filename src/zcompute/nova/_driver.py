@@ -25,10 +25,12 @@ from zcompute.model import InstanceState
 from zcompute.nova import _resources
 from zcompute.nova._base import AdapterBase
 from zcompute.nova._conf import CONF, zcompute_config
+from zcompute.nova._devicemeta import save_device_metadata, vif_tags
 from zcompute.nova._devnames import DeviceNameMethods
 from zcompute.nova._errors import nova_errors
 from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
+from zcompute.nova._interfaces import InterfaceMethods
 from zcompute.nova._power import PowerMethods
 from zcompute.nova._translate import config_drive_of, flavor_of, nics_of
 from zcompute.properties import VIF_MODEL_PROPERTY
@@ -51,7 +53,7 @@ _POWER = {
 _NODE_ID_FILE = "nova-compute-id"
 
 
-class ZComputeDriver(PowerMethods, DeviceNameMethods, AdapterBase):
+class ZComputeDriver(InterfaceMethods, PowerMethods, DeviceNameMethods, AdapterBase):
     """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class.
 
     Each group of Nova's methods lives in a module of its own (a subclass of
@@ -66,6 +68,9 @@ class ZComputeDriver(PowerMethods, DeviceNameMethods, AdapterBase):
         "supports_image_type_ari": True,
         "supports_image_type_qcow2": True,
         "supports_image_type_raw": True,
+        "supports_device_tagging": True,
+        "supports_attach_interface": True,
+        "supports_tagged_attach_interface": True,
     }
 
     def init_host(self, host: str) -> None:
@@ -169,7 +174,8 @@ class ZComputeDriver(PowerMethods, DeviceNameMethods, AdapterBase):
         with nova_errors(uuid, image_id=image_meta.id):
             image = self._glance.image_for(context, image_meta.id)
             vif_model = image_meta.properties.get(VIF_MODEL_PROPERTY)
-            nics = nics_of(network_info or [], str(vif_model) if vif_model else None)
+            tags = vif_tags(context, instance)
+            nics = nics_of(network_info or [], str(vif_model) if vif_model else None, tags)
             drive = None
             if _config_drive_wanted(instance):
                 network_data = netutils.get_network_metadata(network_info or [])
@@ -192,6 +198,7 @@ class ZComputeDriver(PowerMethods, DeviceNameMethods, AdapterBase):
             )
             if not power_on:
                 self.zc.power_off(uuid, timeout=0)
+            save_device_metadata(instance, self.zc.device_metadata(uuid))
 
     def destroy(
         self,

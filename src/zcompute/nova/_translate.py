@@ -90,8 +90,13 @@ def image_properties(properties: Mapping[str, Any], arch: str) -> dict[str, str]
     }
 
 
-def nics_of(network_info: Iterable[Mapping[str, Any]], model: str | None) -> list[NICSpec]:
-    """One NIC per VIF: its tap device, Nova's MAC, the network's MTU, the image's model."""
+def nics_of(
+    network_info: Iterable[Mapping[str, Any]],
+    model: str | None,
+    tags: Mapping[str, str] | None = None,
+) -> list[NICSpec]:
+    """One NIC per VIF: its tap device, Nova's MAC, the network's MTU, the image's model and
+    the port's device role tag (``tags`` by MAC)."""
     nics = []
     for vif in network_info:
         kind = vif.get("type")
@@ -111,6 +116,7 @@ def nics_of(network_info: Iterable[Mapping[str, Any]], model: str | None) -> lis
                 mac=vif.get("address"),
                 model=model,
                 mtu=int(mtu) if mtu else None,
+                tag=(tags or {}).get(str(vif.get("address")).lower()),
             )
         )
     return nics

@@ -212,6 +212,7 @@ def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
             "serial": device.serial,
             "device": device.device,
             "format": device.format,
+            "tag": device.tag,
         }
         return VOLUME, device.target, dump_json(source)
     if device.mac is None:
@@ -222,6 +223,7 @@ def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
         "model": device.model,
         "tap": device.tap,
         "mtu": device.mtu,
+        "tag": device.tag,
     }
     return NIC, device.mac, dump_json(source)
 
@@ -238,6 +240,7 @@ def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
             device=source["device"],
             # None: recorded before formats were; planned as raw, which reads no header
             format=source.get("format"),
+            tag=source.get("tag"),  # absent: recorded before device tags were
         )
     return NICSpec(
         network=source["network"],
@@ -247,4 +250,5 @@ def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
         # None: recorded before taps and MTUs were (no migration: the keys are simply absent)
         tap=source.get("tap"),
         mtu=source.get("mtu"),
+        tag=source.get("tag"),
     )

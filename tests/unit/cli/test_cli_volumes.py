@@ -88,6 +88,7 @@ def test_volume_list(zc: Zc, make_guest: GuestFactory, files: Path) -> None:
             "serial": "S",
             "device": "disk",
             "format": None,
+            "tag": None,
         }
     ]
     assert [v["instance"] for v in json.loads(zc("volume", "list", "--json").out)] == [
