@@ -27,7 +27,9 @@ from zcompute.xml import (
     Features,
     InstanceMetadata,
     Interface,
+    Iotune,
     MemBalloon,
+    MemoryBacking,
     Metadata,
     Os,
     Panic,
@@ -68,6 +70,12 @@ def build_domain(plan: GuestPlan) -> Domain:
         dom.features = features
     if plan.cpu.mode is not None:
         dom.cpu = Cpu(mode=plan.cpu.mode, model=plan.cpu.model)
+    if plan.file_backed_memory:
+        # as Nova's libvirt driver: a shared file mapping (the page cache backs it), allocated
+        # when the guest starts, and its pages given back when it stops
+        dom.memory_backing = MemoryBacking(
+            source_type="file", access_mode="shared", allocation_mode="immediate", discard=True
+        )
     for device in _devices(plan):
         dom.devices.add(device)
     return dom
@@ -131,7 +139,18 @@ def disk_device(plan: DiskPlan) -> Disk:
         readonly=plan.readonly or None,
         serial=plan.serial,
         boot_order=plan.boot_order,
+        iotune=_iotune(plan),
     )
+
+
+def _iotune(plan: DiskPlan) -> Iotune | None:
+    """The disk's I/O limits; none: no ``<iotune>`` element at all."""
+    if not plan.iotune:
+        return None
+    iotune = Iotune()
+    for element, value in plan.iotune:  # element names are Iotune's field names
+        setattr(iotune, element, value)
+    return iotune
 
 
 def _backing_store(plan: DiskPlan) -> BackingStore | None:

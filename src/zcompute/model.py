@@ -38,6 +38,7 @@ from zcompute.arch import ARCHES, DOMAIN_TYPES
 from zcompute.errors import InvalidInput
 from zcompute.properties import (
     DISK_BUSES,
+    DISK_IOTUNE_EXCLUSIVE,
     IMAGE_ARCH_PROPERTY,
     IMAGE_PROPERTIES,
     KERNEL_ID_PROPERTY,
@@ -263,6 +264,7 @@ def validate_extra_specs(extra_specs: Mapping[str, str]) -> MappingProxyType[str
     boot; other keys are kept as they are, like unknown image properties.
     """
     _check_known_properties(extra_specs, _MAX_METADATA, flavor=True)
+    _check_exclusive_specs(extra_specs)
     return _string_map("flavor.extra_specs", extra_specs, _MAX_METADATA)
 
 
@@ -270,8 +272,27 @@ def _check_known_properties(properties: Mapping[str, str], max_value: int, *, fl
     if isinstance(properties, Mapping):
         for key, value in properties.items():
             prop = IMAGE_PROPERTIES.get(key)
-            if prop is not None and (prop.flavor or not flavor):
+            if prop is not None and (prop.flavor if flavor else prop.image):
                 _check_property(prop, _check_text(key, value, max_value))
+
+
+def _check_exclusive_specs(extra_specs: Mapping[str, str]) -> None:
+    """A total disk limit together with a read or write one: libvirt refuses the pair."""
+    if not isinstance(extra_specs, Mapping):
+        return
+    for total, parts in DISK_IOTUNE_EXCLUSIVE:
+        given = [key for key in parts if _limits(extra_specs.get(key))]
+        if _limits(extra_specs.get(total)) and given:
+            raise InvalidInput(
+                total,
+                f"cannot be combined with {' and '.join(given)}",
+                f"either {total} or {' and/or '.join(parts)}",
+            )
+
+
+def _limits(value: object) -> bool:
+    """Whether a (checked) disk limit value sets a limit: 0 means none, as in libvirt."""
+    return isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0
 
 
 def _check_property(prop: ImageProperty, value: str) -> None:
@@ -279,8 +300,16 @@ def _check_property(prop: ImageProperty, value: str) -> None:
         _check_choice(prop.key, value, prop.allowed)
     elif prop.form == "name":
         validate_name(value, prop.key)
+    elif prop.form == "count":
+        _check_count(prop.key, value, prop.max_count or 2**63 - 1)
     elif prop.max_length is not None:
         _check_text(prop.key, value, prop.max_length)
+
+
+def _check_count(field: str, value: str, high: int) -> None:
+    """A decimal integer from 0 to ``high``, as text (an extra spec's value)."""
+    if not value.isascii() or not value.isdigit() or int(value) > high:
+        raise InvalidInput(field, f"invalid value {_show(value)}", f"an integer from 0 to {high}")
 
 
 # --- states and tasks -------------------------------------------------------------------

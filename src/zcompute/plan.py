@@ -27,12 +27,18 @@ from zcompute.arch import (
     one_of,
 )
 from zcompute.config import Config
-from zcompute.errors import InvalidInput
+from zcompute.errors import ConfigError, InvalidInput
 from zcompute.host import DomainCapabilities, HostCapabilities
 from zcompute.model import BlockDeviceSpec, Flavor, Image, NICSpec
 from zcompute.properties import (
     CMDLINE_PROPERTY,
     DISK_BUS_PROPERTY,
+    DISK_READ_BYTES_SEC,
+    DISK_READ_IOPS_SEC,
+    DISK_TOTAL_BYTES_SEC,
+    DISK_TOTAL_IOPS_SEC,
+    DISK_WRITE_BYTES_SEC,
+    DISK_WRITE_IOPS_SEC,
     GUEST_AGENT_PROPERTY,
     IMAGE_ARCH_PROPERTY,
     TRUE_WORDS,
@@ -70,6 +76,8 @@ class DiskPlan:
     # given to libvirt with the chain so that it never chowns it to the QEMU user.
     backing: str | None = None
     backing_format: str | None = None
+    # I/O limits (``<iotune>`` element name, value > 0): the flavor's, on the guest's own disks
+    iotune: tuple[tuple[str, int], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +87,31 @@ class ScratchDisk:
     file: str  # in the instance folder
     size: int  # bytes
     kind: Literal["ephemeral", "swap"]
+
+
+# Nova's quota:disk_* extra specs and the <iotune> elements they set
+_IOTUNE_ELEMENTS = {
+    DISK_TOTAL_BYTES_SEC: "total_bytes_sec",
+    DISK_READ_BYTES_SEC: "read_bytes_sec",
+    DISK_WRITE_BYTES_SEC: "write_bytes_sec",
+    DISK_TOTAL_IOPS_SEC: "total_iops_sec",
+    DISK_READ_IOPS_SEC: "read_iops_sec",
+    DISK_WRITE_IOPS_SEC: "write_iops_sec",
+}
+
+
+def disk_limits(flavor: Flavor) -> tuple[tuple[str, int], ...]:
+    """The flavor's disk I/O limits as ``(iotune element, value)``; 0 (no limit) is left out.
+
+    Like Nova's libvirt driver, they apply to each of the guest's own disks (root, ephemeral,
+    swap, config drive), each limited on its own; volumes are not the flavor's to limit.
+    """
+    specs = flavor.extra_specs  # checked by Flavor: decimal integers, total xor read/write
+    return tuple(
+        (element, int(specs[key]))
+        for key, element in _IOTUNE_ELEMENTS.items()
+        if int(specs.get(key) or 0) > 0
+    )
 
 
 def scratch_disks(flavor: Flavor) -> tuple[ScratchDisk, ...]:
@@ -136,6 +169,8 @@ class GuestPlan:
     config_drive: str | None = None
     # the port of the interactive console's TCP server (None: the console is a pty)
     serial_port: int | None = None
+    # guest memory is a shared file in QEMU's memory_backing_dir (file_backed_memory_mib)
+    file_backed_memory: bool = False
 
     @property
     def arch(self) -> str:
@@ -251,7 +286,25 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
         guest_agent=_guest_agent(props, profile),
         config_drive=drive,
         serial_port=None if tcp is None else tcp[1],
+        file_backed_memory=_file_backed_memory(config, profile, domcaps),
     )
+
+
+def _file_backed_memory(
+    config: Config, profile: ArchProfile, domcaps: DomainCapabilities | None
+) -> bool:
+    """Whether the guest's memory is file-backed; refused where QEMU cannot back it so."""
+    if not config.file_backed_memory_mib:
+        return False
+    profile.require("file-backed-memory")
+    if domcaps is not None and "file" not in domcaps.memory_sources:
+        raise ConfigError(
+            "file_backed_memory_mib",
+            f"{domcaps.path or 'QEMU'} cannot back {profile.arch} guest memory with a file "
+            f"(it offers {', '.join(domcaps.memory_sources) or 'no memory backing'})",
+            "0 (off) on this host",
+        )
+    return True
 
 
 def guest_agent_wanted(props: Mapping[str, str]) -> bool:
@@ -334,6 +387,9 @@ def _disks(
     request: PlanRequest, profile: ArchProfile, bus: DiskBus, drive: str | None
 ) -> tuple[DiskPlan, ...]:
     disks: list[DiskPlan] = []
+    limits = disk_limits(request.flavor)
+    if limits:
+        profile.require("disk-rate-limit")
     if request.root_disk is not None:
         base = request.image  # a disk image is the root overlay's backing file
         disks.append(
@@ -346,15 +402,16 @@ def _disks(
                 boot_order=1,
                 backing=None if base.path is None else str(base.path),
                 backing_format=None if base.path is None else base.disk_format,
+                iotune=limits,
             )
         )
     for scratch, target in _scratch_targets(request, bus):  # raw: zcompute made them
         source = str(request.instance_dir / scratch.file)
-        disks.append(DiskPlan(source, "file", "raw", target, bus))
+        disks.append(DiskPlan(source, "file", "raw", target, bus, iotune=limits))
     if drive is not None:  # read-only, raw: its format is ours, never probed
         cd_bus, cd_device = profile.config_drive()
         source = str(request.instance_dir / CONFIG_DRIVE)
-        disks.append(DiskPlan(source, "file", "raw", drive, cd_bus, cd_device, True))
+        disks.append(DiskPlan(source, "file", "raw", drive, cd_bus, cd_device, True, iotune=limits))
     for spec in request.block_devices:
         disks.append(disk_plan(spec, profile))
     targets = [d.target for d in disks]

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import libvirt
 import pytest
@@ -169,7 +170,7 @@ TINY = Flavor("zctest-tiny", 1, 256, 1)
 
 
 @contextlib.contextmanager
-def own_driver(**settings: str) -> Iterator[ComputeDriver]:
+def own_driver(**settings: Any) -> Iterator[ComputeDriver]:
     """A driver with a data directory of its own (state DB, images, instances), removed with
     its guests afterwards; ``settings`` are further :class:`Config` fields."""
     data = DATA_DIR / "tests" / f"driver-{RUN_ID}-{uuid.uuid4().hex[:6]}"

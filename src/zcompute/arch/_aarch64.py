@@ -55,6 +55,8 @@ _SUPPORT = MappingProxyType(
         "watchdog": Claim(PARTIAL, "i6300esb behind a PCIe-to-PCI bridge; untested"),
         "config-drive": Claim(COMPLETE, "a read-only virtio-blk disk"),
         "guest-agent": Claim(COMPLETE),
+        "disk-rate-limit": Claim(COMPLETE),
+        "file-backed-memory": Claim(PARTIAL, "a shared memory-backend-file; untested"),
         "live-migration": Claim(PARTIAL, "host-passthrough CPU: identical hosts only"),
         "secure-execution": Claim(MISSING, "IBM Z only (Arm CCA is not modelled)"),
     }

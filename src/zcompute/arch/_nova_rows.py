@@ -425,9 +425,10 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Instance disk I/O limits",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
-        features=(),
+        features=("disk-rate-limit",),
         methods=("spawn",),
-        note="zcompute writes no disk I/O limits",
+        note="The flavor's quota:disk_* limits on the guest's own disks; volumes' Cinder QoS "
+        "specs are not applied yet",
     ),
     NovaRow(
         "guest.setup.configdrive",
@@ -610,10 +611,10 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "File backed memory",
         OPTIONAL,
         _kvm(x86=C, s390x=U, aarch64=U, ppc64=U),
-        features=(),
+        features=("file-backed-memory",),
         methods=("spawn",),
         capabilities=("supports_mem_backing_file",),
-        note="zcompute writes no file memory backing",
+        note="[libvirt] file_backed_memory; qemu.conf's memory_backing_dir is the operator's",
     ),
     NovaRow(
         "operation.report-cpu-traits",

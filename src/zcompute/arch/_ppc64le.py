@@ -54,6 +54,8 @@ _SUPPORT = MappingProxyType(
         "watchdog": Claim(PARTIAL, "i6300esb on PCI; untested"),
         "config-drive": Claim(COMPLETE, "a read-only virtio-blk disk"),
         "guest-agent": Claim(COMPLETE),
+        "disk-rate-limit": Claim(COMPLETE),
+        "file-backed-memory": Claim(PARTIAL, "a shared memory-backend-file; untested"),
         "live-migration": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (POWER PEF is not modelled)"),
     }

@@ -79,6 +79,8 @@ _SUPPORT = MappingProxyType(
             COMPLETE, "a read-only virtio-blk disk: s390x has no IDE or SATA CD-ROM"
         ),
         "guest-agent": Claim(COMPLETE, "virtio-serial channel on the CCW bus"),
+        "disk-rate-limit": Claim(COMPLETE),
+        "file-backed-memory": Claim(COMPLETE, "a shared memory-backend-file"),
         "live-migration": Claim(COMPLETE, "not for Secure Execution guests"),
         "secure-execution": Claim(
             PARTIAL,

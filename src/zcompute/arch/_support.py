@@ -119,6 +119,16 @@ FEATURES: tuple[Feature, ...] = (
         "a disk the plan asks for: ArchProfile.config_drive()",
     ),
     Feature("guest-agent", "Guest agent (hostname, file systems, SSH keys)"),
+    Feature(
+        "disk-rate-limit",
+        "Disk I/O limits (flavor quota:disk_*)",
+        "a disk setting the plan asks for: ArchProfile.require('disk-rate-limit')",
+    ),
+    Feature(
+        "file-backed-memory",
+        "File-backed memory",
+        "a memory setting the plan asks for: ArchProfile.require('file-backed-memory')",
+    ),
     Feature("live-migration", "Live migration"),
     Feature(
         "secure-execution",
@@ -188,6 +198,15 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
         ),
         "guest-agent": Implementation(
             _DONE, "hw_qemu_guest_agent=yes: a virtio channel; hostname, file systems, SSH keys"
+        ),
+        "disk-rate-limit": Implementation(
+            _DONE,
+            "the flavor's six quota:disk_* specs as <iotune> on root, ephemeral, swap and config "
+            "drive disks (as Nova); volumes are not limited",
+        ),
+        "file-backed-memory": Implementation(
+            _DONE,
+            "file_backed_memory_mib: a shared file mapping in qemu.conf's memory_backing_dir",
         ),
         "live-migration": _NOT_YET,
         "secure-execution": _NOT_YET,

@@ -32,5 +32,7 @@ TESTED_ON: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "watchdog": ("s390x", "x86_64"),
         "config-drive": ("s390x", "x86_64"),
         "guest-agent": ("s390x", "x86_64"),
+        "disk-rate-limit": ("s390x", "x86_64"),
+        "file-backed-memory": ("s390x", "x86_64"),
     }
 )

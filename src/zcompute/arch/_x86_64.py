@@ -57,6 +57,8 @@ _SUPPORT = MappingProxyType(
         "watchdog": Claim(COMPLETE, "i6300esb"),
         "config-drive": Claim(COMPLETE, "a read-only virtio-blk disk"),
         "guest-agent": Claim(COMPLETE),
+        "disk-rate-limit": Claim(COMPLETE),
+        "file-backed-memory": Claim(COMPLETE),
         "live-migration": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (AMD SEV / Intel TDX are not modelled)"),
     }

@@ -35,6 +35,7 @@ from zcompute.driver import ComputeDriver
 from zcompute.errors import NotFound
 from zcompute.images import file_kind
 from zcompute.model import BlockDeviceSpec, Instance, NICSpec
+from zcompute.plan import disk_limits
 
 __all__ = ["VolumeOption", "boot", "delete", "list_guests", "parse_volume", "show"]
 
@@ -379,6 +380,9 @@ def show(app: AppContext, name: str, as_json: bool, as_xml: bool) -> None:
     ]
     if inst.serial_port is not None:
         rows.insert(-1, ("serial port", inst.serial_port))
+    limits = disk_limits(flavor)
+    if limits:  # the flavor's, on each of the guest's own disks (not volumes)
+        rows.append(("disk limits", ", ".join(f"{name}={value}" for name, value in limits)))
     rows += [
         (f"disk {b.target}", f"{b.source} ({b.bus}{', ro' if b.readonly else ''})")
         for b in inst.block_devices

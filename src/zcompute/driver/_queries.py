@@ -133,7 +133,9 @@ class Queries:
         return {
             "vcpus": cpus,
             "vcpus_used": sum(i.flavor.vcpus for i in used),
-            "memory_mib": memory_mib,
+            # file-backed guest memory lives in the page cache: its configured capacity is the
+            # host's memory for guests (as Nova's [libvirt] file_backed_memory)
+            "memory_mib": ctx.config.file_backed_memory_mib or memory_mib,
             "memory_mib_used": sum(i.flavor.memory_mib for i in used),
             "local_gib": disk.total >> 30,
             "local_gib_used": (disk.total - disk.free) >> 30,

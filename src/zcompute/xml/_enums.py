@@ -50,6 +50,11 @@ TimerTrack = Literal["boot", "guest", "wall", "realtime"]
 
 # <launchSecurity>, <keywrap>
 LaunchSecurityType = Literal["sev", "s390-pv"]
+
+# <memoryBacking>
+MemorySourceType = Literal["file", "anonymous", "memfd"]
+MemoryAccessMode = Literal["shared", "private"]
+MemoryAllocationMode = Literal["immediate", "ondemand"]
 KeyWrapCipher = Literal["aes", "dea"]
 
 # <disk>

@@ -95,6 +95,8 @@ PLATFORM_FACTS: dict[str, Callable[[ArchProfile], object]] = {
     "watchdog": lambda p: p.watchdog("reset"),
     "secure-execution": lambda p: p.memballoon_model(secure=True),
     "config-drive": lambda p: p.config_drive(),
+    "disk-rate-limit": lambda p: p.require("disk-rate-limit"),
+    "file-backed-memory": lambda p: p.require("file-backed-memory"),
 }
 
 
