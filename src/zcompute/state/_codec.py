@@ -212,6 +212,7 @@ def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
             "serial": device.serial,
             "device": device.device,
             "format": device.format,
+            "size_bytes": device.size_bytes,
         }
         return VOLUME, device.target, dump_json(source)
     if device.mac is None:
@@ -238,6 +239,7 @@ def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
             device=source["device"],
             # None: recorded before formats were; planned as raw, which reads no header
             format=source.get("format"),
+            size_bytes=source.get("size_bytes"),  # None: recorded before extend and swap were
         )
     return NICSpec(
         network=source["network"],
