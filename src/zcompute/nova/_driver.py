@@ -30,6 +30,7 @@ from zcompute.nova._errors import nova_errors
 from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
 from zcompute.nova._power import PowerMethods
+from zcompute.nova._swapvol import SwapVolumeMethods
 from zcompute.nova._translate import config_drive_of, flavor_of, nics_of
 from zcompute.properties import VIF_MODEL_PROPERTY
 
@@ -51,7 +52,7 @@ _POWER = {
 _NODE_ID_FILE = "nova-compute-id"
 
 
-class ZComputeDriver(PowerMethods, DeviceNameMethods, AdapterBase):
+class ZComputeDriver(PowerMethods, DeviceNameMethods, SwapVolumeMethods, AdapterBase):
     """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class.
 
     Each group of Nova's methods lives in a module of its own (a subclass of
@@ -66,6 +67,7 @@ class ZComputeDriver(PowerMethods, DeviceNameMethods, AdapterBase):
         "supports_image_type_ari": True,
         "supports_image_type_qcow2": True,
         "supports_image_type_raw": True,
+        "supports_extend_volume": True,
     }
 
     def init_host(self, host: str) -> None:
