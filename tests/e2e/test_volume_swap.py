@@ -166,6 +166,13 @@ def test_swap_a_volume_under_a_running_guest(
         driver.attach_volume(name, other, target="vdc")
         with pytest.raises(Conflict, match="already attached"):
             driver.swap_volume(name, "vdb", other)
+        driver.pause(name)  # a paused guest's disk moves too (QEMU copies without its CPUs)
+        with timed(arch, "swap volume (paused guest)"):
+            back = driver.swap_volume(name, "vdb", old)
+        driver.unpause(name)
+        assert old.read_bytes()[:16] == b"ZC-WRITTEN-AFTER"
+        assert driver.get_instance(name).block_devices[0] == back
+        assert _disks(driver, name, inactive=True)["vdb"] == str(old)
         driver.power_off(name, timeout=0)
         with pytest.raises(InvalidState):
-            driver.swap_volume(name, "vdb", old)
+            driver.swap_volume(name, "vdb", new)
