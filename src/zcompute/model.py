@@ -352,6 +352,10 @@ class Task(enum.StrEnum):
     UNRESCUING = "unrescuing"
     ATTACHING_VOLUME = "attaching_volume"
     DETACHING_VOLUME = "detaching_volume"
+    EXTENDING_VOLUME = "extending_volume"
+    # a block copy onto another volume, then the switch-over: recovery aborts an unfinished
+    # copy (the guest keeps the old volume) or finishes a switch-over that happened
+    SWAPPING_VOLUME = "swapping_volume"
     ATTACHING_INTERFACE = "attaching_interface"
     DETACHING_INTERFACE = "detaching_interface"
 
@@ -503,6 +507,9 @@ class BlockDeviceSpec:
     format: str | None = None
     # the device role tag the guest finds in its device metadata (config drive, metadata API)
     tag: str | None = None
+    # the size the guest was last told (an extend or a swap records it); None: never told
+    # anything but what the volume had when it was attached
+    size_bytes: int | None = None
 
     def __post_init__(self) -> None:
         _set(self, "source", _check_path("block_device.source", self.source))
@@ -515,6 +522,14 @@ class BlockDeviceSpec:
             )
         _check_choice("block_device.bus", self.bus, DISK_BUSES)
         _check_choice("block_device.device", self.device, DISK_DEVICES)
+        if self.size_bytes is not None and (
+            isinstance(self.size_bytes, bool)
+            or not isinstance(self.size_bytes, int)
+            or self.size_bytes < 0
+        ):
+            raise InvalidInput(
+                "block_device.size_bytes", f"invalid size {_show(self.size_bytes)}", "bytes >= 0"
+            )
         if not isinstance(self.readonly, bool):
             raise InvalidInput("block_device.readonly", f"invalid {_show(self.readonly)}", "bool")
         if self.serial is not None and (

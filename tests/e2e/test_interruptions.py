@@ -33,7 +33,7 @@ from zcompute.virt import Hypervisor, PowerState
 from zcompute.xml import Domain
 
 from .conftest import DATA_DIR, RUN_ID, TEST_PREFIX, TINY, imported_test_image
-from .lifecycle_support import BOOTED
+from .lifecycle_support import BOOTED, qemu_pid
 
 ZCOMPUTE = str(Path(sys.executable).with_name("zcompute"))
 ACTIONS = ("raise", "term", "kill")
@@ -52,6 +52,11 @@ STEPS = {
     ],
     "volume_attach": ["volume_attach.attached", "volume_attach.recorded"],
     "volume_detach": ["detach.unplugged", "volume_detach.detached", "volume_detach.forgotten"],
+    "volume_extend": ["volume_extend.resized", "volume_extend.recorded"],
+    "volume_swap": [
+        "volume_swap.copying", "volume_swap.in_sync", "volume_swap.pivoted",
+        "volume_swap.defined", "volume_swap.recorded",
+    ],
     "nic_attach": ["nic_attach.attached", "nic_attach.recorded"],
     "nic_detach": ["detach.unplugged", "nic_detach.detached", "nic_detach.forgotten"],
     "image_import": ["image.copied", "image.recorded", "image.renamed"],
@@ -263,6 +268,35 @@ def test_volume_detach(host: Host, running: str, step: str, action: str) -> None
         host.run("volume", "detach", running, "vdb")
 
 
+@pytest.mark.parametrize(("step", "action"), cases("volume_extend"))
+def test_volume_extend(host: Host, running: str, step: str, action: str) -> None:
+    volume = _volume(host, "extend")
+    host.run("volume", "attach", running, "--file", str(volume), "--target", "vdb")
+    os.truncate(volume, 2 << 20)  # the operator grew it
+    host.interrupted(f"{step}:{action}", "volume", "extend", running, "vdb")
+    host.converge()
+    host.manageable(running)
+    host.run("volume", "extend", running, "vdb")  # a retry finishes it
+    assert host.driver.get_instance(running).block_devices[0].size_bytes == 2 << 20
+    host.run("volume", "detach", running, "vdb")
+
+
+@pytest.mark.parametrize(("step", "action"), cases("volume_swap"))
+def test_volume_swap(host: Host, running: str, step: str, action: str) -> None:
+    old, new = _volume(host, "swap-old"), _volume(host, "swap-new")
+    host.run("volume", "attach", running, "--file", str(old), "--target", "vdb")
+    host.interrupted(f"{step}:{action}", "volume", "swap", running, "vdb", str(new))
+    host.converge()  # no block job left, record and both definitions agree
+    (spec,) = host.driver.get_instance(running).block_devices
+    # undone before the switch-over, finished after it: QEMU holds the recorded volume only
+    assert spec.source == (old if step in ("volume_swap.copying", "volume_swap.in_sync") else new)
+    held = {os.path.realpath(fd) for fd in Path(f"/proc/{qemu_pid(running)}/fd").iterdir()}
+    assert str(spec.source) in held
+    assert str(new if spec.source == old else old) not in held
+    host.manageable(running)
+    host.run("volume", "detach", running, "vdb")
+
+
 @pytest.mark.parametrize(("step", "action"), cases("nic_attach"))
 def test_nic_attach(host: Host, running: str, step: str, action: str) -> None:
     host.interrupted(f"{step}:{action}", "interface", "attach", running,
@@ -314,6 +348,7 @@ def test_every_step_of_every_operation_has_its_cases(
         return trace.read_text().split() if trace.exists() else []
 
     volume, image = _volume(host, "trace"), f"trace-{uuidlib.uuid4().hex[:6]}"
+    swapped = _volume(host, "trace-swap")
     mac = "52:54:00:7a:00:02"
     seen = {
         "spawn": traced("boot", name, "--image", host.image, "--flavor", SCRATCH.name,
@@ -321,6 +356,8 @@ def test_every_step_of_every_operation_has_its_cases(
         "snapshot": traced("snapshot", running, image),
         "volume_attach": traced("volume", "attach", running, "--file", str(volume),
                                 "--target", "vdc"),
+        "volume_extend": traced("volume", "extend", running, "vdc"),
+        "volume_swap": traced("volume", "swap", running, "vdc", str(swapped)),
         "volume_detach": traced("volume", "detach", running, "vdc"),
         "nic_attach": traced("interface", "attach", running, "--network", "zcompute-isolated",
                              "--mac", mac),

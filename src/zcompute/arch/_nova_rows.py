@@ -174,10 +174,9 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Extend block volume attached to instance",
         OPTIONAL,
         _kvm(x86=C, s390x=U, aarch64=C, ppc64=U),
-        features=(),
+        features=("attach-volume",),
         methods=("extend_volume",),
         capabilities=("supports_extend_volume",),
-        note="zcompute cannot grow an attached disk yet",
     ),
     NovaRow(
         "operation.attach-interface",
@@ -383,9 +382,9 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Swap block volumes",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
-        features=(),
+        features=("attach-volume",),
         methods=("swap_volume",),
-        note="zcompute cannot swap a volume under a running guest",
+        note="the new volume must have the old one's size (QEMU mirrors only onto that)",
     ),
     NovaRow(
         "operation.terminate",

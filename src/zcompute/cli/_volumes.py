@@ -1,4 +1,5 @@
-"""``zcompute volume attach|detach|list``: disks added to (and removed from) running guests.
+"""``zcompute volume attach|detach|extend|swap|list``: disks added to (and removed from)
+running guests, grown, and moved onto other volumes under them.
 
 A local volume is a file or block device (``--file``). A Fibre Channel volume is named the way
 an operator on IBM Z knows it, ``--fc DEVNO:WWPN:LUN`` (FCP device, target port, LUN), once per
@@ -200,6 +201,41 @@ def volume_detach(app: AppContext, name: str, target: str) -> None:
     ):
         driver.detach_volume(name, target)
     click.echo(f"detached {target} from {name}")
+
+
+@volume_group.command("extend")
+@click.argument("name")
+@click.argument("target")
+@pass_app
+def volume_extend(app: AppContext, name: str, target: str) -> None:
+    """Tell guest NAME that its volume TARGET (e.g. vdb) grew.
+
+    Grow the storage first (the file, the block device); the new size is read from it and
+    the running guest sees its disk grow (a stopped one at its next boot). Only raw volumes;
+    shrinking is refused.
+    """
+    with open_driver(app) as driver, stderr_console().status(f"extending {target} ..."):
+        spec = driver.extend_volume(name, target)
+    click.echo(f"{target} of {name} is {spec.size_bytes} bytes")
+
+
+@volume_group.command("swap")
+@click.argument("name")
+@click.argument("target")
+@click.argument("new_volume", type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def volume_swap(app: AppContext, name: str, target: str, new_volume: str) -> None:
+    """Move volume TARGET of running guest NAME onto NEW_VOLUME, under the running guest.
+
+    QEMU copies the disk onto NEW_VOLUME (overwriting what it holds) and switches the guest
+    over; the guest keeps its device and data, and writes to NEW_VOLUME from then on. The old
+    volume is left as it was at the switch-over. NEW_VOLUME must have the disk's size and
+    live in a volume directory. An interrupted swap is undone (the guest keeps the old volume)
+    or finished by the next command.
+    """
+    with open_driver(app) as driver, stderr_console().status(f"swapping {target} ..."):
+        spec = driver.swap_volume(name, target, Path(os.path.abspath(new_volume)))
+    click.echo(f"{target} of {name} now uses {spec.source}")
 
 
 @volume_group.command("list")

@@ -3,7 +3,8 @@
 :class:`ComputeDriver` is a facade over parts, each a plain class in its own module that holds
 the one :class:`~zcompute.driver._context.DriverContext` the driver builds (the connection,
 config, state DB, image store, locks, the host view): spawn and destroy (:mod:`._spawn`),
-power (:mod:`._power`), volumes and NICs (:mod:`._devices`, :mod:`._fc`), snapshot
+power (:mod:`._power`), volumes and NICs (:mod:`._devices`, :mod:`._fc`, extend and swap in
+:mod:`._volumeswap`), snapshot
 (:mod:`._snapshot`), the interactive console (:mod:`._serial`), queries (:mod:`._queries`),
 the host (:mod:`._hostops`) and recovery (:mod:`._recovery`). Operations on one instance run
 through :mod:`._operations`: they serialise on the instance's lock, others run in parallel.
@@ -40,6 +41,7 @@ from zcompute.driver._reports import HostReport, InstanceInfo
 from zcompute.driver._serial import ConsoleOps, SerialConsole
 from zcompute.driver._snapshot import DEFAULT_COPY_TIMEOUT, SnapshotOps
 from zcompute.driver._spawn import SpawnOps
+from zcompute.driver._volumeswap import DEFAULT_SWAP_TIMEOUT, VolumeChangeOps
 from zcompute.images import ImageStore
 from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
 from zcompute.plan import GuestPlan, HostView
@@ -73,6 +75,7 @@ class ComputeDriver:
         self._power = PowerOps(ctx, ops, guests)
         self._devices = DeviceOps(ctx, ops)
         self._fc = FcVolumeOps(ctx, self._devices)
+        self._volume_changes = VolumeChangeOps(ctx, ops)
         self._snapshot = SnapshotOps(ctx, ops)
         self._console = ConsoleOps(ctx, ops)
         self._queries = Queries(ctx)
@@ -352,6 +355,23 @@ class ComputeDriver:
             host_arch=host_arch,
             connector_options=connector_options,
         )
+
+    @operation("attach-volume")
+    def extend_volume(
+        self, name_or_uuid: str, target: str, new_size_bytes: int | None = None
+    ) -> BlockDeviceSpec:
+        return self._volume_changes.extend_volume(name_or_uuid, target, new_size_bytes)
+
+    @operation("attach-volume")
+    def swap_volume(
+        self,
+        name_or_uuid: str,
+        target: str,
+        new_volume: BlockDeviceSpec | DiskSource | Path | str,
+        *,
+        timeout: float = DEFAULT_SWAP_TIMEOUT,
+    ) -> BlockDeviceSpec:
+        return self._volume_changes.swap_volume(name_or_uuid, target, new_volume, timeout=timeout)
 
     @operation("attach-interface")
     def attach_interface(self, name_or_uuid: str, nic: NICSpec) -> NICSpec:

@@ -10,6 +10,9 @@ recover it according to what libvirt shows:
 * ``destroying``: finished;
 * ``snapshotting``: block jobs on the guest's disks aborted, the copy in progress removed (the
   image store removes its own half-made image);
+* ``swapping_volume``: a copy onto the new volume that was not switched over is aborted (the
+  guest keeps the old volume); a switch-over that happened is finished, the definition and the
+  record following the live disk (:func:`~zcompute.driver._volumeswap.settle_swap`);
 * attaching or detaching a volume or NIC: the guest's devices are made to match the record:
   a device the domain has but the record does not (an attach cut short) is detached, a record
   of a device the domain no longer has (a detach cut short) is dropped, and a tap device marked
@@ -37,6 +40,7 @@ from zcompute.driver._devices import DeviceFinder, detach, disk_with_target, nic
 from zcompute.driver._fc import release_volume_connections
 from zcompute.driver._operations import Operation
 from zcompute.driver._state import ACTIVE
+from zcompute.driver._volumeswap import settle_swap
 from zcompute.errors import NotFound, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task
 from zcompute.plan import CONFIG_DRIVE, EPHEMERAL_DISK, SWAP_DISK
@@ -120,6 +124,13 @@ class Recovery:
         a kill, when nobody knows: then every device is checked)."""
         if task is Task.SNAPSHOTTING:
             return [*self._abort_block_jobs(inst), *self._remove_snapshot_copies(inst)]
+        if task is Task.SWAPPING_VOLUME:  # after a kill every volume is looked at
+            targets = (
+                [b.target for b in inst.block_devices]
+                if touched is None
+                else [key for kind, key in touched if kind == "disk"]
+            )
+            return [done for t in targets for done in settle_swap(self._ctx, inst.uuid, t)]
         if task in _DEVICE_TASKS and (touched is None or touched):
             return self._match_devices_to_record(inst, touched)
         return []

@@ -32,6 +32,7 @@ from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
 from zcompute.nova._interfaces import InterfaceMethods
 from zcompute.nova._power import PowerMethods
+from zcompute.nova._swapvol import SwapVolumeMethods
 from zcompute.nova._translate import config_drive_of, flavor_of, nics_of
 from zcompute.properties import VIF_MODEL_PROPERTY
 
@@ -53,7 +54,9 @@ _POWER = {
 _NODE_ID_FILE = "nova-compute-id"
 
 
-class ZComputeDriver(InterfaceMethods, PowerMethods, DeviceNameMethods, AdapterBase):
+class ZComputeDriver(
+    InterfaceMethods, SwapVolumeMethods, PowerMethods, DeviceNameMethods, AdapterBase
+):
     """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class.
 
     Each group of Nova's methods lives in a module of its own (a subclass of
@@ -75,6 +78,7 @@ class ZComputeDriver(InterfaceMethods, PowerMethods, DeviceNameMethods, AdapterB
         # file_backed_memory_mib); init_host clears it where that is off, as Nova's libvirt
         # driver does (the trait COMPUTE_MEM_BACKING_FILE follows it)
         "supports_mem_backing_file": True,
+        "supports_extend_volume": True,
     }
 
     def init_host(self, host: str) -> None:

@@ -213,6 +213,7 @@ def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
             "device": device.device,
             "format": device.format,
             "tag": device.tag,
+            "size_bytes": device.size_bytes,
         }
         return VOLUME, device.target, dump_json(source)
     if device.mac is None:
@@ -241,6 +242,7 @@ def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
             # None: recorded before formats were; planned as raw, which reads no header
             format=source.get("format"),
             tag=source.get("tag"),  # absent: recorded before device tags were
+            size_bytes=source.get("size_bytes"),  # None: recorded before extend and swap were
         )
     return NICSpec(
         network=source["network"],

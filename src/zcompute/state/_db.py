@@ -493,6 +493,22 @@ class StateDB:
         except sqlite3.IntegrityError as err:
             raise Conflict(f"{kind} {target} is already attached to instance {uuid}") from err
 
+    def replace_volume(self, uuid: str, volume: BlockDeviceSpec) -> Instance:
+        """Record ``volume`` in place of the volume attached under its target (an extend or a
+        swap); the host connection recorded for the old one, if any, is kept with it."""
+        kind, target, source = codec.attachment_row(volume)
+        with self.transaction():
+            current = self.get_instance(uuid)
+            updated = self._execute(
+                "UPDATE attachments SET source = ? WHERE instance_uuid = ? AND kind = ?"
+                " AND target = ?",
+                (source, current.uuid, kind, target),
+            ).rowcount
+            if updated == 0:
+                raise NotFound("volume", f"{target} of instance {current.name}")
+            self._write(current.replace(updated_at=utcnow()))
+            return self.get_instance(current.uuid)
+
     def set_volume_connection(self, uuid: str, target: str, connection: Mapping[str, Any]) -> None:
         """Remember how the volume attached as ``target`` was connected on this host."""
         with self.transaction():

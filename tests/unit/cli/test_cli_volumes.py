@@ -89,6 +89,7 @@ def test_volume_list(zc: Zc, make_guest: GuestFactory, files: Path) -> None:
             "device": "disk",
             "format": None,
             "tag": None,
+            "size_bytes": None,
         }
     ]
     assert [v["instance"] for v in json.loads(zc("volume", "list", "--json").out)] == [
@@ -151,6 +152,21 @@ def test_attach_of_a_missing_path_or_to_a_stopped_record(
     taken = zc("volume", "attach", guest.name, "--file", str(files), "--target", "vdb")
     assert taken.code == 2  # a directory is not a volume
     assert "is a directory" in taken.err
+
+
+def test_extend_and_swap_of_what_is_not_there(
+    zc: Zc, make_guest: GuestFactory, files: Path
+) -> None:
+    guest = make_guest(persistent=True)
+    extend = zc("volume", "extend", guest.name, "vdq")
+    assert extend.code == 3, extend
+    assert f"no volume 'vdq' is attached to instance {guest.name}" in extend.err
+    disk = files / "new.img"
+    disk.write_bytes(b"\0" * 4096)
+    assert zc("volume", "swap", guest.name, "vdq", str(files / "none")).code == 2
+    swap = zc("volume", "swap", "ghost", "vdb", str(disk))
+    assert swap.code == 3, swap
+    assert "instance 'ghost' not found" in swap.err
 
 
 def test_detach_of_a_target_that_is_not_attached(zc: Zc, make_guest: GuestFactory) -> None:

@@ -124,6 +124,8 @@ CALLS: dict[str, Callable[[ComputeDriver, str, str], object]] = {
     "detach_interface": lambda d, n, i: d.detach_interface(n, "52:54:00:00:00:01"),
     "detach_volume": lambda d, n, i: d.detach_volume(n, "vdb"),
     "device_metadata": lambda d, n, i: d.device_metadata(n),
+    "extend_volume": lambda d, n, i: d.extend_volume(n, "vdb"),
+    "swap_volume": lambda d, n, i: d.swap_volume(n, "vdb", "/var/lib/zcompute-none.img"),
     "domain_xml": lambda d, n, i: d.domain_xml(n),
     "guest_agent_info": lambda d, n, i: d.guest_agent_info(n, "debian"),
     "get_console_output": lambda d, n, i: d.get_console_output(n),
