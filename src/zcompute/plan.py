@@ -29,7 +29,7 @@ from zcompute.arch import (
 from zcompute.config import Config
 from zcompute.errors import InvalidInput
 from zcompute.host import DomainCapabilities, HostCapabilities
-from zcompute.model import BlockDeviceSpec, Flavor, Image, NICSpec
+from zcompute.model import BlockDeviceSpec, Flavor, Image, NetworkDiskSource, NICSpec
 from zcompute.properties import (
     CMDLINE_PROPERTY,
     DISK_BUS_PROPERTY,
@@ -70,6 +70,10 @@ class DiskPlan:
     # given to libvirt with the chain so that it never chowns it to the QEMU user.
     backing: str | None = None
     backing_format: str | None = None
+    # a volume QEMU reaches over the network itself (``source`` is then its description)
+    network: NetworkDiskSource | None = None
+    shareable: bool = False  # several guests write it: no host cache
+    encryption_secret: str | None = None  # LUKS, decrypted by QEMU with this libvirt secret
 
 
 @dataclasses.dataclass(frozen=True)
@@ -373,7 +377,10 @@ def disk_plan(spec: BlockDeviceSpec, profile: ArchProfile) -> DiskPlan:
         raise InvalidInput(
             "bus", f"{requested!r} is not usable for a {device} on {profile.arch}", allowed
         )
-    source_type: DiskType = "block" if spec.source.is_block_device() else "file"
+    network = spec.source if isinstance(spec.source, NetworkDiskSource) else None
+    source_type: DiskType = "network" if network else "file"
+    if isinstance(spec.source, Path) and spec.source.is_block_device():
+        source_type = "block"
     # The recorded format, never the file's header: a guest may have written a qcow2 header
     # naming a host file into its raw disk. Unrecorded means raw (nothing is interpreted).
     return DiskPlan(
@@ -385,6 +392,9 @@ def disk_plan(spec: BlockDeviceSpec, profile: ArchProfile) -> DiskPlan:
         device,
         spec.readonly,
         spec.serial,
+        network=network,
+        shareable=spec.shareable,
+        encryption_secret=spec.encryption_secret,
     )
 
 
