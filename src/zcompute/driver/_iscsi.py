@@ -19,10 +19,15 @@ from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
 from zcompute.driver._devices import DeviceOps
 from zcompute.driver._operations import Operation
-from zcompute.driver._secrets import NewSecret, define_secrets, remove_secrets
+from zcompute.driver._secrets import (
+    NewSecret,
+    define_secrets,
+    remove_secrets,
+    secrets_of_volume,
+)
 from zcompute.driver._undo import UndoStack
-from zcompute.errors import InvalidInput
-from zcompute.model import BlockDeviceSpec, new_uuid
+from zcompute.errors import InvalidInput, NotFound
+from zcompute.model import BlockDeviceSpec, Instance, new_uuid
 from zcompute.volumes import (
     LUKS_PROVIDERS,
     DiskSource,
@@ -92,12 +97,22 @@ class IscsiVolumeOps:
             define_secrets(self._ctx, op.uuid, secrets)
             fault_point("iscsi_attach.secrets_defined")
 
+        inst = self._ctx.db.get_instance(name_or_uuid)
         with UndoStack(guard=self._ctx.hv.when_back) as undo:
             uuids = [s.uuid for s in secrets]
-            undo.push("remove the volume's secrets", functools.partial(self._remove, uuids))
+            undo.push("remove the volume's secrets", functools.partial(self._forget, inst, uuids))
             return self._devices.attach_volume(
-                name_or_uuid, source, target=target, bus=bus, prepare=prepare
+                inst.uuid, source, target=target, bus=bus, prepare=prepare
             )
 
-    def _remove(self, uuids: list[str]) -> None:
-        remove_secrets(self._ctx, uuids)
+    def _forget(self, inst: Instance, uuids: list[str]) -> None:
+        """After a failed attach: remove its secrets unless the volume got recorded after all
+        (a failure after the record keeps the volume, and so its secrets)."""
+        with self._ctx.locks.hold(inst.name, inst.uuid):
+            try:
+                current = self._ctx.db.get_instance(inst.uuid)
+            except NotFound:
+                recorded: set[str] = set()  # the instance is gone: so is every use
+            else:
+                recorded = {u for b in current.block_devices for u in secrets_of_volume(b)}
+            remove_secrets(self._ctx, [u for u in uuids if u not in recorded])
