@@ -53,6 +53,7 @@ __all__ = [
     "DOMAIN_TYPES",
     "IFNAME_RULE",
     "IMAGE_PROPERTIES",
+    "ISCSI_NAME_RULE",
     "KERNEL_ID_PROPERTY",
     "MAX_TIMEOUT",
     "NAME_RULE",
@@ -64,9 +65,14 @@ __all__ = [
     "Instance",
     "InstanceState",
     "NICSpec",
+    "NetworkDiskSource",
     "Task",
     "UnusableRecord",
+    "check_chap_username",
+    "check_iscsi_name",
+    "check_network_host",
     "generate_mac",
+    "network_source_text",
     "new_uuid",
     "utcnow",
     "validate_arch",
@@ -96,6 +102,15 @@ _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 #: A device role tag as Nova's API accepts it: up to 60 characters, neither ``,`` nor ``/``.
 DEVICE_TAG_RULE = "1-60 printable characters without ',' or '/'"
 _TAG_RE = re.compile(r"[^,/\x00-\x1f\x7f]{1,60}")
+# iSCSI names (RFC 3720 3.2.6.3): iqn.YYYY-MM.reversed.domain[:anything], eui. or naa. hex
+ISCSI_NAME_RULE = "iqn.YYYY-MM.reversed.domain[:name], eui.<16 hex> or naa.<16 or 32 hex>"
+_ISCSI_NAME_RE = re.compile(
+    r"iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*(:[a-z0-9.:_-]+)?|eui\.[0-9a-f]{16}"
+    r"|naa\.[0-9a-f]{16}([0-9a-f]{16})?",
+    re.IGNORECASE,
+)
+_HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")  # a DNS name, IPv4 or bare IPv6
+_CHAP_USER_RE = re.compile(r"[A-Za-z0-9._:@+=-]{1,255}")
 # XML 1.0 cannot carry these, and they have no business in names, metadata or command lines.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -492,11 +507,84 @@ class Image:
         return self.properties.get(key, default)
 
 
+def network_source_text(protocol: str, host: str, port: int | None, name: str) -> str:
+    """One spelling of a network disk's source (``iscsi://host:3260/IQN/LUN``), the same for a
+    record and for a domain's XML, so the two can be compared."""
+    where = f"[{host}]" if ":" in host else host
+    return f"{protocol}://{where}:{port or ''}/{name}"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NetworkDiskSource:
+    """A disk QEMU reaches over the network itself (libvirt's ``<disk type='network'>``).
+
+    Only iSCSI today: ``name`` is ``IQN/LUN``. ``auth_secret`` is the UUID of the libvirt
+    secret holding the CHAP password of ``auth_username`` (the password itself is never
+    recorded); ``initiator`` the initiator name QEMU logs in with.
+    """
+
+    protocol: str = "iscsi"
+    host: str
+    port: int = 3260
+    name: str
+    auth_username: str | None = None
+    auth_secret: str | None = None
+    initiator: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("block_device.source.protocol", self.protocol, ("iscsi",))
+        check_network_host(self.host, "block_device.source.host")
+        _check_int("block_device.source.port", self.port, 1, 65535)
+        iqn, _, lun = self.name.partition("/") if isinstance(self.name, str) else ("", "", "")
+        if _ISCSI_NAME_RE.fullmatch(iqn) is None or not lun.isascii() or not lun.isdigit():
+            raise InvalidInput("block_device.source.name", f"invalid {_show(self.name)}", "IQN/LUN")
+        if self.initiator is not None:
+            check_iscsi_name(self.initiator, "block_device.source.initiator")
+        if (self.auth_username is None) != (self.auth_secret is None):
+            raise InvalidInput("block_device.source.auth", "give both user and secret, or none")
+        if self.auth_username is not None:
+            check_chap_username(self.auth_username, "block_device.source.auth_username")
+            _set(
+                self,
+                "auth_secret",
+                validate_uuid(self.auth_secret, "block_device.source.auth_secret"),
+            )
+
+    def __str__(self) -> str:
+        return network_source_text(self.protocol, self.host, self.port, self.name)
+
+
+def check_network_host(value: object, field: str) -> str:
+    """A host name, IPv4 or (bare) IPv6 address, else InvalidInput naming ``field``."""
+    if not isinstance(value, str) or _HOST_RE.fullmatch(value) is None:
+        raise InvalidInput(field, f"invalid host {_show(value)}", "a host name or IP address")
+    return value
+
+
+def check_iscsi_name(value: object, field: str) -> str:
+    """An iSCSI qualified name (target or initiator), else InvalidInput naming ``field``."""
+    if not isinstance(value, str) or _ISCSI_NAME_RE.fullmatch(value) is None:
+        raise InvalidInput(field, f"invalid iSCSI name {_show(value)}", ISCSI_NAME_RULE)
+    return value
+
+
+def check_chap_username(value: object, field: str) -> str:
+    if not isinstance(value, str) or _CHAP_USER_RE.fullmatch(value) is None:
+        raise InvalidInput(field, f"invalid CHAP user {_show(value)}", "1-255 of A-Za-z0-9._:@+=-")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class BlockDeviceSpec:
-    """A block device given to a guest: a host path exposed as ``target`` on ``bus``."""
+    """A block device given to a guest: a host path exposed as ``target`` on ``bus``, or a
+    network volume QEMU reaches itself (:class:`NetworkDiskSource`).
 
-    source: Path
+    ``shareable``: several guests may have the volume at once (multiattach; no host cache).
+    ``encryption_secret``: the UUID of the libvirt secret with the passphrase of a LUKS
+    volume that QEMU decrypts (the guest sees the plain content).
+    """
+
+    source: Path | NetworkDiskSource
     target: str
     bus: str = "virtio"
     readonly: bool = False
@@ -510,10 +598,21 @@ class BlockDeviceSpec:
     # the size the guest was last told (an extend or a swap records it); None: never told
     # anything but what the volume had when it was attached
     size_bytes: int | None = None
+    shareable: bool = False
+    encryption_secret: str | None = None
 
     def __post_init__(self) -> None:
-        _set(self, "source", _check_path("block_device.source", self.source))
+        if not isinstance(self.source, NetworkDiskSource):
+            _set(self, "source", _check_path("block_device.source", self.source))
         _check_tag("block_device.tag", self.tag)
+        for flag in ("readonly", "shareable"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidInput(
+                    f"block_device.{flag}", f"invalid {_show(getattr(self, flag))}", "bool"
+                )
+        if self.encryption_secret is not None:
+            secret = validate_uuid(self.encryption_secret, "block_device.encryption_secret")
+            _set(self, "encryption_secret", secret)
         if self.format is not None:
             _check_choice("block_device.format", self.format, DISK_FORMATS)
         if not isinstance(self.target, str) or _TARGET_RE.fullmatch(self.target) is None:
@@ -530,8 +629,6 @@ class BlockDeviceSpec:
             raise InvalidInput(
                 "block_device.size_bytes", f"invalid size {_show(self.size_bytes)}", "bytes >= 0"
             )
-        if not isinstance(self.readonly, bool):
-            raise InvalidInput("block_device.readonly", f"invalid {_show(self.readonly)}", "bool")
         if self.serial is not None and (
             not isinstance(self.serial, str) or _SERIAL_RE.fullmatch(self.serial) is None
         ):

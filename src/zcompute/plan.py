@@ -29,7 +29,7 @@ from zcompute.arch import (
 from zcompute.config import Config
 from zcompute.errors import ConfigError, InvalidInput
 from zcompute.host import DomainCapabilities, HostCapabilities
-from zcompute.model import BlockDeviceSpec, Flavor, Image, NICSpec
+from zcompute.model import BlockDeviceSpec, Flavor, Image, NetworkDiskSource, NICSpec
 from zcompute.properties import (
     CMDLINE_PROPERTY,
     DISK_BUS_PROPERTY,
@@ -78,6 +78,10 @@ class DiskPlan:
     backing_format: str | None = None
     # I/O limits (``<iotune>`` element name, value > 0): the flavor's, on the guest's own disks
     iotune: tuple[tuple[str, int], ...] = ()
+    # a volume QEMU reaches over the network itself (``source`` is then its description)
+    network: NetworkDiskSource | None = None
+    shareable: bool = False  # several guests write it: no host cache
+    encryption_secret: str | None = None  # LUKS, decrypted by QEMU with this libvirt secret
 
 
 @dataclasses.dataclass(frozen=True)
@@ -430,7 +434,10 @@ def disk_plan(spec: BlockDeviceSpec, profile: ArchProfile) -> DiskPlan:
         raise InvalidInput(
             "bus", f"{requested!r} is not usable for a {device} on {profile.arch}", allowed
         )
-    source_type: DiskType = "block" if spec.source.is_block_device() else "file"
+    network = spec.source if isinstance(spec.source, NetworkDiskSource) else None
+    source_type: DiskType = "network" if network else "file"
+    if isinstance(spec.source, Path) and spec.source.is_block_device():
+        source_type = "block"
     # The recorded format, never the file's header: a guest may have written a qcow2 header
     # naming a host file into its raw disk. Unrecorded means raw (nothing is interpreted).
     return DiskPlan(
@@ -442,6 +449,9 @@ def disk_plan(spec: BlockDeviceSpec, profile: ArchProfile) -> DiskPlan:
         device,
         spec.readonly,
         spec.serial,
+        network=network,
+        shareable=spec.shareable,
+        encryption_secret=spec.encryption_secret,
     )
 
 

@@ -49,6 +49,7 @@ _SUPPORT = MappingProxyType(
         "inject-networking": Claim(PARTIAL, "file injection into Debian-style guests only"),
         "attach-volume": Claim(COMPLETE),
         "attach-volume-fc": Claim(COMPLETE, "PCI HBA; pci-...-fc-... by-path names"),
+        "attach-volume-iscsi": Claim(PARTIAL, "as on x86_64; untested"),
         "attach-interface": Claim(COMPLETE),
         "device-tags": Claim(PARTIAL, "PCI addresses as on x86; untested"),
         "trigger-crash-dump": Claim(MISSING, "QEMU's virt machine cannot inject an NMI"),

@@ -48,6 +48,7 @@ _SUPPORT = MappingProxyType(
         "inject-networking": Claim(PARTIAL, "file injection into Debian-style guests only"),
         "attach-volume": Claim(COMPLETE),
         "attach-volume-fc": Claim(PARTIAL, "PCI HBA as on x86; untested"),
+        "attach-volume-iscsi": Claim(PARTIAL, "as on x86_64; untested"),
         "attach-interface": Claim(COMPLETE),
         "device-tags": Claim(PARTIAL, "PCI addresses as on x86; untested"),
         "trigger-crash-dump": Claim(COMPLETE, "the NMI is a system reset interrupt"),

@@ -68,6 +68,7 @@ _SUPPORT = MappingProxyType(
         "inject-networking": Claim(MISSING, "not part of the s390x blueprint"),
         "attach-volume": Claim(COMPLETE, "virtio-blk on the ccw bus"),
         "attach-volume-fc": Claim(COMPLETE, "zFCP; ccw-DEVNO-... by-path names"),
+        "attach-volume-iscsi": Claim(COMPLETE, "QEMU's iSCSI client; virtio-blk on the ccw bus"),
         "attach-interface": Claim(COMPLETE, "virtio-net on the ccw bus"),
         "device-tags": Claim(COMPLETE, "CCW bus ids (0.0.xxxx) of virtio-ccw devices"),
         "trigger-crash-dump": Claim(

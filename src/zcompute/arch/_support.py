@@ -109,6 +109,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("inject-networking", "Inject networking"),
     Feature("attach-volume", "Attach / detach volume (local)"),
     Feature("attach-volume-fc", "Attach / detach volume (FC)"),
+    Feature("attach-volume-iscsi", "Attach / detach volume (iSCSI, CHAP, LUKS, multiattach)"),
     Feature("attach-interface", "Attach / detach interface"),
     Feature("device-tags", "Device role tags (device metadata with bus addresses)"),
     Feature("trigger-crash-dump", "Trigger crash dump"),
@@ -176,6 +177,11 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
             "tested on synthetic hosts: an IBM Z LPAR's zfcp sysfs (unit_add/unit_remove, three"
             " by-path spellings, a LUN reaching a real s390x guest through a loop device) and an"
             " x86 host's SCSI scan; real FCP channels, SAN timing and multipathd need hardware",
+        ),
+        "attach-volume-iscsi": Implementation(
+            _DONE,
+            "QEMU's own iSCSI initiator (no host login); CHAP and LUKS passphrases in private"
+            " libvirt secrets removed with the disk; shareable for multiattach",
         ),
         "attach-interface": Implementation(
             _DONE, "libvirt network or host bridge; MAC given or generated"

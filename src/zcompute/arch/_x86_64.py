@@ -51,6 +51,7 @@ _SUPPORT = MappingProxyType(
         "inject-networking": Claim(PARTIAL, "file injection into Debian-style guests only"),
         "attach-volume": Claim(COMPLETE),
         "attach-volume-fc": Claim(COMPLETE, "PCI HBA; pci-...-fc-... by-path names"),
+        "attach-volume-iscsi": Claim(COMPLETE),
         "attach-interface": Claim(COMPLETE),
         "device-tags": Claim(COMPLETE, "PCI addresses"),
         "trigger-crash-dump": Claim(COMPLETE, "NMI"),

@@ -28,7 +28,7 @@ from zcompute.images import ImageStore
 from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
 from zcompute.plan import GuestPlan, HostView
 from zcompute.virt import ConsoleStream, LifecycleEvent
-from zcompute.volumes import DiskSource, VolumePolicy
+from zcompute.volumes import DiskSource, VolumeEncryption, VolumePolicy
 
 __all__ = ["Capabilities", "ComputeAPI", "capabilities_of"]
 
@@ -171,5 +171,26 @@ class ComputeAPI(Protocol):
         *,
         timeout: float = ...,
     ) -> BlockDeviceSpec: ...
+    def attach_iscsi_volume(
+        self,
+        name_or_uuid: str,
+        connection_info: Mapping[str, Any],
+        *,
+        target: str | None = ...,
+        bus: str | None = ...,
+        shareable: bool = ...,
+        encryption: VolumeEncryption | None = ...,
+    ) -> BlockDeviceSpec: ...
+    def attach_volume_connection(
+        self,
+        name_or_uuid: str,
+        connection_info: Mapping[str, Any],
+        *,
+        target: str | None = ...,
+        bus: str | None = ...,
+        shareable: bool = ...,
+        encryption: VolumeEncryption | None = ...,
+    ) -> BlockDeviceSpec: ...
+    def iscsi_initiator_name(self) -> str: ...
     def attach_interface(self, name_or_uuid: str, nic: NICSpec) -> NICSpec: ...
     def detach_interface(self, name_or_uuid: str, mac: str, timeout: float = ...) -> NICSpec: ...

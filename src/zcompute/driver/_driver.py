@@ -33,6 +33,7 @@ from zcompute.driver._fc import FcVolumeOps
 from zcompute.driver._features import host_operation, operation
 from zcompute.driver._guests import Guests
 from zcompute.driver._hostops import HostOps
+from zcompute.driver._iscsi import IscsiVolumeOps
 from zcompute.driver._operations import Operations
 from zcompute.driver._power import DEFAULT_SHUTDOWN_TIMEOUT, HostBootReport, PowerOps
 from zcompute.driver._queries import Queries
@@ -42,6 +43,7 @@ from zcompute.driver._serial import ConsoleOps, SerialConsole
 from zcompute.driver._snapshot import DEFAULT_COPY_TIMEOUT, SnapshotOps
 from zcompute.driver._spawn import SpawnOps
 from zcompute.driver._volumeswap import DEFAULT_SWAP_TIMEOUT, VolumeChangeOps
+from zcompute.errors import InvalidInput
 from zcompute.images import ImageStore
 from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
 from zcompute.plan import GuestPlan, HostView
@@ -54,7 +56,7 @@ from zcompute.virt import (
     LifecycleEvent,
     lifecycle_subscription,
 )
-from zcompute.volumes import DiskSource, VolumePolicy
+from zcompute.volumes import FC_VOLUME_TYPE, ISCSI, DiskSource, VolumeEncryption, VolumePolicy
 
 
 @map_os_errors  # no OSError leaves the driver: each becomes the zcompute error naming its path
@@ -76,6 +78,7 @@ class ComputeDriver:
         self._devices = DeviceOps(ctx, ops)
         self._fc = FcVolumeOps(ctx, self._devices)
         self._volume_changes = VolumeChangeOps(ctx, ops)
+        self._iscsi = IscsiVolumeOps(ctx, self._devices)
         self._snapshot = SnapshotOps(ctx, ops)
         self._console = ConsoleOps(ctx, ops)
         self._queries = Queries(ctx)
@@ -372,6 +375,76 @@ class ComputeDriver:
         timeout: float = DEFAULT_SWAP_TIMEOUT,
     ) -> BlockDeviceSpec:
         return self._volume_changes.swap_volume(name_or_uuid, target, new_volume, timeout=timeout)
+
+    @operation("attach-volume-iscsi")
+    def attach_iscsi_volume(
+        self,
+        name_or_uuid: str,
+        connection_info: Mapping[str, Any],
+        *,
+        target: str | None = None,
+        bus: str | None = None,
+        shareable: bool = False,
+        encryption: VolumeEncryption | None = None,
+    ) -> BlockDeviceSpec:
+        return self._iscsi.attach_iscsi_volume(
+            name_or_uuid,
+            connection_info,
+            target=target,
+            bus=bus,
+            shareable=shareable,
+            encryption=encryption,
+        )
+
+    @operation("attach-volume")
+    def attach_volume_connection(
+        self,
+        name_or_uuid: str,
+        connection_info: Mapping[str, Any],
+        *,
+        target: str | None = None,
+        bus: str | None = None,
+        shareable: bool = False,
+        encryption: VolumeEncryption | None = None,
+    ) -> BlockDeviceSpec:
+        """Attach a Cinder volume by its ``connection_info``, whatever its transport: the one
+        entry point for Nova. ``driver_volume_type`` picks the path (``fibre_channel``:
+        the host connects the LUN; ``iscsi``: QEMU logs in itself); :meth:`detach_volume`
+        undoes either. ``shareable`` (or the connection's ``multiattach``) lets other guests
+        have the volume too; ``encryption`` opens a LUKS volume (iSCSI only)."""
+        kind = (
+            connection_info.get("driver_volume_type")
+            if isinstance(connection_info, Mapping)
+            else None
+        )
+        if kind == ISCSI:
+            return self.attach_iscsi_volume(
+                name_or_uuid,
+                connection_info,
+                target=target,
+                bus=bus,
+                shareable=shareable,
+                encryption=encryption,
+            )
+        if kind == FC_VOLUME_TYPE:
+            if bus is not None or shareable or encryption is not None:
+                raise InvalidInput(
+                    "connection_info.driver_volume_type",
+                    "an FC volume takes no bus, shareable or encryption yet",
+                    [ISCSI],
+                )
+            return self.attach_fc_volume(name_or_uuid, connection_info, target=target)
+        raise InvalidInput(
+            "connection_info.driver_volume_type",
+            f"{kind!r} is not a volume type zcompute attaches",
+            [FC_VOLUME_TYPE, ISCSI],
+        )
+
+    @host_operation("attach-volume-iscsi")
+    def iscsi_initiator_name(self) -> str:
+        """This host's iSCSI initiator name (for Nova's connector properties and target ACLs):
+        open-iscsi's, else one generated once and kept in the data directory."""
+        return self._iscsi.initiator_name()
 
     @operation("attach-interface")
     def attach_interface(self, name_or_uuid: str, nic: NICSpec) -> NICSpec:

@@ -36,9 +36,20 @@ from collections.abc import Iterable
 from zcompute._faults import fault_point
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
-from zcompute.driver._devices import DeviceFinder, detach, disk_with_target, nic_with_mac
+from zcompute.driver._devices import (
+    DeviceFinder,
+    detach,
+    disk_source_text,
+    disk_with_target,
+    nic_with_mac,
+)
 from zcompute.driver._fc import release_volume_connections
 from zcompute.driver._operations import Operation
+from zcompute.driver._secrets import (
+    remove_instance_secrets,
+    remove_unrecorded_secrets,
+    remove_unused_secrets,
+)
 from zcompute.driver._state import ACTIVE
 from zcompute.driver._volumeswap import settle_swap
 from zcompute.errors import NotFound, ZcomputeError
@@ -173,6 +184,8 @@ class Recovery:
             LOG.info("instance %s: tap device %s removed", inst.name, name)
         for problem in release_volume_connections(self._ctx.db, inst.uuid):
             LOG.error("instance %s: could not disconnect volume %s", inst.name, problem)
+        remove_instance_secrets(self._ctx, inst.uuid)  # an error keeps the record naming them
+        fault_point("destroy.secrets_removed")
         if not keep_files:
             shutil.rmtree(self._ctx.instances_dir / inst.uuid, ignore_errors=True)
         fault_point("destroy.files_removed")
@@ -202,6 +215,7 @@ class Recovery:
         done += self._unrecorded_disks(inst, docs, live)
         done += self._unrecorded_nics(inst, docs, live)
         done += self._records_without_device(inst, docs, live)
+        done += remove_unused_secrets(self._ctx, inst.uuid)  # those of the whole record
         return done + self._unused_taps(inst.uuid)
 
     def _unused_taps(self, uuid: str) -> list[str]:
@@ -223,7 +237,7 @@ class Recovery:
             d.target_dev
             for doc in docs
             for d in doc.devices.disks
-            if d.target_dev and (d.source_file or d.source_dev or "") not in known
+            if d.target_dev and disk_source_text(d) not in known
         }
         for target in sorted(targets):
             self._force_detach(inst, live, f"disk {target}", disk_with_target(target))
@@ -243,7 +257,7 @@ class Recovery:
         the unplug) or in both: the detach is finished and the record dropped."""
         done = []
         for volume in inst.block_devices:
-            sources = [{d.source_file or d.source_dev for d in doc.devices.disks} for doc in docs]
+            sources = [{disk_source_text(d) for d in doc.devices.disks} for doc in docs]
             if all(str(volume.source) in found for found in sources):
                 continue
             find = disk_with_target(volume.target)
@@ -316,6 +330,8 @@ class Recovery:
         actions += [f"image {i.name}: its files are missing" for i in recovery.missing]
         actions += self._remove_unrecorded_domains()
         actions += self._remove_unrecorded_taps()
+        known = {inst.uuid for inst in self._ctx.db.list_instances()}
+        actions += remove_unrecorded_secrets(self._ctx, known)
         return RepairReport(tuple(actions))
 
     def _remove_unrecorded_domains(self) -> list[str]:

@@ -213,6 +213,8 @@ def recorded_volume(inst: Instance, target: str) -> BlockDeviceSpec:
 def storage_size(spec: BlockDeviceSpec) -> int | None:
     """The bytes the volume's storage holds (a raw file's length, a block device's size); for
     a qcow2 file its virtual size; None when it is not local (a network volume)."""
+    if not isinstance(spec.source, Path):  # QEMU reaches it itself: it knows its size
+        return None
     fd = os.open(spec.source, os.O_RDONLY | os.O_CLOEXEC)
     try:
         info = os.fstat(fd)

@@ -10,6 +10,7 @@ decodes to an :class:`~zcompute.model.UnusableRecord` instead (:func:`flavor_or_
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sqlite3
@@ -19,7 +20,15 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from zcompute.errors import InvalidInput
-from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
+from zcompute.model import (
+    BlockDeviceSpec,
+    Flavor,
+    Image,
+    Instance,
+    NetworkDiskSource,
+    NICSpec,
+    UnusableRecord,
+)
 
 __all__ = [
     "NIC",
@@ -204,9 +213,10 @@ def instance_from_row(
 
 def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
     """``(kind, target, source json)`` of a device; a NIC is identified by its MAC."""
+    source: dict[str, Any]
     if isinstance(device, BlockDeviceSpec):
         source = {
-            "source": str(device.source),
+            "source": _volume_source(device.source),
             "bus": device.bus,
             "readonly": device.readonly,
             "serial": device.serial,
@@ -214,6 +224,8 @@ def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
             "format": device.format,
             "tag": device.tag,
             "size_bytes": device.size_bytes,
+            "shareable": device.shareable,
+            "encryption_secret": device.encryption_secret,
         }
         return VOLUME, device.target, dump_json(source)
     if device.mac is None:
@@ -232,8 +244,10 @@ def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
 def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
     source = json.loads(row["source"])
     if row["kind"] == VOLUME:
+        where = source["source"]
         return BlockDeviceSpec(
-            source=Path(source["source"]),
+            # a mapping: a network volume (recorded as JSON keys; no schema change was needed)
+            source=NetworkDiskSource(**where) if isinstance(where, dict) else Path(where),
             target=row["target"],
             bus=source["bus"],
             readonly=source["readonly"],
@@ -243,6 +257,9 @@ def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
             format=source.get("format"),
             tag=source.get("tag"),  # absent: recorded before device tags were
             size_bytes=source.get("size_bytes"),  # None: recorded before extend and swap were
+            # absent: recorded before network volumes were, when none was shared or encrypted
+            shareable=source.get("shareable", False),
+            encryption_secret=source.get("encryption_secret"),
         )
     return NICSpec(
         network=source["network"],
@@ -254,3 +271,9 @@ def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
         mtu=source.get("mtu"),
         tag=source.get("tag"),
     )
+
+
+def _volume_source(source: Path | NetworkDiskSource) -> str | dict[str, Any]:
+    if isinstance(source, NetworkDiskSource):
+        return dataclasses.asdict(source)
+    return str(source)

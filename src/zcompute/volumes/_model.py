@@ -13,16 +13,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from zcompute.model import NetworkDiskSource
+
 
 @dataclass(frozen=True, kw_only=True)
 class DiskSource:
-    """What the guest disk is made of: rendered as ``<disk type='block' device='disk'>``."""
+    """What the guest disk is made of: a local block device (``<disk type='block'>``), or a
+    volume QEMU reaches itself (``network``; ``path`` then only describes it)."""
 
     type: str = "block"
     path: str
     serial: str
     bus: str = "virtio"
     device: str = "disk"
+    network: NetworkDiskSource | None = None
+    readonly: bool = False
+    shareable: bool = False
+    encryption_secret: str | None = None  # the LUKS passphrase's libvirt secret
 
 
 @dataclass(frozen=True, order=True)

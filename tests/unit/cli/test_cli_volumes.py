@@ -90,6 +90,8 @@ def test_volume_list(zc: Zc, make_guest: GuestFactory, files: Path) -> None:
             "format": None,
             "tag": None,
             "size_bytes": None,
+            "shareable": False,
+            "encryption_secret": None,
         }
     ]
     assert [v["instance"] for v in json.loads(zc("volume", "list", "--json").out)] == [
@@ -107,8 +109,26 @@ def test_volume_attach_usage_and_input_errors(
     disk.write_bytes(b"")
     fc = f"0.0.8000:{WWPN}:1"
     cases = [
-        (("volume", "attach", guest.name), 2, "give either --file PATH or --fc"),
-        (("volume", "attach", guest.name, "--file", str(disk), "--fc", fc), 2, "give either"),
+        (("volume", "attach", guest.name), 2, "give one of --file PATH, --fc"),
+        (("volume", "attach", guest.name, "--file", str(disk), "--fc", fc), 2, "give one of"),
+        (("volume", "attach", guest.name, "--iscsi", "127.0.0.1:3260"), 2, "--iqn IQN"),
+        (
+            (
+                "volume",
+                "attach",
+                guest.name,
+                "--iscsi",
+                "h:1",
+                "--iqn",
+                "iqn.2000-01.x:y",
+                "--lun",
+                "1",
+                "--chap-user",
+                "u",
+            ),
+            2,
+            "--chap-password-file",
+        ),
         (("volume", "attach", guest.name, "--file", str(files / "none")), 2, "does not exist"),
         (("volume", "attach", guest.name, "--file", str(disk), "--bus", "floppy"), 2, "floppy"),
         (("volume", "attach", guest.name, "--fc", "0.0.8000:1:1"), 1, "--fc WWPN"),

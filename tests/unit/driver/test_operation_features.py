@@ -117,6 +117,8 @@ def test_platform_facts_are_refused_by_the_profile_where_missing(arch: str) -> N
 #: One call of every arch-dependent operation on instance ``n`` (spawns boot ``image``).
 CALLS: dict[str, Callable[[ComputeDriver, str, str], object]] = {
     "attach_fc_volume": lambda d, n, i: d.attach_fc_volume(n, {"data": {}}),
+    "attach_iscsi_volume": lambda d, n, i: d.attach_iscsi_volume(n, {"data": {}}),
+    "attach_volume_connection": lambda d, n, i: d.attach_volume_connection(n, {"data": {}}),
     "attach_interface": lambda d, n, i: d.attach_interface(n, NICSpec(network="default")),
     "attach_volume": lambda d, n, i: d.attach_volume(n, "/var/lib/zcompute-none.img"),
     "console_log_path": lambda d, n, i: d.console_log_path(n),
