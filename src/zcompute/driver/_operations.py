@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator
 from typing import Protocol
 
 from zcompute.driver._context import DriverContext
-from zcompute.driver._state import require_state
+from zcompute.driver._state import refuse_while_rescued, require_state
 from zcompute.model import Instance, InstanceState, Task
 
 __all__ = ["Operation", "Operations", "Recovers"]
@@ -74,6 +74,7 @@ class Operations:
             inst = self._recovery.recover_if_orphaned(ctx.db.get_instance(found.uuid))
             state = ctx.observed_state(inst.uuid)
             require_state(inst.name, verb, state, allowed)
+            refuse_while_rescued(inst, verb, task)
             if task is not None:
                 ctx.db.begin_task(inst.uuid, task)
             op = Operation(inst, state)

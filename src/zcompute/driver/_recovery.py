@@ -14,6 +14,8 @@ recover it according to what libvirt shows:
   a device the domain has but the record does not (an attach cut short) is detached, a record
   of a device the domain no longer has (a detach cut short) is dropped, and a tap device marked
   as the instance's that no NIC uses any more is removed;
+* ``rescuing`` is undone and ``unrescuing`` finished, both by :func:`._rescue.restore_original`
+  (the guest's own definition, no rescue record or files; the root disk is never touched);
 * anything else (power operations): the task is cleared and the state libvirt reports recorded.
 
 ``repair`` goes further: it also aborts block jobs that no running snapshot owns, makes every
@@ -35,7 +37,9 @@ from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
 from zcompute.driver._devices import DeviceFinder, detach, disk_with_target, nic_with_mac
 from zcompute.driver._fc import release_volume_connections
+from zcompute.driver._guests import Guests
 from zcompute.driver._operations import Operation
+from zcompute.driver._rescue import remove_rescue_files, restore_original
 from zcompute.driver._state import ACTIVE
 from zcompute.errors import NotFound, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task
@@ -120,6 +124,8 @@ class Recovery:
         a kill, when nobody knows: then every device is checked)."""
         if task is Task.SNAPSHOTTING:
             return [*self._abort_block_jobs(inst), *self._remove_snapshot_copies(inst)]
+        if task in (Task.RESCUING, Task.UNRESCUING):
+            return restore_original(self._ctx, Guests(self._ctx), inst)
         if task in _DEVICE_TASKS and (touched is None or touched):
             return self._match_devices_to_record(inst, touched)
         return []
@@ -164,6 +170,8 @@ class Recovery:
             LOG.error("instance %s: could not disconnect volume %s", inst.name, problem)
         if not keep_files:
             shutil.rmtree(self._ctx.instances_dir / inst.uuid, ignore_errors=True)
+        elif inst.rescue is not None:  # the guest's own disks are kept, not the rescue's
+            remove_rescue_files(self._ctx.instances_dir / inst.uuid)
         fault_point("destroy.files_removed")
         self._ctx.db.delete_instance(inst.uuid, missing_ok=True)
 
@@ -173,8 +181,9 @@ class Recovery:
         self, inst: Instance, only: list[tuple[str, str]] | None = None
     ) -> list[str]:
         """Detach devices the record does not list; drop records of devices that are gone
-        (``only`` these devices, when given)."""
-        if not self._ctx.domains.exists(inst.uuid):
+        (``only`` these devices, when given). A rescued guest's definition is the rescue's, without
+        its volumes: it is left alone until it is unrescued."""
+        if inst.rescue is not None or not self._ctx.domains.exists(inst.uuid):
             return []
         live = self._ctx.observed_state(inst.uuid) in ACTIVE
         docs = [Domain.from_xml(self._ctx.domains.xml(inst.uuid, inactive=True))]
