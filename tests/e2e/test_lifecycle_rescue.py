@@ -59,7 +59,8 @@ def test_rescue_boots_the_rescue_image_with_the_root_disk_second(
         with timed(arch, "rescue (until the guest reports its disks)"):
             rescued = driver.rescue(name)
             disks = _boot_report(log)
-        assert rescued.rescue is not None and rescued.rescue.image.name == image
+        assert rescued.rescue is not None
+        assert rescued.rescue.image.name == image
         assert disks == {"vda": f"sectors={ROOT_SECTORS} serial={RESCUE_SERIAL}", "vdb": root}
         assert _read_marker(driver, name, "vdb") == marker  # its own root disk, untouched
         assert (folder / RESCUE_DISK).is_file()

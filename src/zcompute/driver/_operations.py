@@ -46,7 +46,7 @@ class Recovers(Protocol):
 
     def recover_if_orphaned(self, inst: Instance) -> Instance: ...
 
-    def undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> None: ...
+    def undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> bool: ...
 
 
 class Operations:
@@ -78,12 +78,14 @@ class Operations:
             if task is not None:
                 ctx.db.begin_task(inst.uuid, task)
             op = Operation(inst, state)
+            settle = True
             try:
                 yield op
             except BaseException:
                 if task is not None:
-                    self._recovery.undo_partial(inst.uuid, task, op.touched)
+                    # False: the task stays recorded, for recovery to finish (see undo_partial)
+                    settle = self._recovery.undo_partial(inst.uuid, task, op.touched)
                 raise
             finally:
-                if task is not None:
+                if task is not None and settle:
                     ctx.record_settled(inst.uuid)

@@ -57,6 +57,7 @@ _DEVICE_TASKS = {
     Task.ATTACHING_INTERFACE,
     Task.DETACHING_INTERFACE,
 }
+_RESCUE_TASKS = {Task.RESCUING, Task.UNRESCUING}
 _UNPLUG_TIMEOUT = 10.0  # seconds a guest gets to release a device an interrupted attach added
 
 
@@ -106,16 +107,22 @@ class Recovery:
                     actions.append(self.recover(current))
         return RepairReport(tuple(actions))
 
-    def undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> None:
+    def undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> bool:
         """A failed operation converges the way an interrupted one does, at once: a device an
         attach added but did not record is detached, a detached one's record dropped, a block
-        job a snapshot left is aborted. What cannot be done now is left to the next command."""
+        job a snapshot left is aborted. What cannot be done now is left to the next command.
+
+        Returns False when a rescue or unrescue could not be converged: its task then stays
+        recorded, so that the next command recovers it (its record and its definition may
+        disagree until then); other tasks end either way."""
         try:
             inst = self._ctx.db.get_instance(uuid)
             for done in self._partial_work(inst, task, touched):
                 LOG.warning("instance %s: after the failed %s: %s", inst.name, task.value, done)
         except ZcomputeError as err:
             LOG.error("instance %s: could not undo the failed %s: %s", uuid, task.value, err)
+            return task not in _RESCUE_TASKS
+        return True
 
     def _partial_work(
         self, inst: Instance, task: Task, touched: list[tuple[str, str]] | None = None
@@ -124,7 +131,7 @@ class Recovery:
         a kill, when nobody knows: then every device is checked)."""
         if task is Task.SNAPSHOTTING:
             return [*self._abort_block_jobs(inst), *self._remove_snapshot_copies(inst)]
-        if task in (Task.RESCUING, Task.UNRESCUING):
+        if task in _RESCUE_TASKS:
             return restore_original(self._ctx, Guests(self._ctx), inst)
         if task in _DEVICE_TASKS and (touched is None or touched):
             return self._match_devices_to_record(inst, touched)

@@ -30,6 +30,7 @@ from zcompute.nova._errors import nova_errors
 from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
 from zcompute.nova._power import PowerMethods
+from zcompute.nova._rescue import RescueMethods
 from zcompute.nova._translate import config_drive_of, flavor_of, nics_of
 from zcompute.properties import VIF_MODEL_PROPERTY
 
@@ -51,7 +52,7 @@ _POWER = {
 _NODE_ID_FILE = "nova-compute-id"
 
 
-class ZComputeDriver(PowerMethods, DeviceNameMethods, AdapterBase):
+class ZComputeDriver(PowerMethods, RescueMethods, DeviceNameMethods, AdapterBase):
     """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class.
 
     Each group of Nova's methods lives in a module of its own (a subclass of
