@@ -83,7 +83,9 @@ class Operations:
                 yield op
             except BaseException:
                 if task is not None:
-                    # False: the task stays recorded, for recovery to finish (see undo_partial)
+                    # False, or the undo itself interrupted (SIGTERM again): the task stays
+                    # recorded, for recovery to finish (see undo_partial)
+                    settle = False
                     settle = self._recovery.undo_partial(inst.uuid, task, op.touched)
                 raise
             finally:
