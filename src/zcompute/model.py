@@ -66,6 +66,7 @@ __all__ = [
     "InstanceState",
     "NICSpec",
     "NetworkDiskSource",
+    "Rescue",
     "Task",
     "UnusableRecord",
     "check_chap_username",
@@ -688,6 +689,23 @@ def _check_mac(value: object) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Rescue:
+    """How a rescued instance boots: from ``image`` (its rescue disk, an overlay of it in the
+    instance folder, or its kernel and initrd), with the instance's root disk as second disk.
+    ``config_drive``: a config drive made for the rescue boot (else the instance's own, if any).
+    """
+
+    image: Image
+    config_drive: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.image, Image):
+            raise InvalidInput("rescue.image", f"expected an Image, got {_show(self.image)}")
+        if not isinstance(self.config_drive, bool):
+            raise InvalidInput("rescue.config_drive", f"invalid {_show(self.config_drive)}", "bool")
+
+
+@dataclasses.dataclass(frozen=True)
 class Instance:
     """A guest: what it runs (image, flavor), where (arch, machine and domain type), its state.
 
@@ -713,6 +731,8 @@ class Instance:
     config_drive: str | None = None
     #: the TCP port of the interactive console (``serial_tcp``), or None: it never had one
     serial_port: int | None = None
+    #: how the instance boots while it is rescued (:meth:`ComputeDriver.rescue`); None: it is not
+    rescue: Rescue | None = None
 
     def __post_init__(self) -> None:
         _set(self, "uuid", validate_uuid(self.uuid, "instance.uuid"))
@@ -737,6 +757,8 @@ class Instance:
         self._check_devices()
         if self.serial_port is not None:
             _check_int("instance.serial_port", self.serial_port, 1, 65535)
+        if self.rescue is not None and not isinstance(self.rescue, Rescue):
+            raise InvalidInput("instance.rescue", f"expected a Rescue, got {_show(self.rescue)}")
         _timestamp("instance.created_at", self.created_at)
         _timestamp("instance.updated_at", self.updated_at)
 

@@ -54,6 +54,18 @@ CONFIG_DRIVE = "disk.config"  # the config drive's image, in the instance folder
 EPHEMERAL_DISK, SWAP_DISK = "disk.eph0", "disk.swap"
 EPHEMERAL_LABEL, SWAP_LABEL = "ephemeral0", "swap0"
 GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
+# A rescue boot's own files, in the instance folder (Nova's names): its disk (an overlay of the
+# rescue image, or blank for a kernel-boot rescue image), its config drive and boot files
+RESCUE_DISK, RESCUE_CONFIG_DRIVE = "disk.rescue", "disk.config.rescue"
+RESCUE_SUFFIX = ".rescue"
+RESCUE_FILES = (
+    RESCUE_DISK,
+    RESCUE_CONFIG_DRIVE,
+    KERNEL_COPY + RESCUE_SUFFIX,
+    INITRD_COPY + RESCUE_SUFFIX,
+)
+#: The serial of the rescue disk: how a rescued guest (and a test) tells it from its root disk.
+RESCUE_SERIAL = "zcompute-rescue"
 #: The metadata key naming the manager a guest belongs to (``nova:<host>``; absent for a guest
 #: of the CLI). zcompute sets it itself; the domain's metadata records it as ``managed-by``.
 MANAGED_BY_KEY = "managed-by"
@@ -213,6 +225,17 @@ def choose_platform(
 
 
 @dataclasses.dataclass(frozen=True)
+class RescuePlan:
+    """A rescue boot: ``image`` is booted (its disk as the first disk, or its kernel), with the
+    guest's root disk second; ``boot_image`` is the kernel-boot image a disk image names in its
+    ``kernel_id``; ``config_drive``: the rescue's own config drive instead of the guest's."""
+
+    image: Image
+    boot_image: Image | None = None
+    config_drive: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class PlanRequest:
     """The inputs of one plan: who, what, and where its files live."""
 
@@ -237,6 +260,9 @@ class PlanRequest:
     # The interactive console's TCP port, allocated by the driver and recorded with the
     # instance: with ``serial_tcp`` configured the console listens there, else it is a pty.
     serial_port: int | None = None
+    # A rescued guest boots the rescue image, its root disk second (Nova's legacy rescue: its
+    # volumes and its flavor's ephemeral and swap disks stay detached until it is unrescued).
+    rescue: RescuePlan | None = None
 
 
 def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan:
@@ -256,11 +282,20 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
         tcp = (endpoints.host, request.serial_port)
     layout = profile.layout(log_path, form, tcp=tcp)
     watchdog_action = props.get(WATCHDOG_PROPERTY)
-    boot = request.boot_image or image
-    boot_files = _boot_files(boot, request.instance_dir)
-    copies = {Path(copy).name: copy for _source, copy in boot_files}
+    rescue = request.rescue
+    boot = _boot_image(request)
+    suffix = "" if rescue is None else RESCUE_SUFFIX
+    boot_files = _boot_files(boot, request.instance_dir, suffix)
+    copies = {Path(copy).name.removesuffix(suffix): copy for _source, copy in boot_files}
     bus = _disk_bus(profile, props)
-    drive = _config_drive_target(request, profile, bus)
+    boot_props = props
+    if rescue is not None:  # the rescue image's command line (os_command_line)
+        boot_props = {**rescue.image.properties, **flavor.extra_specs}
+        drive = _rescue_drive_target(request, profile, bus)
+        disks = _rescue_disks(request, rescue, profile, bus, drive)
+    else:
+        drive = _config_drive_target(request, profile, bus)
+        disks = _disks(request, profile, bus, drive)
     return GuestPlan(
         uuid=request.uuid,
         name=request.name,
@@ -280,11 +315,11 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
             if watchdog_action and watchdog_action != "disabled"
             else None
         ),
-        disks=_disks(request, profile, bus, drive),
+        disks=disks,
         nics=tuple(_nic(nic, profile) for nic in request.nics),
         kernel=copies.get(KERNEL_COPY),
         initrd=copies.get(INITRD_COPY),
-        cmdline=_cmdline(boot, props, layout.kernel_args, layout.interactive_device),
+        cmdline=_cmdline(boot, boot_props, layout.kernel_args, layout.interactive_device),
         metadata=request.metadata,
         boot_files=boot_files,
         guest_agent=_guest_agent(props, profile),
@@ -340,14 +375,22 @@ def _config_drive_target(request: PlanRequest, profile: ArchProfile, disk_bus: s
     return target_name(bus, index)
 
 
-def _boot_files(boot: Image, instance_dir: Path) -> tuple[tuple[str, str], ...]:
-    """The kernel and initrd ``boot`` boots with, each with its copy in the instance folder."""
+def _boot_image(request: PlanRequest) -> Image:
+    """The image whose kernel (or disk) the guest boots: the rescue image's while rescued."""
+    if request.rescue is not None:
+        return request.rescue.boot_image or request.rescue.image
+    return request.boot_image or request.image
+
+
+def _boot_files(boot: Image, instance_dir: Path, suffix: str = "") -> tuple[tuple[str, str], ...]:
+    """The kernel and initrd ``boot`` boots with, each with its copy in the instance folder
+    (named with ``suffix``: a rescue boot's copies never replace the guest's own)."""
     if boot.kernel_path is None:
         return ()
     files = [(boot.kernel_path, KERNEL_COPY)]
     if boot.initrd_path is not None:
         files.append((boot.initrd_path, INITRD_COPY))
-    return tuple((str(source), str(instance_dir / name)) for source, name in files)
+    return tuple((str(source), str(instance_dir / (name + suffix))) for source, name in files)
 
 
 def _cmdline(
@@ -422,6 +465,58 @@ def _disks(
     twice = next((t for t in targets if targets.count(t) > 1), None)
     if twice is not None:  # a volume given the name of the flavor's ephemeral disk, say
         raise InvalidInput("block_device.target", f"{twice} names two disks of the guest")
+    return tuple(disks)
+
+
+def _rescue_drive_target(request: PlanRequest, profile: ArchProfile, disk_bus: str) -> str | None:
+    """A rescue boot's config drive (its own, or the guest's) follows the rescue and root disks."""
+    rescue = request.rescue
+    if rescue is None or not (rescue.config_drive or request.config_drive):
+        return None
+    bus, _device = profile.config_drive()
+    taken = {target_name(disk_bus, 0), target_name(disk_bus, 1)}
+    index = 0
+    while target_name(bus, index) in taken:
+        index += 1
+    return target_name(bus, index)
+
+
+def _rescue_disks(
+    request: PlanRequest, rescue: RescuePlan, profile: ArchProfile, bus: DiskBus, drive: str | None
+) -> tuple[DiskPlan, ...]:
+    """The rescue disk first (it boots), the guest's root disk second, then a config drive."""
+    folder = request.instance_dir
+    base = rescue.image if rescue.image.path is not None else None
+    disks = [
+        DiskPlan(
+            str(folder / RESCUE_DISK),
+            "file",
+            "qcow2",
+            target_name(bus, 0),
+            bus,
+            serial=RESCUE_SERIAL,
+            boot_order=1,
+            backing=None if base is None else str(base.path),
+            backing_format=None if base is None else base.disk_format,
+        )
+    ]
+    if request.root_disk is not None:
+        own = request.image
+        disks.append(
+            DiskPlan(
+                str(request.root_disk),
+                "file",
+                "qcow2",
+                target_name(bus, 1),
+                bus,
+                backing=None if own.path is None else str(own.path),
+                backing_format=None if own.path is None else own.disk_format,
+            )
+        )
+    if drive is not None:
+        cd_bus, cd_device = profile.config_drive()
+        name = RESCUE_CONFIG_DRIVE if rescue.config_drive else CONFIG_DRIVE
+        disks.append(DiskPlan(str(folder / name), "file", "raw", drive, cd_bus, cd_device, True))
     return tuple(disks)
 
 

@@ -30,7 +30,7 @@ from zcompute.driver._secrets import owned_secrets, secrets_of_volume
 from zcompute.driver._taps import SYSFS_NET, HostTaps
 from zcompute.errors import NotFound
 from zcompute.model import Flavor
-from zcompute.plan import CONFIG_DRIVE
+from zcompute.plan import CONFIG_DRIVE, RESCUE_DISK
 from zcompute.virt import Hypervisor, PowerState
 from zcompute.xml import Domain
 
@@ -71,6 +71,13 @@ STEPS = {
     "iscsi_detach": ["detach.unplugged", "volume_detach.detached", "volume_detach.forgotten"],
     "nic_attach": ["nic_attach.attached", "nic_attach.recorded"],
     "nic_detach": ["detach.unplugged", "nic_detach.detached", "nic_detach.forgotten"],
+    "rescue": [
+        "rescue.disk", "rescue.recorded", "rescue.stopped", "rescue.defined", "rescue.started",
+    ],
+    "unrescue": [
+        "unrescue.stopped", "unrescue.defined", "unrescue.recorded", "unrescue.files_removed",
+        "unrescue.started",
+    ],
     "image_import": ["image.copied", "image.recorded", "image.renamed"],
     "image_delete": ["image_delete.trashed", "image_delete.forgotten"],
 }  # fmt: skip
@@ -171,6 +178,8 @@ class Host:
         if running:
             docs.append(Domain.from_xml(drv.domains.xml(uuid)))
         wanted = {str(drv.root_disk_path(uuid))} | {str(b.source) for b in inst.block_devices}
+        if inst.rescue is not None:  # the rescue disk first, the root disk; no volumes
+            wanted = {str(drv.instances_dir / uuid / RESCUE_DISK), str(drv.root_disk_path(uuid))}
         if inst.config_drive is not None:
             wanted.add(str(drv.instances_dir / uuid / CONFIG_DRIVE))
         macs = {n.mac for n in inst.nics}
@@ -374,6 +383,40 @@ def test_nic_detach(host: Host, running: str, step: str, action: str) -> None:
         host.run("interface", "detach", running, mac)
 
 
+@pytest.fixture(scope="module")
+def rescuable(host: Host) -> Iterator[str]:
+    """One guest for the rescue cases: each leaves it unrescued and running."""
+    guest = f"{TEST_PREFIX}{RUN_ID}-int-rsc-{uuidlib.uuid4().hex[:6]}"
+    host.boot(guest)
+    yield guest
+    host.run("delete", guest, check=False)
+
+
+def _itself_again(host: Host, guest: str) -> None:
+    """An interrupted rescue is undone, an unrescue finished: the guest boots as itself."""
+    inst = host.driver.get_instance(guest)
+    assert inst.rescue is None
+    assert not (host.driver.instances_dir / inst.uuid / RESCUE_DISK).exists()
+    if host.driver.domains.state(inst.uuid) is not PowerState.RUNNING:
+        host.run("start", guest)  # recovery starts no guest
+    host.manageable(guest)
+
+
+@pytest.mark.parametrize(("step", "action"), cases("rescue"))
+def test_rescue(host: Host, rescuable: str, step: str, action: str) -> None:
+    host.interrupted(f"{step}:{action}", "rescue", rescuable)
+    host.converge()
+    _itself_again(host, rescuable)
+
+
+@pytest.mark.parametrize(("step", "action"), cases("unrescue"))
+def test_unrescue(host: Host, rescuable: str, step: str, action: str) -> None:
+    host.run("rescue", rescuable)
+    host.interrupted(f"{step}:{action}", "unrescue", rescuable)
+    host.converge()
+    _itself_again(host, rescuable)
+
+
 @pytest.mark.parametrize(("step", "action"), cases("image_import"))
 def test_image_import(host: Host, step: str, action: str) -> None:
     image = f"imp-{uuidlib.uuid4().hex[:8]}"
@@ -421,6 +464,8 @@ def test_every_step_of_every_operation_has_its_cases(
         "nic_attach": traced("interface", "attach", running, "--network", "zcompute-isolated",
                              "--mac", mac),
         "nic_detach": traced("interface", "detach", running, mac),
+        "rescue": traced("rescue", name),
+        "unrescue": traced("unrescue", name),
         "destroy": traced("delete", name),
         "image_delete": traced("image", "delete", image),
         "image_import": traced("image", "import", image, str(volume), "--arch", "s390x"),

@@ -42,6 +42,7 @@ _SUPPORT = MappingProxyType(
         "pause": Claim(COMPLETE),
         "suspend": Claim(COMPLETE, "managed save"),
         "snapshot": Claim(COMPLETE),
+        "rescue": Claim(COMPLETE),
         "console-log": Claim(COMPLETE, "PL011 serial (ttyAMA0)"),
         "interactive-console": Claim(COMPLETE, "PL011 serial, or virtio console without virtlogd"),
         "vnc": Claim(PARTIAL, "virtio-gpu only; the guest needs its driver"),

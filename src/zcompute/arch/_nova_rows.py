@@ -325,9 +325,10 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Rescue instance",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
-        features=(),
+        features=("rescue",),
         methods=("rescue", "unrescue"),
-        note="zcompute has no rescue boot",
+        note="legacy rescue: the rescue image boots, the root disk second; a config drive "
+        "with the rescue password",
     ),
     NovaRow(
         "operation.resize",

@@ -41,6 +41,7 @@ _SUPPORT = MappingProxyType(
         "pause": Claim(COMPLETE),
         "suspend": Claim(COMPLETE, "managed save"),
         "snapshot": Claim(COMPLETE),
+        "rescue": Claim(COMPLETE),
         "console-log": Claim(COMPLETE, "spapr-vty (hvc0)"),
         "interactive-console": Claim(COMPLETE, "spapr-vty (hvc0)"),
         "vnc": Claim(COMPLETE, "standard VGA on pseries"),

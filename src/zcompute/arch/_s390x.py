@@ -61,6 +61,7 @@ _SUPPORT = MappingProxyType(
         "pause": Claim(COMPLETE),
         "suspend": Claim(COMPLETE, "managed save"),
         "snapshot": Claim(COMPLETE),
+        "rescue": Claim(COMPLETE),
         "console-log": Claim(COMPLETE, "SCLP line-mode console (sclplm) written to a file"),
         "interactive-console": Claim(COMPLETE, "SCLP VT220 console (sclp), /dev/ttysclp0"),
         "vnc": Claim(MISSING, "IBM Z guests have no graphics adapter; use the SCLP console"),

@@ -102,6 +102,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("pause", "Pause / unpause"),
     Feature("suspend", "Suspend / resume"),
     Feature("snapshot", "Snapshot"),
+    Feature("rescue", "Rescue / unrescue"),
     Feature("console-log", "Console log"),
     Feature("interactive-console", "Interactive console"),
     Feature("vnc", "VNC console", _GRAPHICS),
@@ -162,6 +163,7 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
             _DONE,
             "running/paused guests: block copy; stopped: the disk itself; bootable by a spawn",
         ),
+        "rescue": Implementation(_DONE),
         "console-log": Implementation(_DONE, "early kernel messages captured in the log console"),
         "interactive-console": Implementation(
             _DONE, "libvirt console stream, both ways; or a raw TCP endpoint (serial_tcp)"

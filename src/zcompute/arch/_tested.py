@@ -22,6 +22,7 @@ TESTED_ON: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "pause": ("s390x", "x86_64"),
         "suspend": ("s390x", "x86_64"),
         "snapshot": ("s390x", "x86_64"),
+        "rescue": ("s390x", "x86_64"),
         "console-log": ("s390x", "x86_64", "aarch64"),
         "interactive-console": ("s390x", "x86_64"),
         "attach-volume": ("s390x", "x86_64"),

@@ -44,6 +44,7 @@ _SUPPORT = MappingProxyType(
         "pause": Claim(COMPLETE),
         "suspend": Claim(COMPLETE, "managed save"),
         "snapshot": Claim(COMPLETE),
+        "rescue": Claim(COMPLETE),
         "console-log": Claim(COMPLETE, "serial pty with a virtlogd log, else a file serial"),
         "interactive-console": Claim(COMPLETE, "ISA serial port"),
         "vnc": Claim(COMPLETE, "optional; adds a VGA adapter and a USB tablet"),

@@ -341,7 +341,10 @@ def list_guests(app: AppContext, as_json: bool) -> None:
 
 
 def _state_text(inst: Instance, state: str) -> str:
-    return state if inst.task is None else f"{state} ({inst.task})"
+    notes = [str(inst.task)] if inst.task is not None else []
+    if inst.rescue is not None:
+        notes.append(f"rescued from {inst.rescue.image.name}")
+    return f"{state} ({', '.join(notes)})" if notes else state
 
 
 @cli.command()
@@ -491,6 +494,40 @@ def snapshot(app: AppContext, name: str, image_name: str) -> None:
         f"saved {name} as image {image.name} ({image.id}): {image.disk_format}, "
         f"{human_bytes(image.virtual_size)} virtual, {human_bytes(image.size)} stored"
     )
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--image",
+    "image_name",
+    metavar="IMAGE",
+    help="The image to boot from (name or id; default: the guest's own image).",
+)
+@pass_app
+def rescue(app: AppContext, name: str, image_name: str | None) -> None:
+    """Boot guest NAME from a rescue image, with its own root disk as its second disk.
+
+    The guest is stopped at once (stop it first for a clean shutdown) and boots from a new
+    disk made from IMAGE (a disk image, or a kernel-boot image's kernel and initrd), named
+    first so that it boots; its root disk is the second disk (vdb), its NICs, console and
+    config drive stay. Its volumes, ephemeral and swap disks are detached while rescued.
+    'zcompute unrescue NAME' boots it as before.
+    """
+    with open_driver(app) as driver, stderr_console().status(f"rescuing {name} ..."):
+        image = None if image_name is None else driver.images.get(image_name)
+        driver.rescue(name, image)
+        _after(driver, name, "rescued")
+
+
+@cli.command()
+@click.argument("name")
+@pass_app
+def unrescue(app: AppContext, name: str) -> None:
+    """Boot a rescued guest NAME as before: its own definition, the rescue disk removed."""
+    with open_driver(app) as driver, stderr_console().status(f"unrescuing {name} ..."):
+        driver.unrescue(name)
+        _after(driver, name, "unrescued")
 
 
 @cli.command("crash-dump")

@@ -39,6 +39,7 @@ from zcompute.driver._power import DEFAULT_SHUTDOWN_TIMEOUT, HostBootReport, Pow
 from zcompute.driver._queries import Queries
 from zcompute.driver._recovery import Recovery, RepairReport
 from zcompute.driver._reports import HostReport, InstanceInfo
+from zcompute.driver._rescue import RescueOps
 from zcompute.driver._serial import ConsoleOps, SerialConsole
 from zcompute.driver._snapshot import DEFAULT_COPY_TIMEOUT, SnapshotOps
 from zcompute.driver._spawn import SpawnOps
@@ -80,6 +81,7 @@ class ComputeDriver:
         self._volume_changes = VolumeChangeOps(ctx, ops)
         self._iscsi = IscsiVolumeOps(ctx, self._devices)
         self._snapshot = SnapshotOps(ctx, ops)
+        self._rescue = RescueOps(ctx, ops, guests)
         self._console = ConsoleOps(ctx, ops)
         self._queries = Queries(ctx)
         self._agent = GuestAgentOps(ctx)
@@ -287,6 +289,22 @@ class ComputeDriver:
         self, name_or_uuid: str, image_name: str, *, timeout: float = DEFAULT_COPY_TIMEOUT
     ) -> Image:
         return self._snapshot.snapshot(name_or_uuid, image_name, timeout=timeout)
+
+    # -- rescue (:mod:`._rescue`) --------------------------------------------------------------
+
+    @operation("rescue")
+    def rescue(
+        self,
+        name_or_uuid: str,
+        rescue_image: Image | None = None,
+        *,
+        config_drive: ConfigDrive | None = None,
+    ) -> Instance:
+        return self._rescue.rescue(name_or_uuid, rescue_image, config_drive=config_drive)
+
+    @operation("rescue")
+    def unrescue(self, name_or_uuid: str) -> Instance:
+        return self._rescue.unrescue(name_or_uuid)
 
     @operation("interactive-console")
     def get_serial_console(self, name_or_uuid: str) -> SerialConsole:

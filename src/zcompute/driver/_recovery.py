@@ -17,6 +17,8 @@ recover it according to what libvirt shows:
   a device the domain has but the record does not (an attach cut short) is detached, a record
   of a device the domain no longer has (a detach cut short) is dropped, and a tap device marked
   as the instance's that no NIC uses any more is removed;
+* ``rescuing`` is undone and ``unrescuing`` finished, both by :func:`._rescue.restore_original`
+  (the guest's own definition, no rescue record or files; the root disk is never touched);
 * anything else (power operations): the task is cleared and the state libvirt reports recorded.
 
 ``repair`` goes further: it also aborts block jobs that no running snapshot owns, makes every
@@ -44,7 +46,9 @@ from zcompute.driver._devices import (
     nic_with_mac,
 )
 from zcompute.driver._fc import release_volume_connections
+from zcompute.driver._guests import Guests
 from zcompute.driver._operations import Operation
+from zcompute.driver._rescue import remove_rescue_files, restore_original
 from zcompute.driver._secrets import (
     remove_instance_secrets,
     remove_unrecorded_secrets,
@@ -68,6 +72,7 @@ _DEVICE_TASKS = {
     Task.ATTACHING_INTERFACE,
     Task.DETACHING_INTERFACE,
 }
+_RESCUE_TASKS = {Task.RESCUING, Task.UNRESCUING}
 _UNPLUG_TIMEOUT = 10.0  # seconds a guest gets to release a device an interrupted attach added
 
 
@@ -117,16 +122,22 @@ class Recovery:
                     actions.append(self.recover(current))
         return RepairReport(tuple(actions))
 
-    def undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> None:
+    def undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> bool:
         """A failed operation converges the way an interrupted one does, at once: a device an
         attach added but did not record is detached, a detached one's record dropped, a block
-        job a snapshot left is aborted. What cannot be done now is left to the next command."""
+        job a snapshot left is aborted. What cannot be done now is left to the next command.
+
+        Returns False when a rescue or unrescue could not be converged: its task then stays
+        recorded, so that the next command recovers it (its record and its definition may
+        disagree until then); other tasks end either way."""
         try:
             inst = self._ctx.db.get_instance(uuid)
             for done in self._partial_work(inst, task, touched):
                 LOG.warning("instance %s: after the failed %s: %s", inst.name, task.value, done)
         except ZcomputeError as err:
             LOG.error("instance %s: could not undo the failed %s: %s", uuid, task.value, err)
+            return task not in _RESCUE_TASKS
+        return True
 
     def _partial_work(
         self, inst: Instance, task: Task, touched: list[tuple[str, str]] | None = None
@@ -142,6 +153,8 @@ class Recovery:
                 else [key for kind, key in touched if kind == "disk"]
             )
             return [done for t in targets for done in settle_swap(self._ctx, inst.uuid, t)]
+        if task in _RESCUE_TASKS:
+            return restore_original(self._ctx, Guests(self._ctx), inst)
         if task in _DEVICE_TASKS and (touched is None or touched):
             return self._match_devices_to_record(inst, touched)
         return []
@@ -188,6 +201,8 @@ class Recovery:
         fault_point("destroy.secrets_removed")
         if not keep_files:
             shutil.rmtree(self._ctx.instances_dir / inst.uuid, ignore_errors=True)
+        elif inst.rescue is not None:  # the guest's own disks are kept, not the rescue's
+            remove_rescue_files(self._ctx.instances_dir / inst.uuid)
         fault_point("destroy.files_removed")
         self._ctx.db.delete_instance(inst.uuid, missing_ok=True)
 
@@ -197,8 +212,9 @@ class Recovery:
         self, inst: Instance, only: list[tuple[str, str]] | None = None
     ) -> list[str]:
         """Detach devices the record does not list; drop records of devices that are gone
-        (``only`` these devices, when given)."""
-        if not self._ctx.domains.exists(inst.uuid):
+        (``only`` these devices, when given). A rescued guest's definition is the rescue's, without
+        its volumes: it is left alone until it is unrescued."""
+        if inst.rescue is not None or not self._ctx.domains.exists(inst.uuid):
             return []
         live = self._ctx.observed_state(inst.uuid) in ACTIVE
         docs = [Domain.from_xml(self._ctx.domains.xml(inst.uuid, inactive=True))]

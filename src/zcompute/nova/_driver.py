@@ -32,6 +32,7 @@ from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
 from zcompute.nova._interfaces import InterfaceMethods
 from zcompute.nova._power import PowerMethods
+from zcompute.nova._rescue import RescueMethods
 from zcompute.nova._swapvol import SwapVolumeMethods
 from zcompute.nova._translate import config_drive_of, flavor_of, nics_of
 from zcompute.properties import VIF_MODEL_PROPERTY
@@ -55,7 +56,12 @@ _NODE_ID_FILE = "nova-compute-id"
 
 
 class ZComputeDriver(
-    InterfaceMethods, SwapVolumeMethods, PowerMethods, DeviceNameMethods, AdapterBase
+    InterfaceMethods,
+    SwapVolumeMethods,
+    RescueMethods,
+    PowerMethods,
+    DeviceNameMethods,
+    AdapterBase,
 ):
     """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class.
 

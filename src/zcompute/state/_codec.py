@@ -27,6 +27,7 @@ from zcompute.model import (
     Instance,
     NetworkDiskSource,
     NICSpec,
+    Rescue,
     UnusableRecord,
 )
 
@@ -184,13 +185,27 @@ def instance_row(instance: Instance) -> dict[str, Any]:
         "updated_at": timestamp(instance.updated_at),
         "config_drive": instance.config_drive,
         "serial_port": instance.serial_port,
+        **rescue_columns(instance.rescue),
     }
 
 
+def rescue_columns(rescue: Rescue | None) -> dict[str, Any]:
+    """The columns that record a rescue (all NULL: the instance is not rescued)."""
+    if rescue is None:
+        return {"rescue_image_id": None, "rescue_config_drive": None}
+    return {"rescue_image_id": rescue.image.id, "rescue_config_drive": int(rescue.config_drive)}
+
+
 def instance_from_row(
-    row: sqlite3.Row, image: Image, attachments: Iterable[sqlite3.Row]
+    row: sqlite3.Row,
+    image: Image,
+    attachments: Iterable[sqlite3.Row],
+    rescue_image: Image | None = None,
 ) -> Instance:
     devices = [decode_attachment(a) for a in attachments]
+    rescue = None
+    if rescue_image is not None:
+        rescue = Rescue(rescue_image, bool(row["rescue_config_drive"]))
     return Instance(
         uuid=row["uuid"],
         name=row["name"],
@@ -208,6 +223,7 @@ def instance_from_row(
         updated_at=datetime.fromisoformat(row["updated_at"]),
         config_drive=row["config_drive"],
         serial_port=row["serial_port"],
+        rescue=rescue,
     )
 
 

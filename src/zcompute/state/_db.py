@@ -38,6 +38,7 @@ from zcompute.model import (
     Instance,
     InstanceState,
     NICSpec,
+    Rescue,
     Task,
     UnusableRecord,
     utcnow,
@@ -229,7 +230,8 @@ class StateDB:
     def image_users(self, image_id: str) -> list[str]:
         """Names of the instances that use the image (and keep it from being deleted)."""
         rows = self._rows(
-            "SELECT name FROM instances WHERE image_id = ? ORDER BY name", (image_id,)
+            "SELECT name FROM instances WHERE image_id = ? OR rescue_image_id = ? ORDER BY name",
+            (image_id, image_id),
         )
         return [r["name"] for r in rows]
 
@@ -368,8 +370,9 @@ class StateDB:
             rows = self._execute(f"SELECT * FROM instances {where} ORDER BY name", params)
             rows_list = rows.fetchall()
             images = self._execute(
-                f"SELECT * FROM images WHERE id IN (SELECT image_id FROM instances {where})",
-                params,
+                f"SELECT * FROM images WHERE id IN (SELECT image_id FROM instances {where}"
+                f" UNION SELECT rescue_image_id FROM instances {where})",
+                params + params,
             ).fetchall()
             attachments = self._execute(
                 "SELECT * FROM attachments WHERE instance_uuid IN "
@@ -381,7 +384,12 @@ class StateDB:
         for att in attachments:
             per_instance.setdefault(att["instance_uuid"], []).append(att)
         return [
-            codec.instance_from_row(r, by_id[r["image_id"]], per_instance.get(r["uuid"], []))
+            codec.instance_from_row(
+                r,
+                by_id[r["image_id"]],
+                per_instance.get(r["uuid"], []),
+                by_id.get(r["rescue_image_id"] or ""),
+            )
             for r in rows_list
         ]
 
@@ -421,6 +429,26 @@ class StateDB:
                 )
             except sqlite3.IntegrityError as err:
                 raise _port_taken(port) from err
+            return changed
+
+    def set_rescue(self, uuid: str, rescue: Rescue | None) -> Instance:
+        """Record that the instance boots as ``rescue`` says (None: it is not rescued)."""
+        with self.transaction():
+            current = self.get_instance(uuid)
+            if rescue is not None:
+                self._require_image(rescue.image)
+            changed = current.replace(rescue=rescue, updated_at=utcnow())
+            columns = codec.rescue_columns(rescue)
+            self._execute(
+                "UPDATE instances SET rescue_image_id = :rescue_image_id, "
+                "rescue_config_drive = :rescue_config_drive, updated_at = :updated_at "
+                "WHERE uuid = :uuid",
+                {
+                    **columns,
+                    "updated_at": codec.timestamp(changed.updated_at),
+                    "uuid": current.uuid,
+                },
+            )
             return changed
 
     def begin_task(self, uuid: str, task: Task | str) -> Instance:

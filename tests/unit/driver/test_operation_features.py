@@ -142,12 +142,14 @@ CALLS: dict[str, Callable[[ComputeDriver, str, str], object]] = {
     "power_off": lambda d, n, i: d.power_off(n),
     "power_on": lambda d, n, i: d.power_on(n),
     "reboot": lambda d, n, i: d.reboot(n),
+    "rescue": lambda d, n, i: d.rescue(n),
     "resume": lambda d, n, i: d.resume(n),
     "snapshot": lambda d, n, i: d.snapshot(n, "unit-snap"),
     "spawn": lambda d, n, i: d.spawn("unit-new", i, FLAVOR.name),
     "suspend": lambda d, n, i: d.suspend(n),
     "trigger_crash_dump": lambda d, n, i: d.trigger_crash_dump(n),
     "unpause": lambda d, n, i: d.unpause(n),
+    "unrescue": lambda d, n, i: d.unrescue(n),
 }
 
 
