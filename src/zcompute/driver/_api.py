@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from zcompute.arch import ARCHES, FEATURES, get_profile
 from zcompute.configdrive import ConfigDrive
 from zcompute.driver._agent import GuestAgentInfo
+from zcompute.driver._devicetags import TaggedDevice
 from zcompute.driver._power import HostBootReport
 from zcompute.driver._recovery import RepairReport
 from zcompute.driver._reports import HostReport, InstanceInfo
@@ -28,7 +29,7 @@ from zcompute.images import ImageStore
 from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
 from zcompute.plan import GuestPlan, HostView
 from zcompute.virt import ConsoleStream, LifecycleEvent
-from zcompute.volumes import DiskSource, VolumeEncryption, VolumePolicy
+from zcompute.volumes import DiskSource, HostVolumePorts, VolumeEncryption, VolumePolicy
 
 __all__ = ["Capabilities", "ComputeAPI", "capabilities_of"]
 
@@ -121,6 +122,7 @@ class ComputeAPI(Protocol):
     def list_instances(self) -> list[InstanceInfo]: ...
     def instance_exists(self, name_or_uuid: str) -> bool: ...
     def domain_xml(self, name_or_uuid: str) -> str: ...
+    def device_metadata(self, name_or_uuid: str) -> tuple[TaggedDevice, ...]: ...
     def power_off(self, name_or_uuid: str, timeout: float = ...) -> bool: ...
     def power_on(self, name_or_uuid: str) -> Instance: ...
     def reboot(self, name_or_uuid: str, hard: bool = ..., timeout: float = ...) -> bool: ...
@@ -154,6 +156,7 @@ class ComputeAPI(Protocol):
         readonly: bool = ...,
         serial: str | None = ...,
         disk_format: str | None = ...,
+        tag: str | None = ...,
     ) -> BlockDeviceSpec: ...
     def detach_volume(
         self, name_or_uuid: str, target: str, timeout: float = ...
@@ -167,6 +170,7 @@ class ComputeAPI(Protocol):
         root: Path = ...,
         host_arch: str | None = ...,
         connector_options: Mapping[str, Any] | None = ...,
+        tag: str | None = ...,
     ) -> BlockDeviceSpec: ...
     def extend_volume(
         self, name_or_uuid: str, target: str, new_size_bytes: int | None = ...
@@ -188,6 +192,7 @@ class ComputeAPI(Protocol):
         bus: str | None = ...,
         shareable: bool = ...,
         encryption: VolumeEncryption | None = ...,
+        tag: str | None = ...,
     ) -> BlockDeviceSpec: ...
     def attach_volume_connection(
         self,
@@ -198,7 +203,9 @@ class ComputeAPI(Protocol):
         bus: str | None = ...,
         shareable: bool = ...,
         encryption: VolumeEncryption | None = ...,
+        tag: str | None = ...,
     ) -> BlockDeviceSpec: ...
     def iscsi_initiator_name(self) -> str: ...
+    def volume_connector(self, root: Path = ...) -> HostVolumePorts: ...
     def attach_interface(self, name_or_uuid: str, nic: NICSpec) -> NICSpec: ...
     def detach_interface(self, name_or_uuid: str, mac: str, timeout: float = ...) -> NICSpec: ...

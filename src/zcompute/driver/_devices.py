@@ -79,6 +79,7 @@ class DeviceOps:
         serial: str | None = None,
         disk_format: str | None = None,
         prepare: Callable[[Operation], None] | None = None,
+        tag: str | None = None,
     ) -> BlockDeviceSpec:
         """Attach a file or block device as a disk; returns what was attached.
 
@@ -87,13 +88,14 @@ class DeviceOps:
         the first free name on ``bus`` (the image's ``hw_disk_bus``, else the arch's bus).
         ``prepare`` runs first inside the operation (its task recorded), so that what it
         makes (a network volume's secrets) is recovered like the attach if it is cut short.
+        ``tag``: the device role tag the guest finds in its device metadata.
         """
         verb = "attach a volume to"
         with self._ops.run(name_or_uuid, Task.ATTACHING_VOLUME, _ATTACHABLE, verb) as op:
             if prepare is not None:
                 prepare(op)
             spec = self._volume_spec(
-                op.instance, volume, target, bus, readonly, serial, disk_format
+                op.instance, volume, target, bus, readonly, serial, disk_format, tag
             )
             live = op.state in ACTIVE
             self._check_new_disk(op, spec, live)
@@ -140,6 +142,7 @@ class DeviceOps:
         readonly: bool,
         serial: str | None,
         disk_format: str | None = None,
+        tag: str | None = None,
     ) -> BlockDeviceSpec:
         if isinstance(volume, DiskSource):
             # virtio-blk keeps 20 bytes of a serial; a Cinder volume id (36) is cut, as QEMU would
@@ -154,6 +157,7 @@ class DeviceOps:
                     serial=serial,
                     shareable=volume.shareable,
                     encryption_secret=volume.encryption_secret,
+                    tag=tag,
                 )
                 target = bus = None
             else:
@@ -161,7 +165,7 @@ class DeviceOps:
         if isinstance(volume, BlockDeviceSpec):
             if target is not None or bus is not None:
                 raise InvalidInput("target", "give target and bus in the BlockDeviceSpec")
-            spec = volume
+            spec = volume if tag is None else dataclasses.replace(volume, tag=tag)
         else:
             bus = bus or inst.image.prop(DISK_BUS_PROPERTY) or get_profile(inst.arch).disk_bus
             source = Path(volume).absolute()
@@ -172,6 +176,7 @@ class DeviceOps:
                 readonly=readonly,
                 serial=serial,
                 format=disk_format,
+                tag=tag,
             )
         prefix = target_name(spec.bus, 0)[:2]
         if spec.device == "disk" and not spec.target.startswith(prefix):

@@ -57,7 +57,14 @@ from zcompute.virt import (
     LifecycleEvent,
     lifecycle_subscription,
 )
-from zcompute.volumes import FC_VOLUME_TYPE, ISCSI, DiskSource, VolumeEncryption, VolumePolicy
+from zcompute.volumes import (
+    FC_VOLUME_TYPE,
+    ISCSI,
+    DiskSource,
+    HostVolumePorts,
+    VolumeEncryption,
+    VolumePolicy,
+)
 
 
 @map_os_errors  # no OSError leaves the driver: each becomes the zcompute error naming its path
@@ -340,6 +347,7 @@ class ComputeDriver:
         readonly: bool = False,
         serial: str | None = None,
         disk_format: str | None = None,
+        tag: str | None = None,
     ) -> BlockDeviceSpec:
         return self._devices.attach_volume(
             name_or_uuid,
@@ -349,6 +357,7 @@ class ComputeDriver:
             readonly=readonly,
             serial=serial,
             disk_format=disk_format,
+            tag=tag,
         )
 
     @operation("attach-volume")
@@ -367,6 +376,7 @@ class ComputeDriver:
         root: Path = Path("/"),
         host_arch: str | None = None,
         connector_options: Mapping[str, Any] | None = None,
+        tag: str | None = None,
     ) -> BlockDeviceSpec:
         return self._fc.attach_fc_volume(
             name_or_uuid,
@@ -375,6 +385,7 @@ class ComputeDriver:
             root=root,
             host_arch=host_arch,
             connector_options=connector_options,
+            tag=tag,
         )
 
     @operation("attach-volume")
@@ -404,6 +415,7 @@ class ComputeDriver:
         bus: str | None = None,
         shareable: bool = False,
         encryption: VolumeEncryption | None = None,
+        tag: str | None = None,
     ) -> BlockDeviceSpec:
         return self._iscsi.attach_iscsi_volume(
             name_or_uuid,
@@ -412,6 +424,7 @@ class ComputeDriver:
             bus=bus,
             shareable=shareable,
             encryption=encryption,
+            tag=tag,
         )
 
     @operation("attach-volume")
@@ -424,6 +437,7 @@ class ComputeDriver:
         bus: str | None = None,
         shareable: bool = False,
         encryption: VolumeEncryption | None = None,
+        tag: str | None = None,
     ) -> BlockDeviceSpec:
         """Attach a Cinder volume by its ``connection_info``, whatever its transport: the one
         entry point for Nova. ``driver_volume_type`` picks the path (``fibre_channel``:
@@ -443,6 +457,7 @@ class ComputeDriver:
                 bus=bus,
                 shareable=shareable,
                 encryption=encryption,
+                tag=tag,
             )
         if kind == FC_VOLUME_TYPE:
             if bus is not None or shareable or encryption is not None:
@@ -451,11 +466,22 @@ class ComputeDriver:
                     "an FC volume takes no bus, shareable or encryption yet",
                     [ISCSI],
                 )
-            return self.attach_fc_volume(name_or_uuid, connection_info, target=target)
+            return self.attach_fc_volume(name_or_uuid, connection_info, target=target, tag=tag)
         raise InvalidInput(
             "connection_info.driver_volume_type",
             f"{kind!r} is not a volume type zcompute attaches",
             [FC_VOLUME_TYPE, ISCSI],
+        )
+
+    @host_operation("attach-volume")
+    def volume_connector(self, root: Path = Path("/")) -> HostVolumePorts:
+        """What Cinder needs to export a volume to this host (Nova's volume connector): the
+        iSCSI initiator name and the online FC ports (``root``: where sysfs is read)."""
+        ports = self._fc.online_ports(root)
+        return HostVolumePorts(
+            iscsi_initiator=self._iscsi.initiator_name(),
+            fc_wwpns=tuple(wwpn for wwpn, _ in ports),
+            fc_wwnns=tuple(wwnn for _, wwnn in ports),
         )
 
     @host_operation("attach-volume-iscsi")

@@ -61,6 +61,7 @@ class IscsiVolumeOps:
         bus: str | None = None,
         shareable: bool = False,
         encryption: VolumeEncryption | None = None,
+        tag: str | None = None,
     ) -> BlockDeviceSpec:
         """Attach Cinder's iSCSI volume as a network disk (see the module docs)."""
         info = parse_iscsi_connection_info(connection_info)
@@ -102,7 +103,7 @@ class IscsiVolumeOps:
             uuids = [s.uuid for s in secrets]
             undo.push("remove the volume's secrets", functools.partial(self._forget, inst, uuids))
             return self._devices.attach_volume(
-                inst.uuid, source, target=target, bus=bus, prepare=prepare
+                inst.uuid, source, target=target, bus=bus, prepare=prepare, tag=tag
             )
 
     def _forget(self, inst: Instance, uuids: list[str]) -> None:

@@ -10,6 +10,7 @@ same libvirtd are neither reported to Nova nor touched by it.
 
 from __future__ import annotations
 
+import contextlib
 import uuid as uuidlib
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from nova.compute import power_state, task_states
 from nova.console import type as console_type
 from nova.virt import driver, hardware, netutils
 
+from zcompute.configdrive import ConfigDrive
 from zcompute.driver import ComputeDriver, InstanceInfo
 from zcompute.errors import InvalidState
 from zcompute.model import InstanceState
@@ -35,6 +37,7 @@ from zcompute.nova._power import PowerMethods
 from zcompute.nova._rescue import RescueMethods
 from zcompute.nova._swapvol import SwapVolumeMethods
 from zcompute.nova._translate import config_drive_of, flavor_of, nics_of
+from zcompute.nova._volumes import VolumeMethods
 from zcompute.properties import VIF_MODEL_PROPERTY
 
 __all__ = ["ZComputeDriver"]
@@ -56,6 +59,7 @@ _NODE_ID_FILE = "nova-compute-id"
 
 
 class ZComputeDriver(
+    VolumeMethods,
     InterfaceMethods,
     SwapVolumeMethods,
     RescueMethods,
@@ -80,6 +84,8 @@ class ZComputeDriver(
         "supports_device_tagging": True,
         "supports_attach_interface": True,
         "supports_tagged_attach_interface": True,
+        "supports_tagged_attach_volume": True,
+        "supports_multiattach": True,
         # [libvirt] file_backed_memory: guests' memory is a file (zcompute's
         # file_backed_memory_mib); init_host clears it where that is off, as Nova's libvirt
         # driver does (the trait COMPUTE_MEM_BACKING_FILE follows it)
@@ -155,9 +161,6 @@ class ZComputeDriver(
             ", ".join(load)
         )
 
-    def get_volume_connector(self, instance: Any) -> dict[str, Any]:
-        return {"ip": CONF.my_ip, "host": self._host, "multipath": False}
-
     def list_instances(self) -> list[str]:
         return [inst.name for inst in self._owned()]
 
@@ -188,35 +191,32 @@ class ZComputeDriver(
         accel_info: Any = None,
     ) -> None:
         uuid = str(instance.uuid)
-        _refuse_volumes(block_device_info, instance.flavor)
+        _refuse_disks(block_device_info, instance.flavor)
         with nova_errors(uuid, image_id=image_meta.id):
             image = self._glance.image_for(context, image_meta.id)
             vif_model = image_meta.properties.get(VIF_MODEL_PROPERTY)
             tags = vif_tags(context, instance)
             nics = nics_of(network_info or [], str(vif_model) if vif_model else None, tags)
-            drive = None
-            if _config_drive_wanted(instance):
-                network_data = netutils.get_network_metadata(network_info or [])
-                extra = {
-                    "availability_zone": instance.availability_zone,
-                    "project_id": instance.project_id,
-                    "launch_index": instance.launch_index,
-                }
-                if admin_password:  # as Nova's metadata has it (the drive is root's only)
-                    extra["admin_pass"] = admin_password
-                drive = config_drive_of(instance, network_data, extra)
             self.zc.spawn(
                 instance.name,
                 image,
                 flavor_of(instance.flavor),
                 nics=nics,
                 uuid=uuid,
-                config_drive=drive,
+                config_drive=_config_drive(instance, network_info, admin_password),
                 managed_by=self.manager,
             )
-            if not power_on:
-                self.zc.power_off(uuid, timeout=0)
-            save_device_metadata(instance, self.zc.device_metadata(uuid))
+            try:
+                self.attach_boot_volumes(context, uuid, block_device_info)
+                if not power_on:
+                    self.zc.power_off(uuid, timeout=0)
+                save_device_metadata(context, instance, self.zc.device_metadata(uuid))
+            except BaseException:
+                # a failed spawn leaves nothing (Nova's contract): the guest goes, with the
+                # volumes, connections and secrets attached so far
+                with contextlib.suppress(Exception):
+                    self.zc.destroy(uuid)
+                raise
 
     def destroy(
         self,
@@ -316,18 +316,32 @@ def _node_uuid(data_dir: Path) -> str:
         return value
 
 
-def _config_drive_wanted(instance: Any) -> bool:
+def _config_drive(instance: Any, network_info: Any, admin_password: Any) -> ConfigDrive | None:
+    """The config drive Nova asks for (``required_by``), or None."""
     from nova.virt import configdrive
 
-    return bool(configdrive.required_by(instance))
+    if not configdrive.required_by(instance):
+        return None
+    network_data = netutils.get_network_metadata(network_info or [])
+    extra = {
+        "availability_zone": instance.availability_zone,
+        "project_id": instance.project_id,
+        "launch_index": instance.launch_index,
+    }
+    if admin_password:  # as Nova's metadata has it (the drive is root's only)
+        extra["admin_pass"] = admin_password
+    return config_drive_of(instance, network_data, extra)
 
 
-def _refuse_volumes(block_device_info: Any, flavor: Any) -> None:
-    """Refuse volumes, and ephemeral or swap disks other than the flavor's (zcompute makes
-    exactly those: one ext4 ephemeral disk and one swap disk, of the flavor's sizes)."""
+def _refuse_disks(block_device_info: Any, flavor: Any) -> None:
+    """Refuse a root volume, and ephemeral or swap disks other than the flavor's (zcompute
+    makes exactly those: one ext4 ephemeral disk and one swap disk, of the flavor's sizes)."""
     info = block_device_info or {}
-    if driver.block_device_info_get_mapping(info):
-        raise exception.InvalidInput(reason="zcompute's Nova driver does not attach volumes yet")
+    if any(bdm.get("boot_index") == 0 for bdm in driver.block_device_info_get_mapping(info)):
+        raise exception.InvalidInput(
+            reason="zcompute boots a server from an image: a root volume (boot from volume) "
+            "is not supported yet; give the volume as a data volume (boot_index -1)"
+        )
     wanted = int(flavor.ephemeral_gb or 0)
     asked = driver.block_device_info_get_ephemerals(info)
     if asked and (

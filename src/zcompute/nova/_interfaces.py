@@ -24,7 +24,7 @@ class InterfaceMethods(AdapterBase):
             model = image_meta.properties.get(VIF_MODEL_PROPERTY)
             (nic,) = nics_of([vif], str(model) if model else None, vif_tags(context, instance))
             self.zc.attach_interface(uuid, nic)
-            save_device_metadata(instance, self.zc.device_metadata(uuid))
+            save_device_metadata(context, instance, self.zc.device_metadata(uuid))
 
     def detach_interface(self, context: Any, instance: Any, vif: Any) -> None:
         with self._guest(instance) as uuid:
@@ -33,4 +33,4 @@ class InterfaceMethods(AdapterBase):
             except NotFound:
                 # gone already (a detach retried after the guest let go): what Nova asked for
                 LOG.warning("NIC %s of instance %s is not attached", vif["address"], uuid)
-            save_device_metadata(instance, self.zc.device_metadata(uuid))
+            save_device_metadata(context, instance, self.zc.device_metadata(uuid))

@@ -43,7 +43,13 @@ from zcompute.volumes._iscsi import (
     parse_iscsi_connection_info,
 )
 from zcompute.volumes._local import SYSTEM_DIRS, LocalVolume, VolumePolicy, parse_volume_dirs
-from zcompute.volumes._model import ConnectedVolume, DiskSource, VolumeConnector, ZfcpUnit
+from zcompute.volumes._model import (
+    ConnectedVolume,
+    DiskSource,
+    HostVolumePorts,
+    VolumeConnector,
+    ZfcpUnit,
+)
 from zcompute.volumes._names import (
     ADDRESSING_MODES,
     apply_addressing_mode,
@@ -71,6 +77,7 @@ __all__ = [
     "FcTarget",
     "FibreChannelConnector",
     "HostFs",
+    "HostVolumePorts",
     "IscsiConnectionInfo",
     "IscsiPath",
     "LocalVolume",

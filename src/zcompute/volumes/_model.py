@@ -41,6 +41,16 @@ class ZfcpUnit:
     fcp_lun: str
 
 
+@dataclass(frozen=True)
+class HostVolumePorts:
+    """What a storage system needs to export a volume to this host: the iSCSI initiator name
+    and the WWPNs and WWNNs of the online FC ports (Cinder's "connector")."""
+
+    iscsi_initiator: str
+    fc_wwpns: tuple[str, ...] = ()
+    fc_wwnns: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, kw_only=True)
 class ConnectedVolume:
     """A volume attached to this host, with everything needed to undo the attachment.

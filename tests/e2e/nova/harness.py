@@ -45,6 +45,7 @@ import fixtures  # noqa: E402
 import libvirt  # noqa: E402  # imported before Nova's import poison could see it
 from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import integrated_helpers  # noqa: E402
+from nova.tests.functional.api.client import OpenStackApiException  # noqa: E402
 
 import zcompute.nova  # noqa: E402, F401  # registers the [zcompute] options the tests set
 from tests.e2e.conftest import (  # noqa: E402
@@ -57,6 +58,7 @@ from tests.e2e.conftest import (  # noqa: E402
 
 __all__ = [
     "NovaHarnessTest",
+    "OpenStackApiException",
     "PeerHarnessTest",
     "SideBySideHarnessTest",
     "TapNeutronFixture",
