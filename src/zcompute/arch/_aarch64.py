@@ -55,6 +55,7 @@ _SUPPORT = MappingProxyType(
         "config-drive": Claim(COMPLETE, "a read-only virtio-blk disk"),
         "guest-agent": Claim(COMPLETE),
         "live-migration": Claim(PARTIAL, "host-passthrough CPU: identical hosts only"),
+        "resize": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (Arm CCA is not modelled)"),
     }
 )

@@ -54,6 +54,7 @@ _SUPPORT = MappingProxyType(
         "config-drive": Claim(COMPLETE, "a read-only virtio-blk disk"),
         "guest-agent": Claim(COMPLETE),
         "live-migration": Claim(COMPLETE),
+        "resize": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (POWER PEF is not modelled)"),
     }
 )

@@ -79,6 +79,7 @@ _SUPPORT = MappingProxyType(
         ),
         "guest-agent": Claim(COMPLETE, "virtio-serial channel on the CCW bus"),
         "live-migration": Claim(COMPLETE, "not for Secure Execution guests"),
+        "resize": Claim(COMPLETE, "vCPUs and memory as the new flavor; virtio-blk disks grow"),
         "secure-execution": Claim(
             PARTIAL,
             "needs an SE-prepared image and a host with prot_virt=1; no memballoon, no migration",

@@ -119,6 +119,7 @@ FEATURES: tuple[Feature, ...] = (
     ),
     Feature("guest-agent", "Guest agent (hostname, file systems, SSH keys)"),
     Feature("live-migration", "Live migration"),
+    Feature("resize", "Resize / cold migration (same host), confirm, revert"),
     Feature(
         "secure-execution",
         "Secure Execution (IBM Z)",
@@ -184,6 +185,11 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
             _DONE, "hw_qemu_guest_agent=yes: a virtio channel; hostname, file systems, SSH keys"
         ),
         "live-migration": _NOT_YET,
+        "resize": Implementation(
+            _DONE,
+            "powered off; old disks, flavor and definition kept until confirmed (revert "
+            "restores them); root and ephemeral disks grow, never shrink; this host only",
+        ),
         "secure-execution": _NOT_YET,
     }
 )

@@ -31,5 +31,6 @@ TESTED_ON: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "watchdog": ("s390x", "x86_64"),
         "config-drive": ("s390x", "x86_64"),
         "guest-agent": ("s390x", "x86_64"),
+        "resize": ("s390x", "x86_64"),
     }
 )
