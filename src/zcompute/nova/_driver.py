@@ -29,6 +29,7 @@ from zcompute.nova._devnames import DeviceNameMethods
 from zcompute.nova._errors import nova_errors
 from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
+from zcompute.nova._migrate import MigrateMethods, reverting_here
 from zcompute.nova._power import PowerMethods
 from zcompute.nova._translate import config_drive_of, flavor_of, nics_of
 from zcompute.properties import VIF_MODEL_PROPERTY
@@ -51,7 +52,7 @@ _POWER = {
 _NODE_ID_FILE = "nova-compute-id"
 
 
-class ZComputeDriver(PowerMethods, DeviceNameMethods, AdapterBase):
+class ZComputeDriver(MigrateMethods, PowerMethods, DeviceNameMethods, AdapterBase):
     """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class.
 
     Each group of Nova's methods lives in a module of its own (a subclass of
@@ -66,6 +67,7 @@ class ZComputeDriver(PowerMethods, DeviceNameMethods, AdapterBase):
         "supports_image_type_ari": True,
         "supports_image_type_qcow2": True,
         "supports_image_type_raw": True,
+        "supports_migrate_to_same_host": True,  # a cold migration: a resize to the same flavor
     }
 
     def init_host(self, host: str) -> None:
@@ -209,6 +211,8 @@ class ZComputeDriver(PowerMethods, DeviceNameMethods, AdapterBase):
                 with nova_errors(instance.uuid):
                     self.zc.remove_kept_disks(instance.uuid)
             return
+        if reverting_here(self, instance):
+            return  # Nova's revert_resize: finish_revert_migration restores this very guest
         with nova_errors(instance.uuid):
             # destroy_disks=False (shared storage, evacuation): the guest's folder stays
             self.zc.destroy(instance.uuid, keep_disks=not destroy_disks)
