@@ -363,6 +363,10 @@ class Task(enum.StrEnum):
     SNAPSHOTTING = "snapshotting"
     REBUILDING = "rebuilding"
     RESIZING = "resizing"
+    # ending a resize: dropping the state kept for a revert, or restoring it (recovery
+    # finishes either)
+    CONFIRMING_RESIZE = "confirming_resize"
+    REVERTING_RESIZE = "reverting_resize"
     MIGRATING = "migrating"
     RESCUING = "rescuing"
     UNRESCUING = "unrescuing"

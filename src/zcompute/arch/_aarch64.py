@@ -60,6 +60,7 @@ _SUPPORT = MappingProxyType(
         "disk-rate-limit": Claim(COMPLETE),
         "file-backed-memory": Claim(PARTIAL, "a shared memory-backend-file; untested"),
         "live-migration": Claim(PARTIAL, "host-passthrough CPU: identical hosts only"),
+        "resize": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (Arm CCA is not modelled)"),
     }
 )

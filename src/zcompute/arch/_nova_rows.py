@@ -335,14 +335,17 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Resize instance",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
-        features=(),
+        features=("resize",),
         methods=(
             "migrate_disk_and_power_off",
             "finish_migration",
             "confirm_migration",
             "finish_revert_migration",
         ),
-        note="zcompute has no resize or cold migration",
+        note=(
+            "on the same host (allow_resize_to_same_host; a cold migration too): the old "
+            "disks and definition are kept until confirmed; another host is refused"
+        ),
     ),
     NovaRow(
         "operation.resume",

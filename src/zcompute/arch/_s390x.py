@@ -84,6 +84,7 @@ _SUPPORT = MappingProxyType(
         "disk-rate-limit": Claim(COMPLETE),
         "file-backed-memory": Claim(COMPLETE, "a shared memory-backend-file"),
         "live-migration": Claim(COMPLETE, "not for Secure Execution guests"),
+        "resize": Claim(COMPLETE, "vCPUs and memory as the new flavor; virtio-blk disks grow"),
         "secure-execution": Claim(
             PARTIAL,
             "needs an SE-prepared image and a host with prot_virt=1; no memballoon, no migration",

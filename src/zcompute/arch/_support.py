@@ -132,6 +132,7 @@ FEATURES: tuple[Feature, ...] = (
         "a memory setting the plan asks for: ArchProfile.require('file-backed-memory')",
     ),
     Feature("live-migration", "Live migration"),
+    Feature("resize", "Resize / cold migration (same host), confirm, revert"),
     Feature(
         "secure-execution",
         "Secure Execution (IBM Z)",
@@ -217,6 +218,11 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
             "file_backed_memory_mib: a shared file mapping in qemu.conf's memory_backing_dir",
         ),
         "live-migration": _NOT_YET,
+        "resize": Implementation(
+            _DONE,
+            "powered off; old disks, flavor and definition kept until confirmed (revert "
+            "restores them); root and ephemeral disks grow, never shrink; this host only",
+        ),
         "secure-execution": _NOT_YET,
     }
 )

@@ -62,6 +62,7 @@ _SUPPORT = MappingProxyType(
         "disk-rate-limit": Claim(COMPLETE),
         "file-backed-memory": Claim(COMPLETE),
         "live-migration": Claim(COMPLETE),
+        "resize": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (AMD SEV / Intel TDX are not modelled)"),
     }
 )

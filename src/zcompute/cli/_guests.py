@@ -1,4 +1,4 @@
-"""Guest commands: ``boot``, ``list``, ``show``, ``delete`` and the power operations.
+"""Guest commands: ``boot``, ``list``, ``show``, ``delete``, the power operations and resize.
 
 Each command parses its options, makes one driver call and renders the result; every
 decision about the guest (machine type, consoles, disks, rollback) is the driver's.
@@ -361,6 +361,9 @@ def show(app: AppContext, name: str, as_json: bool, as_xml: bool) -> None:
             return
         info = driver.instance_info(inst.uuid)  # the state list shows (error: domain gone)
         data = instance_dict(inst, info, driver.console_log_of(inst.uuid))
+        resized_from = driver.pending_resize(inst.uuid)
+    if resized_from is not None:
+        data["resized_from"] = resized_from.name
     if as_json:
         print_json(data)
         return
@@ -386,6 +389,9 @@ def show(app: AppContext, name: str, as_json: bool, as_xml: bool) -> None:
     limits = disk_limits(flavor)
     if limits:  # the flavor's, on each of the guest's own disks (not volumes)
         rows.append(("disk limits", ", ".join(f"{name}={value}" for name, value in limits)))
+    if resized_from is not None:
+        waiting = f"from {resized_from.name}, awaiting resize-confirm or resize-revert"
+        rows.insert(-1, ("resize", waiting))
     rows += [
         (f"disk {b.target}", f"{b.source} ({b.bus}{', ro' if b.readonly else ''})")
         for b in inst.block_devices
@@ -538,3 +544,67 @@ def crash_dump(app: AppContext, name: str) -> None:
     with open_driver(app) as driver:
         driver.trigger_crash_dump(name)
     click.echo(f"{name}: crash dump triggered (NMI injected)")
+
+
+# -- resize ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("name", metavar="GUEST")
+@click.argument("flavor")
+@click.option(
+    "--timeout",
+    type=SECONDS,
+    default=60.0,
+    show_default=True,
+    help="Seconds the guest gets to shut down before it is forced off.",
+)
+@click.option(
+    "--start/--no-start",
+    default=None,
+    help="Start the guest afterwards [default: if it was running].",
+)
+@pass_app
+def resize(app: AppContext, name: str, flavor: str, timeout: float, start: bool | None) -> None:
+    """Give GUEST another FLAVOR (vCPUs, memory, bigger disks), on this host.
+
+    The guest is powered off; its old disks, flavor and definition are kept in its folder
+    until 'resize-confirm' drops them or 'resize-revert' restores them. The root and
+    ephemeral disks grow (never shrink: a smaller one is refused); the guest grows its own
+    file systems. NICs (MACs), consoles, the config drive and volumes stay as they are.
+    """
+    with open_driver(app) as driver, stderr_console().status(f"resizing {name} ..."):
+        inst = driver.resize(name, flavor, start=start, timeout=timeout)
+        state = driver.get_info(name).state
+    size = inst.flavor
+    click.echo(
+        f"{name}: resized to {size.name} ({size.vcpus} vCPUs, {size.memory_mib} MiB, "
+        f"root {size.root_gib} GiB), now {state}; confirm with 'zcompute resize-confirm "
+        f"{name}' or go back with 'zcompute resize-revert {name}'"
+    )
+
+
+@cli.command("resize-confirm")
+@click.argument("name", metavar="GUEST")
+@pass_app
+def resize_confirm(app: AppContext, name: str) -> None:
+    """Keep GUEST's new flavor: the state kept for a revert is removed."""
+    with open_driver(app) as driver:
+        inst = driver.confirm_resize(name)
+    click.echo(f"{name}: resize to {inst.flavor.name} confirmed")
+
+
+@cli.command("resize-revert")
+@click.argument("name", metavar="GUEST")
+@click.option(
+    "--start/--no-start",
+    default=None,
+    help="Start the guest afterwards [default: if it ran before the resize].",
+)
+@pass_app
+def resize_revert(app: AppContext, name: str, start: bool | None) -> None:
+    """Undo GUEST's resize: its old flavor, disk content and definition come back."""
+    with open_driver(app) as driver, stderr_console().status(f"reverting {name} ..."):
+        inst = driver.revert_resize(name, start=start)
+        state = driver.get_info(name).state
+    click.echo(f"{name}: back to {inst.flavor.name}, now {state}")

@@ -6,8 +6,9 @@ config, state DB, image store, locks, the host view): spawn and destroy (:mod:`.
 power (:mod:`._power`), volumes and NICs (:mod:`._devices`, :mod:`._fc`, extend and swap in
 :mod:`._volumeswap`), snapshot
 (:mod:`._snapshot`), the interactive console (:mod:`._serial`), queries (:mod:`._queries`),
-the host (:mod:`._hostops`) and recovery (:mod:`._recovery`). Operations on one instance run
-through :mod:`._operations`: they serialise on the instance's lock, others run in parallel.
+resize (:mod:`._resize`), the host (:mod:`._hostops`) and recovery (:mod:`._recovery`).
+Operations on one instance run through :mod:`._operations`: they serialise on the instance's
+lock, others run in parallel.
 
 Each public method here is one operation, bound to its support-matrix feature (:mod:`._features`)
 and documented where it is implemented; it delegates to its part.
@@ -40,6 +41,7 @@ from zcompute.driver._queries import Queries
 from zcompute.driver._recovery import Recovery, RepairReport
 from zcompute.driver._reports import HostReport, InstanceInfo
 from zcompute.driver._rescue import RescueOps
+from zcompute.driver._resize import ResizeOps
 from zcompute.driver._serial import ConsoleOps, SerialConsole
 from zcompute.driver._snapshot import DEFAULT_COPY_TIMEOUT, SnapshotOps
 from zcompute.driver._spawn import SpawnOps
@@ -89,6 +91,7 @@ class ComputeDriver:
         self._iscsi = IscsiVolumeOps(ctx, self._devices)
         self._snapshot = SnapshotOps(ctx, ops)
         self._rescue = RescueOps(ctx, ops, guests)
+        self._resize = ResizeOps(ctx, ops, guests, self._power)
         self._console = ConsoleOps(ctx, ops)
         self._queries = Queries(ctx)
         self._agent = GuestAgentOps(ctx)
@@ -312,6 +315,31 @@ class ComputeDriver:
     @operation("rescue")
     def unrescue(self, name_or_uuid: str) -> Instance:
         return self._rescue.unrescue(name_or_uuid)
+
+    # -- resize (:mod:`._resize`) -------------------------------------------------------------
+
+    @operation("resize")
+    def resize(
+        self,
+        name_or_uuid: str,
+        flavor: str | Flavor,
+        *,
+        start: bool | None = None,
+        timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    ) -> Instance:
+        return self._resize.resize(name_or_uuid, flavor, start=start, timeout=timeout)
+
+    @operation("resize")
+    def confirm_resize(self, name_or_uuid: str) -> Instance:
+        return self._resize.confirm_resize(name_or_uuid)
+
+    @operation("resize")
+    def revert_resize(self, name_or_uuid: str, *, start: bool | None = None) -> Instance:
+        return self._resize.revert_resize(name_or_uuid, start=start)
+
+    @operation("resize")
+    def pending_resize(self, name_or_uuid: str) -> Flavor | None:
+        return self._resize.pending_resize(name_or_uuid)
 
     @operation("interactive-console")
     def get_serial_console(self, name_or_uuid: str) -> SerialConsole:

@@ -8,6 +8,9 @@ recover it according to what libvirt shows:
 * ``spawning``: undone, like a failed spawn's rollback: the domain destroyed and undefined,
   its tap devices, volume connections, the instance folder and record removed;
 * ``destroying``: finished;
+* ``resizing``: undone (:mod:`._resizekept`): the kept disks, flavor and definition
+  restored, the guest started again if it ran; ``reverting_resize``: finished the same way;
+  ``confirming_resize``: finished (the kept state removed);
 * ``snapshotting``: block jobs on the guest's disks aborted, the copy in progress removed (the
   image store removes its own half-made image);
 * ``swapping_volume``: a copy onto the new volume that was not switched over is aborted (the
@@ -49,6 +52,7 @@ from zcompute.driver._fc import release_volume_connections
 from zcompute.driver._guests import Guests
 from zcompute.driver._operations import Operation
 from zcompute.driver._rescue import remove_rescue_files, restore_original
+from zcompute.driver._resizekept import KEEPING, drop_kept, restore_kept, start_if_it_ran
 from zcompute.driver._secrets import (
     remove_instance_secrets,
     remove_unrecorded_secrets,
@@ -73,6 +77,7 @@ _DEVICE_TASKS = {
     Task.DETACHING_INTERFACE,
 }
 _RESCUE_TASKS = {Task.RESCUING, Task.UNRESCUING}
+_RESIZE_TASKS = {Task.RESIZING, Task.REVERTING_RESIZE, Task.CONFIRMING_RESIZE}
 _UNPLUG_TIMEOUT = 10.0  # seconds a guest gets to release a device an interrupted attach added
 
 
@@ -90,6 +95,7 @@ class Recovery:
 
     def __init__(self, ctx: DriverContext) -> None:
         self._ctx = ctx
+        self._guests = Guests(ctx)  # an undone resize starts the guest again
 
     # -- orphaned tasks ----------------------------------------------------------------------
 
@@ -155,6 +161,8 @@ class Recovery:
             return [done for t in targets for done in settle_swap(self._ctx, inst.uuid, t)]
         if task in _RESCUE_TASKS:
             return restore_original(self._ctx, Guests(self._ctx), inst)
+        if task in _RESIZE_TASKS:
+            return self._end_resize(inst, task, touched)
         if task in _DEVICE_TASKS and (touched is None or touched):
             return self._match_devices_to_record(inst, touched)
         return []
@@ -205,6 +213,22 @@ class Recovery:
             remove_rescue_files(self._ctx.instances_dir / inst.uuid)
         fault_point("destroy.files_removed")
         self._ctx.db.delete_instance(inst.uuid, missing_ok=True)
+
+    def _end_resize(
+        self, inst: Instance, task: Task, touched: list[tuple[str, str]] | None
+    ) -> list[str]:
+        """A resize is undone (only once it began to keep the old state: a resize refused
+        before that leaves a pending one alone), a revert finished, a confirm finished."""
+        if task is Task.CONFIRMING_RESIZE:
+            drop_kept(self._ctx, inst.uuid)
+            return ["the state kept for a revert removed"]
+        began = touched is None or KEEPING in touched
+        if task is Task.REVERTING_RESIZE or began:
+            if restore_kept(self._ctx, self._guests, inst.uuid, None):
+                return ["the old flavor, disks and definition restored"]
+            if task is Task.RESIZING:
+                drop_kept(self._ctx, inst.uuid)  # a partial copy
+        return start_if_it_ran(self._ctx, self._guests, inst) if task is Task.RESIZING else []
 
     # -- devices and block jobs --------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from zcompute.nova._errors import nova_errors
 from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
 from zcompute.nova._interfaces import InterfaceMethods
+from zcompute.nova._migrate import MigrateMethods, reverting_here
 from zcompute.nova._power import PowerMethods
 from zcompute.nova._rescue import RescueMethods
 from zcompute.nova._swapvol import SwapVolumeMethods
@@ -59,6 +60,7 @@ _NODE_ID_FILE = "nova-compute-id"
 
 
 class ZComputeDriver(
+    MigrateMethods,
     VolumeMethods,
     InterfaceMethods,
     SwapVolumeMethods,
@@ -91,6 +93,7 @@ class ZComputeDriver(
         # driver does (the trait COMPUTE_MEM_BACKING_FILE follows it)
         "supports_mem_backing_file": True,
         "supports_extend_volume": True,
+        "supports_migrate_to_same_host": True,  # a cold migration: a resize to the same flavor
     }
 
     def init_host(self, host: str) -> None:
@@ -234,6 +237,8 @@ class ZComputeDriver(
                 with nova_errors(instance.uuid):
                     self.zc.remove_kept_disks(instance.uuid)
             return
+        if reverting_here(self, instance):
+            return  # Nova's revert_resize: finish_revert_migration restores this very guest
         with nova_errors(instance.uuid):
             # destroy_disks=False (shared storage, evacuation): the guest's folder stays
             self.zc.destroy(instance.uuid, keep_disks=not destroy_disks)

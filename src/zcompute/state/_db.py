@@ -413,6 +413,21 @@ class StateDB:
         )
         return instance
 
+    def set_flavor(self, uuid: str, flavor: Flavor) -> Instance:
+        """Record the instance's new flavor (a resize, or its revert)."""
+        with self.transaction():
+            changed = self.get_instance(uuid).replace(flavor=flavor, updated_at=utcnow())
+            self._execute(
+                "UPDATE instances SET flavor = ?, flavor_name = ?, updated_at = ? WHERE uuid = ?",
+                (
+                    codec.flavor_to_json(flavor),
+                    flavor.name,
+                    codec.timestamp(changed.updated_at),
+                    changed.uuid,
+                ),
+            )
+            return changed
+
     def serial_ports(self) -> dict[int, str]:
         """The interactive console ports recorded, each with the uuid of its instance."""
         rows = self._rows("SELECT serial_port, uuid FROM instances WHERE serial_port IS NOT NULL")
