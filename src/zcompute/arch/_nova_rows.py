@@ -651,10 +651,11 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Cache base images for faster instance boot",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
-        features=(),
+        features=("launch",),
         methods=("cache_image", "manage_image_cache"),
         capabilities=("has_imagecache",),
-        note="zcompute has no image cache for Nova to prime",
+        note="Glance images cached in zcompute's image store (root disks are overlays of "
+        "them), pre-cached on request, pruned by Nova's [image_cache] options",
     ),
     NovaRow(
         "operation.boot-emulated-tpm",

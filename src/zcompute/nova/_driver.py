@@ -32,6 +32,7 @@ from zcompute.nova._devnames import DeviceNameMethods
 from zcompute.nova._errors import nova_errors
 from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
+from zcompute.nova._imagecache import ImageCacheMethods
 from zcompute.nova._interfaces import InterfaceMethods
 from zcompute.nova._migrate import MigrateMethods, reverting_here
 from zcompute.nova._power import PowerMethods
@@ -60,6 +61,7 @@ _NODE_ID_FILE = "nova-compute-id"
 
 
 class ZComputeDriver(
+    ImageCacheMethods,
     MigrateMethods,
     VolumeMethods,
     InterfaceMethods,
@@ -88,6 +90,7 @@ class ZComputeDriver(
         "supports_tagged_attach_interface": True,
         "supports_tagged_attach_volume": True,
         "supports_multiattach": True,
+        "has_imagecache": True,
         # [libvirt] file_backed_memory: guests' memory is a file (zcompute's
         # file_backed_memory_mib); init_host clears it where that is off, as Nova's libvirt
         # driver does (the trait COMPUTE_MEM_BACKING_FILE follows it)
@@ -195,7 +198,8 @@ class ZComputeDriver(
     ) -> None:
         uuid = str(instance.uuid)
         _refuse_disks(block_device_info, instance.flavor)
-        with nova_errors(uuid, image_id=image_meta.id):
+        # the cached image stays while the guest is made of it (the cache's pruning waits)
+        with nova_errors(uuid, image_id=image_meta.id), self._glance.in_use(image_meta.id):
             image = self._glance.image_for(context, image_meta.id)
             vif_model = image_meta.properties.get(VIF_MODEL_PROPERTY)
             tags = vif_tags(context, instance)
