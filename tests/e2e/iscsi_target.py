@@ -55,6 +55,7 @@ class Lun:
     portal: str
     backing: Path
     chap: tuple[str, str] | None = None
+    tid: int = 0
 
     def connection_info(self, volume_id: str, **data: object) -> dict[str, object]:
         info: dict[str, object] = {
@@ -133,9 +134,18 @@ class IscsiTarget:
             user, password = chap
             self.admin("--mode", "account", "--op", "new", "--user", user, "--password", password)
             self.admin("--mode", "account", "--op", "bind", "--tid", str(tid), "--user", user)
-        lun = Lun(iqn, 1, self.portal, backing, chap)
+        lun = Lun(iqn, 1, self.portal, backing, chap, tid)
         self.luns.append(lun)
         return lun
+
+    def resize(self, lun: Lun) -> None:
+        """Export ``lun`` again at its backing file's new size (tgtd reads the size when a
+        logical unit is made): what a storage array's volume extend does."""
+        where = ("--tid", str(lun.tid), "--lun", str(lun.lun))
+        self.admin("--mode", "logicalunit", "--op", "delete", *where)
+        self.admin(
+            "--mode", "logicalunit", "--op", "new", *where, "--backing-store", str(lun.backing)
+        )  # fmt: skip
 
 
 def _wait_for_portal(port: int, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -9,7 +9,6 @@ an error Nova reports.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from nova import exception
 
 from zcompute.errors import InvalidInput, NotFound
 from zcompute.nova._base import AdapterBase
+from zcompute.nova._devicemeta import mapped_volumes
 from zcompute.volumes import DiskSource
 
 __all__ = ["SwapVolumeMethods", "volume_source_of"]
@@ -32,7 +32,7 @@ class SwapVolumeMethods(AdapterBase):
         self, context: Any, connection_info: Mapping[str, Any], instance: Any, requested_size: int
     ) -> None:
         with self._guest(instance) as uuid:
-            target = self._target_of(uuid, connection_info)
+            target = self._target_of(context, uuid, connection_info)
             self.zc.extend_volume(uuid, target, int(requested_size))
 
     def swap_volume(
@@ -50,22 +50,22 @@ class SwapVolumeMethods(AdapterBase):
             if resize_to and resize_to * _GIB > (swapped.size_bytes or 0):
                 self.zc.extend_volume(uuid, target, resize_to * _GIB)
 
-    def _target_of(self, uuid: str, connection_info: Mapping[str, Any]) -> str:
-        """The target of the guest's volume that ``connection_info`` names."""
-        path = os.path.realpath(volume_source_of(connection_info).path)  # recorded resolved
-        for volume in self.zc.get_instance(uuid).block_devices:
-            if str(volume.source) == path:
-                return volume.target
-        raise NotFound("volume", f"{path} of instance {uuid}")
+    def _target_of(self, context: Any, uuid: str, connection_info: Mapping[str, Any]) -> str:
+        """The guest's target of the volume ``connection_info`` names: where Nova's block
+        device mapping of that volume says it is (any transport, network volumes too)."""
+        data = connection_info.get("data") or {}
+        volume_id = str(data.get("volume_id") or connection_info.get("serial") or "")
+        for target, mapped in mapped_volumes(context, uuid).items():
+            if mapped.volume_id == volume_id:
+                return target
+        raise NotFound("volume", f"{volume_id} of instance {uuid}")
 
 
-# MERGE (Nova volume attach): attach_volume_connection, written in parallel, turns Cinder's
-# connection_info into zcompute's volume (connecting FC and, later, iSCSI on the host). Until
-# then this accepts only volumes Nova already made local: a "local" volume, or a
-# "fibre_channel" one that os-brick connected (its data names the device path). Replace its
-# body with that translation when the two meet.
+# The new volume of a swap must be a block device the host already has: a "local" volume, or
+# a "fibre_channel" one whose data names its device path. Swapping onto a volume zcompute
+# would connect itself (an FC LUN to scan, an iSCSI LUN QEMU logs in to) is not done yet.
 def volume_source_of(connection_info: Mapping[str, Any]) -> DiskSource:
-    """The guest disk ``connection_info`` describes (see the MERGE note above)."""
+    """The guest disk ``connection_info`` describes (see the note above)."""
     kind = connection_info.get("driver_volume_type")
     data = connection_info.get("data") or {}
     path = data.get("device_path")

@@ -20,10 +20,11 @@ from typing import Any
 import libvirt
 
 from tests.e2e.iscsi_target import IscsiTarget, running_target
+from tests.e2e.lifecycle_support import run, wait_for_shell
 from tests.e2e.nova.harness import NovaHarnessTest, OpenStackApiException
 
 BOOTED = "ZCOMPUTE-DEVICES-END"
-MIB, SECTOR = 1 << 20, 512
+MIB, GIB, SECTOR = 1 << 20, 1 << 30, 512
 
 
 class VolumeHarness(NovaHarnessTest):
@@ -157,6 +158,48 @@ class TestNovaIscsiVolumes(VolumeHarness):
         inst = objects.Instance.get_by_uuid(ctx, server["id"], expected_attrs=["device_metadata"])
         disks = [d for d in inst.device_metadata.devices if d.obj_name() == "DiskMetadata"]
         assert [(d.serial, d.tags) for d in disks] == [(volume_id, ["zc-data"])]
+
+
+class TestNovaExtendVolume(VolumeHarness):
+    def test_s390x_guest_sees_an_iscsi_volume_grow(self) -> None:
+        server = self.boot_test_server("s390x")
+        volume_id = self.volume("grow", GIB)
+        self.cinder.volumes[volume_id] = {  # what the fixture's Cinder says of the volume
+            "id": volume_id, "display_name": "grow", "size": 1, "multiattach": False,
+            "availability_zone": "nova",
+        }  # fmt: skip
+        self.attach(server, volume_id)
+        name = self.wait_attached(server, volume_id, GIB)
+        # the storage grows (Cinder's extend): the LUN's file, re-exported at its new size
+        lun = self.target.luns[-1]
+        with lun.backing.open("r+b") as handle:
+            handle.truncate(2 * GIB)
+        self.target.resize(lun)
+        self.cinder.volumes[volume_id]["size"] = 2
+        started = time.monotonic()
+        self.api.api_post(
+            "/os-server-external-events",
+            {"events": [{"name": "volume-extended", "server_uuid": server["id"],
+                         "tag": volume_id}]},
+        )  # fmt: skip
+        deadline = started + 120
+        while f"name={name} sectors={2 * GIB // SECTOR}" not in self._sizes(server, name):
+            assert time.monotonic() < deadline, "the guest never saw the volume grow"
+            time.sleep(0.3)
+        print(f"\ns390x: new volume size seen by the guest {time.monotonic() - started:.2f} s "
+              "after Cinder's volume-extended event")  # fmt: skip
+        self.api.delete_server(server["id"])
+        self.wait_deleted(server)
+        assert self.host_leftovers(server) == []
+
+    def _sizes(self, server: dict[str, Any], name: str) -> str:
+        """What the guest's sysfs says of its disk ``name``'s size (on its own console)."""
+        stream = self.computes["compute"].driver.zc.open_console(server["id"])
+        try:
+            wait_for_shell(stream)
+            return f"name={name} sectors={run(stream, f'cat /sys/block/{name}/size')}"
+        finally:
+            stream.close()
 
 
 class TestNovaMultiattach(VolumeHarness):
