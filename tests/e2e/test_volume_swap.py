@@ -114,7 +114,7 @@ def test_extend_a_volume_under_a_running_guest(
         assert driver.get_instance(name).task is None
 
 
-@pytest.mark.feature("attach-volume")
+@pytest.mark.feature("attach-volume", "swap-volume")
 @pytest.mark.parametrize("arch", ["s390x", "x86_64"])
 def test_swap_a_volume_under_a_running_guest(
     driver: ComputeDriver, arch: str, guest_name: str, guest_dir: Path

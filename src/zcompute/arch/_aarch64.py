@@ -52,6 +52,7 @@ _SUPPORT = MappingProxyType(
         "attach-volume-fc": Claim(COMPLETE, "PCI HBA; pci-...-fc-... by-path names"),
         "attach-volume-iscsi": Claim(PARTIAL, "as on x86_64; untested"),
         "attach-interface": Claim(COMPLETE),
+        "swap-volume": Claim(PARTIAL, "as on x86_64; untested"),
         "device-tags": Claim(PARTIAL, "PCI addresses as on x86; untested"),
         "trigger-crash-dump": Claim(MISSING, "QEMU's virt machine cannot inject an NMI"),
         "watchdog": Claim(PARTIAL, "i6300esb behind a PCIe-to-PCI bridge; untested"),

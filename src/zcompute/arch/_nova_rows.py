@@ -386,7 +386,7 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Swap block volumes",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
-        features=("attach-volume",),
+        features=("swap-volume",),
         methods=("swap_volume",),
         note="the new volume must have the old one's size (QEMU mirrors only onto that)",
     ),

@@ -51,6 +51,7 @@ _SUPPORT = MappingProxyType(
         "attach-volume-fc": Claim(PARTIAL, "PCI HBA as on x86; untested"),
         "attach-volume-iscsi": Claim(PARTIAL, "as on x86_64; untested"),
         "attach-interface": Claim(COMPLETE),
+        "swap-volume": Claim(PARTIAL, "as on x86_64; untested"),
         "device-tags": Claim(PARTIAL, "PCI addresses as on x86; untested"),
         "trigger-crash-dump": Claim(COMPLETE, "the NMI is a system reset interrupt"),
         "watchdog": Claim(PARTIAL, "i6300esb on PCI; untested"),

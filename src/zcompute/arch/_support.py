@@ -112,6 +112,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("attach-volume-fc", "Attach / detach volume (FC)"),
     Feature("attach-volume-iscsi", "Attach / detach volume (iSCSI, CHAP, LUKS, multiattach)"),
     Feature("attach-interface", "Attach / detach interface"),
+    Feature("swap-volume", "Swap an attached volume (block copy)"),
     Feature("device-tags", "Device role tags (device metadata with bus addresses)"),
     Feature("trigger-crash-dump", "Trigger crash dump"),
     Feature("watchdog", "Watchdog", "a device the plan asks for: ArchProfile.watchdog()"),
@@ -188,6 +189,11 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
         ),
         "attach-interface": Implementation(
             _DONE, "libvirt network or host bridge; MAC given or generated"
+        ),
+        "swap-volume": Implementation(
+            _DONE,
+            "block copy onto a volume of the same size, then pivot; the new volume must be a "
+            "block device or file the host has (zcompute does not connect it itself yet)",
         ),
         "device-tags": Implementation(
             _DONE,

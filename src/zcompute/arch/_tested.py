@@ -29,6 +29,7 @@ TESTED_ON: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "attach-volume-fc": ("s390x",),
         "attach-volume-iscsi": ("s390x", "x86_64"),
         "attach-interface": ("s390x", "x86_64"),
+        "swap-volume": ("s390x", "x86_64"),
         "device-tags": ("s390x", "x86_64"),
         "trigger-crash-dump": ("s390x", "x86_64"),
         "watchdog": ("s390x", "x86_64"),

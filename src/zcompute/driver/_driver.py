@@ -422,7 +422,7 @@ class ComputeDriver:
     ) -> BlockDeviceSpec:
         return self._volume_changes.extend_volume(name_or_uuid, target, new_size_bytes)
 
-    @operation("attach-volume")
+    @operation("swap-volume")
     def swap_volume(
         self,
         name_or_uuid: str,
