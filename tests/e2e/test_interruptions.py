@@ -45,8 +45,8 @@ SCRATCH = Flavor(f"{TINY.name}-scratch", 1, 256, 1, ephemeral_gib=1, swap_mib=16
 
 STEPS = {
     "spawn": [
-        "spawn.recorded", "spawn.folder", "spawn.disk", "spawn.ephemeral", "configdrive.staged",
-        "spawn.config_drive", "spawn.taps", "spawn.defined", "spawn.started", "spawn.booted",
+        "spawn.recorded", "spawn.folder", "spawn.disk", "spawn.ephemeral", "spawn.defined",
+        "configdrive.staged", "spawn.config_drive", "spawn.taps", "spawn.started", "spawn.booted",
     ],
     "destroy": [
         "destroy.begun", "destroy.stopped", "destroy.undefined", "destroy.secrets_removed",
