@@ -9,7 +9,7 @@ recover it according to what libvirt shows:
   its tap devices, volume connections, the instance folder and record removed;
 * ``destroying``: finished;
 * ``snapshotting``: block jobs on the guest's disks aborted, the copy in progress removed (the
-  image store removes its own half-made image);
+  image store removes its own half-made image), file systems it froze thawed;
 * attaching or detaching a volume or NIC: the guest's devices are made to match the record:
   a device the domain has but the record does not (an attach cut short) is detached, a record
   of a device the domain no longer has (a detach cut short) is dropped, and a tap device marked
@@ -36,6 +36,7 @@ from zcompute.driver._context import DriverContext
 from zcompute.driver._devices import DeviceFinder, detach, disk_with_target, nic_with_mac
 from zcompute.driver._fc import release_volume_connections
 from zcompute.driver._operations import Operation
+from zcompute.driver._quiesce import Quiescer
 from zcompute.driver._state import ACTIVE
 from zcompute.errors import NotFound, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task
@@ -119,7 +120,11 @@ class Recovery:
         """Undo what ``task`` left half-done; ``touched``: the devices it changed (None after
         a kill, when nobody knows: then every device is checked)."""
         if task is Task.SNAPSHOTTING:
-            return [*self._abort_block_jobs(inst), *self._remove_snapshot_copies(inst)]
+            return [
+                *Quiescer(self._ctx).thaw_after_interrupted_snapshot(inst),
+                *self._abort_block_jobs(inst),
+                *self._remove_snapshot_copies(inst),
+            ]
         if task in _DEVICE_TASKS and (touched is None or touched):
             return self._match_devices_to_record(inst, touched)
         return []
@@ -298,7 +303,11 @@ class Recovery:
             if inst.task is not None:
                 continue  # a live operation of another process owns it
             with self._ctx.locks.hold(inst.name, inst.uuid):
-                found = [*self._abort_block_jobs(inst), *self._match_devices_to_record(inst)]
+                found = [
+                    *Quiescer(self._ctx).thaw_after_interrupted_snapshot(inst),
+                    *self._abort_block_jobs(inst),
+                    *self._match_devices_to_record(inst),
+                ]
             actions += [f"{inst.name}: {what}" for what in found]
         recovery = self._ctx.images.recover()
         actions += [f"image store: leftover {p.name} removed" for p in recovery.removed]
