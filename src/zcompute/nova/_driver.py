@@ -23,6 +23,7 @@ from zcompute.driver import ComputeDriver, InstanceInfo
 from zcompute.errors import InvalidState
 from zcompute.model import InstanceState
 from zcompute.nova import _resources
+from zcompute.nova._agentops import AgentMethods
 from zcompute.nova._base import AdapterBase
 from zcompute.nova._conf import CONF, zcompute_config
 from zcompute.nova._devnames import DeviceNameMethods
@@ -51,7 +52,7 @@ _POWER = {
 _NODE_ID_FILE = "nova-compute-id"
 
 
-class ZComputeDriver(PowerMethods, DeviceNameMethods, AdapterBase):
+class ZComputeDriver(PowerMethods, DeviceNameMethods, AgentMethods, AdapterBase):
     """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class.
 
     Each group of Nova's methods lives in a module of its own (a subclass of
