@@ -113,7 +113,7 @@ class Quiescer:
         try:
             count = self.freeze(inst)
         except ZcomputeError as err:
-            self._thaw_after_failed_freeze(inst, marker)
+            self._thaw_after_failed_freeze(inst, marker, err)
             if required:
                 kind = GuestAgentUnavailable if isinstance(err, GuestAgentUnavailable) else None
                 raise (kind or InvalidState)(
@@ -142,11 +142,15 @@ class Quiescer:
             )
         return False
 
-    def _thaw_after_failed_freeze(self, inst: Instance, marker: Path) -> None:
-        """A freeze that failed half-way may have frozen some file systems."""
-        with contextlib.suppress(ZcomputeError):
-            self.thaw(inst)
-            marker.unlink(missing_ok=True)
+    def _thaw_after_failed_freeze(self, inst: Instance, marker: Path, err: Exception) -> None:
+        """A freeze the agent failed half-way may have frozen some file systems; an agent
+        that did not answer libvirt's sync was never asked to freeze (nothing to thaw)."""
+        if not isinstance(err, GuestAgentUnavailable):
+            try:
+                self.thaw(inst)
+            except ZcomputeError:
+                return  # the marker stays: the failed snapshot's undo, or repair, retries
+        marker.unlink(missing_ok=True)
 
     def _thaw_for_snapshot(self, inst: Instance, marker: Path) -> None:
         """Thaw; if that fails the marker stays, and the next command's recovery retries."""
