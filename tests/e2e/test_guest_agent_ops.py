@@ -29,6 +29,7 @@ import pytest
 from tests.e2e.conftest import TINY, imported_test_image
 from tests.e2e.test_debian_guest import BOOT_TIMEOUT, FLAVOR, _wait_for_agent, cloud_image
 from zcompute._faults import InjectedFault
+from zcompute.configdrive import ConfigDrive
 from zcompute.driver import ComputeDriver
 from zcompute.driver._quiesce import SNAPSHOT_FREEZE_MARKER
 from zcompute.errors import GuestAgentUnavailable, InvalidInput, NotFound
@@ -163,6 +164,8 @@ def test_agent_sets_a_password_freezes_and_thaws_and_quiesces_snapshots(
             guest_name,
             image,
             QUIESCE_FLAVOR,
+            # cloud-init runs only with a data source (on x86_64 it is disabled without one)
+            config_drive=ConfigDrive(hostname=f"zc-agent-{arch.replace('_', '-')}"),
             uuid=instance_uuid,
             wait_for=MILESTONES[-1][1],
             timeout=BOOT_TIMEOUT,
