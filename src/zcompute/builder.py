@@ -13,6 +13,7 @@ cast, and the XML layer still checks each value against libvirt's sets at run ti
 from __future__ import annotations
 
 from zcompute.arch import ConsoleSpec
+from zcompute.model import NetworkDiskSource
 from zcompute.plan import GUEST_AGENT_CHANNEL, MANAGED_BY_KEY, DiskPlan, GuestPlan, NicPlan
 from zcompute.xml import (
     BackingStore,
@@ -27,7 +28,9 @@ from zcompute.xml import (
     Features,
     InstanceMetadata,
     Interface,
+    Iotune,
     MemBalloon,
+    MemoryBacking,
     Metadata,
     Os,
     Panic,
@@ -68,6 +71,12 @@ def build_domain(plan: GuestPlan) -> Domain:
         dom.features = features
     if plan.cpu.mode is not None:
         dom.cpu = Cpu(mode=plan.cpu.mode, model=plan.cpu.model)
+    if plan.file_backed_memory:
+        # as Nova's libvirt driver: a shared file mapping (the page cache backs it), allocated
+        # when the guest starts, and its pages given back when it stops
+        dom.memory_backing = MemoryBacking(
+            source_type="file", access_mode="shared", allocation_mode="immediate", discard=True
+        )
     for device in _devices(plan):
         dom.devices.add(device)
     return dom
@@ -118,20 +127,57 @@ def _devices(plan: GuestPlan) -> list[Device]:
 def disk_device(plan: DiskPlan) -> Disk:
     """One disk (also used on its own for hotplug)."""
     block = plan.source_type == "block"
-    return Disk(
+    local = plan.network is None
+    disk = Disk(
         type=plan.source_type,
         device=plan.device,
         driver_name="qemu",
         driver_type=plan.driver_type,
+        # a disk several guests write must not be cached on the host (each would see its own)
+        driver_cache="none" if plan.shareable else None,
         source_dev=plan.source if block else None,
-        source_file=None if block else plan.source,
+        source_file=plan.source if local and not block else None,
         backing_store=_backing_store(plan),
         target_dev=plan.target,
         target_bus=plan.bus,
         readonly=plan.readonly or None,
+        shareable=plan.shareable or None,
         serial=plan.serial,
         boot_order=plan.boot_order,
+        iotune=_iotune(plan),
     )
+    if plan.network is not None:
+        _network_source(disk, plan.network)
+    if plan.encryption_secret is not None:
+        # QEMU's own LUKS driver; the guest sees the plain content
+        disk.encryption_format = "luks"
+        disk.encryption_engine = "qemu"
+        disk.encryption_secret_uuid = plan.encryption_secret
+    return disk
+
+
+def _network_source(disk: Disk, source: NetworkDiskSource) -> None:
+    """QEMU's own client (libiscsi): the host needs no iSCSI initiator of its own. A CHAP
+    password is referred to by its libvirt secret, never written here."""
+    disk.source_protocol = "iscsi"
+    disk.source_name = source.name
+    disk.source_host_name = source.host
+    disk.source_host_port = source.port
+    disk.source_initiator_iqn = source.initiator
+    if source.auth_username is not None:
+        disk.source_auth_username = source.auth_username
+        disk.source_auth_secret_type = "iscsi"
+        disk.source_auth_secret_uuid = source.auth_secret
+
+
+def _iotune(plan: DiskPlan) -> Iotune | None:
+    """The disk's I/O limits; none: no ``<iotune>`` element at all."""
+    if not plan.iotune:
+        return None
+    iotune = Iotune()
+    for element, value in plan.iotune:  # element names are Iotune's field names
+        setattr(iotune, element, value)
+    return iotune
 
 
 def _backing_store(plan: DiskPlan) -> BackingStore | None:

@@ -97,6 +97,9 @@ class Config:
     ``serial_tcp`` (empty: off) makes every guest's interactive console a raw TCP endpoint,
     e.g. ``"127.0.0.1:10000-20000"``: the address it listens on and the ports guests get one
     each from (what Nova's serial proxy connects to); the log console is unchanged.
+    ``file_backed_memory_mib`` (0: off), like Nova's ``[libvirt] file_backed_memory``: guests'
+    memory is a shared file mapping in QEMU's ``memory_backing_dir`` (qemu.conf, by default
+    ``/var/lib/libvirt/qemu/ram``), and this many MiB is the host's memory capacity for guests.
     """
 
     uri: str = "qemu:///system"
@@ -112,6 +115,7 @@ class Config:
     # emulated s390x guests to the hosts meant for them.
     guest_arches: str = ""
     serial_tcp: str = ""
+    file_backed_memory_mib: int = 0
 
     def __post_init__(self) -> None:
         if self.virt_type not in VIRT_TYPES:
@@ -125,6 +129,7 @@ class Config:
                 raise ConfigError(name, "control characters are not allowed", "printable text")
         _check_data_dir(str(self.data_dir))
         parse_serial_tcp(self.serial_tcp)
+        _check_mib("file_backed_memory_mib", self.file_backed_memory_mib)
 
     @property
     def serial_tcp_endpoints(self) -> SerialTcp | None:
@@ -141,7 +146,26 @@ def _check_data_dir(text: str) -> None:
         raise ConfigError("data_dir", f"control characters in {text!r}", rule)
 
 
+MAX_MIB = 1 << 40  # a host's memory in MiB is far below an exbibyte
+_MIB_RULE = f"a whole number of MiB from 0 (off) to {MAX_MIB}"
+
+
+def _check_mib(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MIB:
+        raise ConfigError(name, f"invalid value {value!r}", _MIB_RULE)
+
+
+def _int_setting(origin: str, key: str, value: object) -> int:
+    """An integer setting: an integer in a TOML file, decimal digits in the environment."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"{origin}: {key}", f"invalid value {value!r}", _MIB_RULE)
+
+
 _FIELDS = {f.name for f in dataclasses.fields(Config)}
+_INT_FIELDS = {f.name for f in dataclasses.fields(Config) if f.type == "int"}
 
 
 def _coerce(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
@@ -150,6 +174,9 @@ def _coerce(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
         if key not in _FIELDS:
             shown = key if key.isprintable() else repr(key)  # a key from a file: any text
             raise ConfigError(f"{origin}: {shown}", "unknown setting", sorted(_FIELDS))
+        if key in _INT_FIELDS:
+            out[key] = _int_setting(origin, key, value)
+            continue
         if not isinstance(value, str | Path):
             raise ConfigError(f"{origin}: {key}", f"expected a string, got {value!r}")
         if key == "data_dir":

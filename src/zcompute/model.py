@@ -34,10 +34,33 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
+from zcompute._checks import NAME_RULE, validate_name, validate_uuid
+from zcompute._checks import check_choice as _check_choice
+from zcompute._checks import check_int as _check_int
+from zcompute._checks import check_path as _check_path
+from zcompute._checks import check_text as _check_text
+from zcompute._checks import set_field as _set
+from zcompute._checks import show as _show
+from zcompute._devicespecs import (
+    DEVICE_TAG_RULE,
+    DISK_FORMATS,
+    IFNAME_RULE,
+    ISCSI_NAME_RULE,
+    NIC_MODELS,
+    TARGET_RE,
+    BlockDeviceSpec,
+    NetworkDiskSource,
+    NICSpec,
+    check_chap_username,
+    check_iscsi_name,
+    check_network_host,
+    network_source_text,
+)
 from zcompute.arch import ARCHES, DOMAIN_TYPES
 from zcompute.errors import InvalidInput
 from zcompute.properties import (
     DISK_BUSES,
+    DISK_IOTUNE_EXCLUSIVE,
     IMAGE_ARCH_PROPERTY,
     IMAGE_PROPERTIES,
     KERNEL_ID_PROPERTY,
@@ -46,11 +69,13 @@ from zcompute.properties import (
 )
 
 __all__ = [
+    "DEVICE_TAG_RULE",
     "DISK_BUSES",
     "DISK_FORMATS",
     "DOMAIN_TYPES",
     "IFNAME_RULE",
     "IMAGE_PROPERTIES",
+    "ISCSI_NAME_RULE",
     "KERNEL_ID_PROPERTY",
     "MAX_TIMEOUT",
     "NAME_RULE",
@@ -62,9 +87,15 @@ __all__ = [
     "Instance",
     "InstanceState",
     "NICSpec",
+    "NetworkDiskSource",
+    "Rescue",
     "Task",
     "UnusableRecord",
+    "check_chap_username",
+    "check_iscsi_name",
+    "check_network_host",
     "generate_mac",
+    "network_source_text",
     "new_uuid",
     "utcnow",
     "validate_arch",
@@ -76,23 +107,11 @@ __all__ = [
     "validate_uuid",
 ]
 
-DISK_FORMATS = ("qcow2", "raw")
-DISK_DEVICES = ("disk", "cdrom")
-NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "vmxnet3")
 
-NAME_RULE = "1-63 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit, without '..'"
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _KEY_RULE = "1-255 characters from A-Z a-z 0-9 _ : . -"
 _KEY_RE = re.compile(r"[A-Za-z0-9_:.-]{1,255}")
 # a Linux network interface name (IFNAMSIZ, and safe on ip's command line): bridges and taps
-IFNAME_RULE = "1-15 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
-_IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,14}")
-_MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
-_TARGET_RE = re.compile(r"(vd|sd|hd)[a-z]{1,2}")
-_SERIAL_RE = re.compile(r"[A-Za-z0-9._-]{1,20}")  # virtio-blk serials hold at most 20 bytes
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
-# XML 1.0 cannot carry these, and they have no business in names, metadata or command lines.
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 _MAX_METADATA = 255  # Nova's limit for instance metadata keys and values
 _MAX_PROPERTY = 65535  # Glance's limit for an image property value
@@ -100,49 +119,6 @@ _MAX_PROPERTY = 65535  # Glance's limit for an image property value
 #: Longest wait any operation takes (seconds): a week. Longer is a typo, not a wish.
 MAX_TIMEOUT = 7 * 24 * 3600
 TIMEOUT_RULE = f"seconds from 0 to {MAX_TIMEOUT}"
-
-
-def _show(value: object) -> str:
-    """A short, printable rendering of a rejected value for an error message."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def validate_name(value: object, field: str = "name", *, allow_uuid: bool = True) -> str:
-    """Return ``value`` if it is a safe name (see :data:`NAME_RULE`), else raise InvalidInput.
-
-    With ``allow_uuid=False`` a name that reads as a UUID is refused too: images and instances
-    are looked up by "name or id", which must never be ambiguous.
-    """
-    if not isinstance(value, str):
-        raise InvalidInput(field, f"expected a string, got {type(value).__name__}", NAME_RULE)
-    if _NAME_RE.fullmatch(value) is None or ".." in value:
-        raise InvalidInput(field, f"invalid name {_show(value)}", NAME_RULE)
-    if not allow_uuid and _is_uuid(value):
-        raise InvalidInput(field, f"{value!r} looks like a UUID", "a name that is not a UUID")
-    return value
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuidlib.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
-def validate_uuid(value: object, field: str = "uuid") -> str:
-    """Return the canonical lower-case form of a UUID string, else raise InvalidInput."""
-    rule = "a UUID such as 0f8fad5b-d9cb-469f-a165-70867728950e"
-    if not isinstance(value, str):
-        raise InvalidInput(field, f"expected a string, got {type(value).__name__}", rule)
-    try:
-        parsed = uuidlib.UUID(value)
-    except ValueError:
-        raise InvalidInput(field, f"invalid UUID {_show(value)}", rule) from None
-    if str(parsed) != value.lower():  # refuse the braces, URN and hex-only spellings
-        raise InvalidInput(field, f"invalid UUID {_show(value)}", rule)
-    return str(parsed)
 
 
 def validate_arch(value: object, field: str = "arch") -> str:
@@ -192,22 +168,6 @@ def generate_mac() -> str:
     return "52:54:00:" + ":".join(f"{b:02x}" for b in tail)
 
 
-def _check_text(field: str, value: object, max_len: int, *, allow_empty: bool = True) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(field, f"expected a string, got {type(value).__name__}")
-    if len(value) > max_len or (not value and not allow_empty):
-        raise InvalidInput(field, f"length {len(value)} out of range", f"1-{max_len} characters")
-    if _CONTROL_RE.search(value):
-        raise InvalidInput(field, f"control characters in {_show(value)}", "printable text")
-    return value
-
-
-def _check_choice(field: str, value: object, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise InvalidInput(field, f"unknown value {_show(value)}", allowed)
-    return value
-
-
 def _string_map(
     field: str, values: Mapping[str, str], max_value: int
 ) -> MappingProxyType[str, str]:
@@ -228,14 +188,6 @@ def _timestamp(field: str, value: object) -> datetime:
     return value
 
 
-def _set(obj: object, name: str, value: object) -> None:
-    """Normalise a field of a frozen dataclass during ``__post_init__``."""
-    object.__setattr__(obj, name, value)
-
-
-# --- image properties (declared in zcompute.properties) -------------------------------
-
-
 def validate_image_properties(properties: Mapping[str, str]) -> MappingProxyType[str, str]:
     """Check image properties: known ones against their allowed values, all for safe text.
 
@@ -254,6 +206,7 @@ def validate_extra_specs(extra_specs: Mapping[str, str]) -> MappingProxyType[str
     boot; other keys are kept as they are, like unknown image properties.
     """
     _check_known_properties(extra_specs, _MAX_METADATA, flavor=True)
+    _check_exclusive_specs(extra_specs)
     return _string_map("flavor.extra_specs", extra_specs, _MAX_METADATA)
 
 
@@ -261,8 +214,27 @@ def _check_known_properties(properties: Mapping[str, str], max_value: int, *, fl
     if isinstance(properties, Mapping):
         for key, value in properties.items():
             prop = IMAGE_PROPERTIES.get(key)
-            if prop is not None and (prop.flavor or not flavor):
+            if prop is not None and (prop.flavor if flavor else prop.image):
                 _check_property(prop, _check_text(key, value, max_value))
+
+
+def _check_exclusive_specs(extra_specs: Mapping[str, str]) -> None:
+    """A total disk limit together with a read or write one: libvirt refuses the pair."""
+    if not isinstance(extra_specs, Mapping):
+        return
+    for total, parts in DISK_IOTUNE_EXCLUSIVE:
+        given = [key for key in parts if _limits(extra_specs.get(key))]
+        if _limits(extra_specs.get(total)) and given:
+            raise InvalidInput(
+                total,
+                f"cannot be combined with {' and '.join(given)}",
+                f"either {total} or {' and/or '.join(parts)}",
+            )
+
+
+def _limits(value: object) -> bool:
+    """Whether a (checked) disk limit value sets a limit: 0 means none, as in libvirt."""
+    return isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0
 
 
 def _check_property(prop: ImageProperty, value: str) -> None:
@@ -270,8 +242,16 @@ def _check_property(prop: ImageProperty, value: str) -> None:
         _check_choice(prop.key, value, prop.allowed)
     elif prop.form == "name":
         validate_name(value, prop.key)
+    elif prop.form == "count":
+        _check_count(prop.key, value, prop.max_count or 2**63 - 1)
     elif prop.max_length is not None:
         _check_text(prop.key, value, prop.max_length)
+
+
+def _check_count(field: str, value: str, high: int) -> None:
+    """A decimal integer from 0 to ``high``, as text (an extra spec's value)."""
+    if not value.isascii() or not value.isdigit() or int(value) > high:
+        raise InvalidInput(field, f"invalid value {_show(value)}", f"an integer from 0 to {high}")
 
 
 # --- states and tasks -------------------------------------------------------------------
@@ -309,11 +289,19 @@ class Task(enum.StrEnum):
     SNAPSHOTTING = "snapshotting"
     REBUILDING = "rebuilding"
     RESIZING = "resizing"
+    # ending a resize: dropping the state kept for a revert, or restoring it (recovery
+    # finishes either)
+    CONFIRMING_RESIZE = "confirming_resize"
+    REVERTING_RESIZE = "reverting_resize"
     MIGRATING = "migrating"
     RESCUING = "rescuing"
     UNRESCUING = "unrescuing"
     ATTACHING_VOLUME = "attaching_volume"
     DETACHING_VOLUME = "detaching_volume"
+    EXTENDING_VOLUME = "extending_volume"
+    # a block copy onto another volume, then the switch-over: recovery aborts an unfinished
+    # copy (the guest keeps the old volume) or finishes a switch-over that happened
+    SWAPPING_VOLUME = "swapping_volume"
     ATTACHING_INTERFACE = "attaching_interface"
     DETACHING_INTERFACE = "detaching_interface"
 
@@ -353,26 +341,6 @@ class Flavor:
         _check_int("flavor.ephemeral_gib", self.ephemeral_gib, 0, 64 * 1024)
         _check_int("flavor.swap_mib", self.swap_mib, 0, 1024 * 1024)
         _set(self, "extra_specs", validate_extra_specs(self.extra_specs))
-
-
-def _check_int(field: str, value: object, low: int, high: int) -> None:
-    # bool is an int in Python; True vCPUs is a bug, not a value.
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise InvalidInput(
-            field, f"invalid value {_show(value)}", f"an integer from {low} to {high}"
-        )
-
-
-def _check_path(field: str, value: object) -> Path:
-    """An absolute, normalised path without NUL or control characters."""
-    if not isinstance(value, Path | str):
-        raise InvalidInput(field, f"expected a path, got {type(value).__name__}")
-    text = str(value)
-    _check_text(field, text, 4096)
-    path = Path(text)
-    if not path.is_absolute() or ".." in path.parts or str(path) != text:
-        raise InvalidInput(field, f"not a normalised absolute path: {_show(text)}", "/abs/path")
-    return path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -451,85 +419,20 @@ class Image:
 
 
 @dataclasses.dataclass(frozen=True)
-class BlockDeviceSpec:
-    """A block device given to a guest: a host path exposed as ``target`` on ``bus``."""
-
-    source: Path
-    target: str
-    bus: str = "virtio"
-    readonly: bool = False
-    serial: str | None = None
-    device: str = "disk"
-    # decided once (stated by the operator, or by the format inspector when the volume is
-    # first attached), recorded, and given to libvirt explicitly from then on
-    format: str | None = None
-
-    def __post_init__(self) -> None:
-        _set(self, "source", _check_path("block_device.source", self.source))
-        if self.format is not None:
-            _check_choice("block_device.format", self.format, DISK_FORMATS)
-        if not isinstance(self.target, str) or _TARGET_RE.fullmatch(self.target) is None:
-            raise InvalidInput(
-                "block_device.target", f"invalid target {_show(self.target)}", "vdX, sdX or hdX"
-            )
-        _check_choice("block_device.bus", self.bus, DISK_BUSES)
-        _check_choice("block_device.device", self.device, DISK_DEVICES)
-        if not isinstance(self.readonly, bool):
-            raise InvalidInput("block_device.readonly", f"invalid {_show(self.readonly)}", "bool")
-        if self.serial is not None and (
-            not isinstance(self.serial, str) or _SERIAL_RE.fullmatch(self.serial) is None
-        ):
-            raise InvalidInput(
-                "block_device.serial",
-                f"invalid serial {_show(self.serial)}",
-                "1-20 of A-Za-z0-9._-",
-            )
-
-
-@dataclasses.dataclass(frozen=True)
-class NICSpec:
-    """A NIC on a libvirt ``network``, a host ``bridge`` or a ``tap`` device (exactly one).
-
-    A tap device (Nova's ``tap``/``ethernet`` VIFs) is zcompute's to create before the guest
-    starts and to remove with it; whatever plugs it into a network (Neutron's agent) does so
-    by its name. ``mtu`` (bytes) applies to every kind.
+class Rescue:
+    """How a rescued instance boots: from ``image`` (its rescue disk, an overlay of it in the
+    instance folder, or its kernel and initrd), with the instance's root disk as second disk.
+    ``config_drive``: a config drive made for the rescue boot (else the instance's own, if any).
     """
 
-    network: str | None = None
-    bridge: str | None = None
-    mac: str | None = None
-    model: str | None = None
-    tap: str | None = None
-    mtu: int | None = None
+    image: Image
+    config_drive: bool = False
 
     def __post_init__(self) -> None:
-        kinds = ("network", "bridge", "tap")
-        if sum(getattr(self, kind) is not None for kind in kinds) != 1:
-            raise InvalidInput("nic", "give exactly one of network, bridge and tap", kinds)
-        if self.network is not None:
-            validate_name(self.network, "nic.network")
-        for kind in ("bridge", "tap"):
-            value = getattr(self, kind)
-            if value is not None and (
-                not isinstance(value, str) or _IFNAME_RE.fullmatch(value) is None
-            ):
-                raise InvalidInput(f"nic.{kind}", f"invalid {kind} {_show(value)}", IFNAME_RULE)
-        if self.mac is not None:
-            _set(self, "mac", _check_mac(self.mac))
-        if self.model is not None:
-            _check_choice("nic.model", self.model, NIC_MODELS)
-        if self.mtu is not None:
-            _check_int("nic.mtu", self.mtu, 68, 65535)  # IPv4's minimum; the largest an IP packet
-
-
-def _check_mac(value: object) -> str:
-    rule = "a unicast MAC such as 52:54:00:12:34:56"
-    mac = value.lower() if isinstance(value, str) else ""
-    if _MAC_RE.fullmatch(mac) is None:
-        raise InvalidInput("nic.mac", f"invalid MAC {_show(value)}", rule)
-    if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
-        raise InvalidInput("nic.mac", f"not a unicast address: {mac}", rule)
-    return mac
+        if not isinstance(self.image, Image):
+            raise InvalidInput("rescue.image", f"expected an Image, got {_show(self.image)}")
+        if not isinstance(self.config_drive, bool):
+            raise InvalidInput("rescue.config_drive", f"invalid {_show(self.config_drive)}", "bool")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -558,6 +461,8 @@ class Instance:
     config_drive: str | None = None
     #: the TCP port of the interactive console (``serial_tcp``), or None: it never had one
     serial_port: int | None = None
+    #: how the instance boots while it is rescued (:meth:`ComputeDriver.rescue`); None: it is not
+    rescue: Rescue | None = None
 
     def __post_init__(self) -> None:
         _set(self, "uuid", validate_uuid(self.uuid, "instance.uuid"))
@@ -582,6 +487,8 @@ class Instance:
         self._check_devices()
         if self.serial_port is not None:
             _check_int("instance.serial_port", self.serial_port, 1, 65535)
+        if self.rescue is not None and not isinstance(self.rescue, Rescue):
+            raise InvalidInput("instance.rescue", f"expected a Rescue, got {_show(self.rescue)}")
         _timestamp("instance.created_at", self.created_at)
         _timestamp("instance.updated_at", self.updated_at)
 
@@ -590,9 +497,7 @@ class Instance:
         _set(self, "nics", tuple(self.nics))
         targets = [bd.target for bd in self.block_devices]
         if self.config_drive is not None:
-            if not isinstance(self.config_drive, str) or not _TARGET_RE.fullmatch(
-                self.config_drive
-            ):
+            if not isinstance(self.config_drive, str) or not TARGET_RE.fullmatch(self.config_drive):
                 raise InvalidInput(
                     "instance.config_drive",
                     f"invalid target {_show(self.config_drive)}",

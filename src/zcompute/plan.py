@@ -27,12 +27,18 @@ from zcompute.arch import (
     one_of,
 )
 from zcompute.config import Config
-from zcompute.errors import InvalidInput
+from zcompute.errors import ConfigError, InvalidInput
 from zcompute.host import DomainCapabilities, HostCapabilities
-from zcompute.model import BlockDeviceSpec, Flavor, Image, NICSpec
+from zcompute.model import BlockDeviceSpec, Flavor, Image, NetworkDiskSource, NICSpec
 from zcompute.properties import (
     CMDLINE_PROPERTY,
     DISK_BUS_PROPERTY,
+    DISK_READ_BYTES_SEC,
+    DISK_READ_IOPS_SEC,
+    DISK_TOTAL_BYTES_SEC,
+    DISK_TOTAL_IOPS_SEC,
+    DISK_WRITE_BYTES_SEC,
+    DISK_WRITE_IOPS_SEC,
     GUEST_AGENT_PROPERTY,
     IMAGE_ARCH_PROPERTY,
     TRUE_WORDS,
@@ -48,6 +54,18 @@ CONFIG_DRIVE = "disk.config"  # the config drive's image, in the instance folder
 EPHEMERAL_DISK, SWAP_DISK = "disk.eph0", "disk.swap"
 EPHEMERAL_LABEL, SWAP_LABEL = "ephemeral0", "swap0"
 GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
+# A rescue boot's own files, in the instance folder (Nova's names): its disk (an overlay of the
+# rescue image, or blank for a kernel-boot rescue image), its config drive and boot files
+RESCUE_DISK, RESCUE_CONFIG_DRIVE = "disk.rescue", "disk.config.rescue"
+RESCUE_SUFFIX = ".rescue"
+RESCUE_FILES = (
+    RESCUE_DISK,
+    RESCUE_CONFIG_DRIVE,
+    KERNEL_COPY + RESCUE_SUFFIX,
+    INITRD_COPY + RESCUE_SUFFIX,
+)
+#: The serial of the rescue disk: how a rescued guest (and a test) tells it from its root disk.
+RESCUE_SERIAL = "zcompute-rescue"
 #: The metadata key naming the manager a guest belongs to (``nova:<host>``; absent for a guest
 #: of the CLI). zcompute sets it itself; the domain's metadata records it as ``managed-by``.
 MANAGED_BY_KEY = "managed-by"
@@ -70,6 +88,12 @@ class DiskPlan:
     # given to libvirt with the chain so that it never chowns it to the QEMU user.
     backing: str | None = None
     backing_format: str | None = None
+    # I/O limits (``<iotune>`` element name, value > 0): the flavor's, on the guest's own disks
+    iotune: tuple[tuple[str, int], ...] = ()
+    # a volume QEMU reaches over the network itself (``source`` is then its description)
+    network: NetworkDiskSource | None = None
+    shareable: bool = False  # several guests write it: no host cache
+    encryption_secret: str | None = None  # LUKS, decrypted by QEMU with this libvirt secret
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +103,31 @@ class ScratchDisk:
     file: str  # in the instance folder
     size: int  # bytes
     kind: Literal["ephemeral", "swap"]
+
+
+# Nova's quota:disk_* extra specs and the <iotune> elements they set
+_IOTUNE_ELEMENTS = {
+    DISK_TOTAL_BYTES_SEC: "total_bytes_sec",
+    DISK_READ_BYTES_SEC: "read_bytes_sec",
+    DISK_WRITE_BYTES_SEC: "write_bytes_sec",
+    DISK_TOTAL_IOPS_SEC: "total_iops_sec",
+    DISK_READ_IOPS_SEC: "read_iops_sec",
+    DISK_WRITE_IOPS_SEC: "write_iops_sec",
+}
+
+
+def disk_limits(flavor: Flavor) -> tuple[tuple[str, int], ...]:
+    """The flavor's disk I/O limits as ``(iotune element, value)``; 0 (no limit) is left out.
+
+    Like Nova's libvirt driver, they apply to each of the guest's own disks (root, ephemeral,
+    swap, config drive), each limited on its own; volumes are not the flavor's to limit.
+    """
+    specs = flavor.extra_specs  # checked by Flavor: decimal integers, total xor read/write
+    return tuple(
+        (element, int(specs[key]))
+        for key, element in _IOTUNE_ELEMENTS.items()
+        if int(specs.get(key) or 0) > 0
+    )
 
 
 def scratch_disks(flavor: Flavor) -> tuple[ScratchDisk, ...]:
@@ -136,6 +185,8 @@ class GuestPlan:
     config_drive: str | None = None
     # the port of the interactive console's TCP server (None: the console is a pty)
     serial_port: int | None = None
+    # guest memory is a shared file in QEMU's memory_backing_dir (file_backed_memory_mib)
+    file_backed_memory: bool = False
 
     @property
     def arch(self) -> str:
@@ -174,6 +225,17 @@ def choose_platform(
 
 
 @dataclasses.dataclass(frozen=True)
+class RescuePlan:
+    """A rescue boot: ``image`` is booted (its disk as the first disk, or its kernel), with the
+    guest's root disk second; ``boot_image`` is the kernel-boot image a disk image names in its
+    ``kernel_id``; ``config_drive``: the rescue's own config drive instead of the guest's."""
+
+    image: Image
+    boot_image: Image | None = None
+    config_drive: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class PlanRequest:
     """The inputs of one plan: who, what, and where its files live."""
 
@@ -198,6 +260,9 @@ class PlanRequest:
     # The interactive console's TCP port, allocated by the driver and recorded with the
     # instance: with ``serial_tcp`` configured the console listens there, else it is a pty.
     serial_port: int | None = None
+    # A rescued guest boots the rescue image, its root disk second (Nova's legacy rescue: its
+    # volumes and its flavor's ephemeral and swap disks stay detached until it is unrescued).
+    rescue: RescuePlan | None = None
 
 
 def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan:
@@ -217,11 +282,20 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
         tcp = (endpoints.host, request.serial_port)
     layout = profile.layout(log_path, form, tcp=tcp)
     watchdog_action = props.get(WATCHDOG_PROPERTY)
-    boot = request.boot_image or image
-    boot_files = _boot_files(boot, request.instance_dir)
-    copies = {Path(copy).name: copy for _source, copy in boot_files}
+    rescue = request.rescue
+    boot = _boot_image(request)
+    suffix = "" if rescue is None else RESCUE_SUFFIX
+    boot_files = _boot_files(boot, request.instance_dir, suffix)
+    copies = {Path(copy).name.removesuffix(suffix): copy for _source, copy in boot_files}
     bus = _disk_bus(profile, props)
-    drive = _config_drive_target(request, profile, bus)
+    boot_props = props
+    if rescue is not None:  # the rescue image's command line (os_command_line)
+        boot_props = {**rescue.image.properties, **flavor.extra_specs}
+        drive = _rescue_drive_target(request, profile, bus)
+        disks = _rescue_disks(request, rescue, profile, bus, drive)
+    else:
+        drive = _config_drive_target(request, profile, bus)
+        disks = _disks(request, profile, bus, drive)
     return GuestPlan(
         uuid=request.uuid,
         name=request.name,
@@ -241,17 +315,35 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
             if watchdog_action and watchdog_action != "disabled"
             else None
         ),
-        disks=_disks(request, profile, bus, drive),
+        disks=disks,
         nics=tuple(_nic(nic, profile) for nic in request.nics),
         kernel=copies.get(KERNEL_COPY),
         initrd=copies.get(INITRD_COPY),
-        cmdline=_cmdline(boot, props, layout.kernel_args, layout.interactive_device),
+        cmdline=_cmdline(boot, boot_props, layout.kernel_args, layout.interactive_device),
         metadata=request.metadata,
         boot_files=boot_files,
         guest_agent=_guest_agent(props, profile),
         config_drive=drive,
         serial_port=None if tcp is None else tcp[1],
+        file_backed_memory=_file_backed_memory(config, profile, domcaps),
     )
+
+
+def _file_backed_memory(
+    config: Config, profile: ArchProfile, domcaps: DomainCapabilities | None
+) -> bool:
+    """Whether the guest's memory is file-backed; refused where QEMU cannot back it so."""
+    if not config.file_backed_memory_mib:
+        return False
+    profile.require("file-backed-memory")
+    if domcaps is not None and "file" not in domcaps.memory_sources:
+        raise ConfigError(
+            "file_backed_memory_mib",
+            f"{domcaps.path or 'QEMU'} cannot back {profile.arch} guest memory with a file "
+            f"(it offers {', '.join(domcaps.memory_sources) or 'no memory backing'})",
+            "0 (off) on this host",
+        )
+    return True
 
 
 def guest_agent_wanted(props: Mapping[str, str]) -> bool:
@@ -283,14 +375,22 @@ def _config_drive_target(request: PlanRequest, profile: ArchProfile, disk_bus: s
     return target_name(bus, index)
 
 
-def _boot_files(boot: Image, instance_dir: Path) -> tuple[tuple[str, str], ...]:
-    """The kernel and initrd ``boot`` boots with, each with its copy in the instance folder."""
+def _boot_image(request: PlanRequest) -> Image:
+    """The image whose kernel (or disk) the guest boots: the rescue image's while rescued."""
+    if request.rescue is not None:
+        return request.rescue.boot_image or request.rescue.image
+    return request.boot_image or request.image
+
+
+def _boot_files(boot: Image, instance_dir: Path, suffix: str = "") -> tuple[tuple[str, str], ...]:
+    """The kernel and initrd ``boot`` boots with, each with its copy in the instance folder
+    (named with ``suffix``: a rescue boot's copies never replace the guest's own)."""
     if boot.kernel_path is None:
         return ()
     files = [(boot.kernel_path, KERNEL_COPY)]
     if boot.initrd_path is not None:
         files.append((boot.initrd_path, INITRD_COPY))
-    return tuple((str(source), str(instance_dir / name)) for source, name in files)
+    return tuple((str(source), str(instance_dir / (name + suffix))) for source, name in files)
 
 
 def _cmdline(
@@ -334,6 +434,9 @@ def _disks(
     request: PlanRequest, profile: ArchProfile, bus: DiskBus, drive: str | None
 ) -> tuple[DiskPlan, ...]:
     disks: list[DiskPlan] = []
+    limits = disk_limits(request.flavor)
+    if limits:
+        profile.require("disk-rate-limit")
     if request.root_disk is not None:
         base = request.image  # a disk image is the root overlay's backing file
         disks.append(
@@ -346,21 +449,74 @@ def _disks(
                 boot_order=1,
                 backing=None if base.path is None else str(base.path),
                 backing_format=None if base.path is None else base.disk_format,
+                iotune=limits,
             )
         )
     for scratch, target in _scratch_targets(request, bus):  # raw: zcompute made them
         source = str(request.instance_dir / scratch.file)
-        disks.append(DiskPlan(source, "file", "raw", target, bus))
+        disks.append(DiskPlan(source, "file", "raw", target, bus, iotune=limits))
     if drive is not None:  # read-only, raw: its format is ours, never probed
         cd_bus, cd_device = profile.config_drive()
         source = str(request.instance_dir / CONFIG_DRIVE)
-        disks.append(DiskPlan(source, "file", "raw", drive, cd_bus, cd_device, True))
+        disks.append(DiskPlan(source, "file", "raw", drive, cd_bus, cd_device, True, iotune=limits))
     for spec in request.block_devices:
         disks.append(disk_plan(spec, profile))
     targets = [d.target for d in disks]
     twice = next((t for t in targets if targets.count(t) > 1), None)
     if twice is not None:  # a volume given the name of the flavor's ephemeral disk, say
         raise InvalidInput("block_device.target", f"{twice} names two disks of the guest")
+    return tuple(disks)
+
+
+def _rescue_drive_target(request: PlanRequest, profile: ArchProfile, disk_bus: str) -> str | None:
+    """A rescue boot's config drive (its own, or the guest's) follows the rescue and root disks."""
+    rescue = request.rescue
+    if rescue is None or not (rescue.config_drive or request.config_drive):
+        return None
+    bus, _device = profile.config_drive()
+    taken = {target_name(disk_bus, 0), target_name(disk_bus, 1)}
+    index = 0
+    while target_name(bus, index) in taken:
+        index += 1
+    return target_name(bus, index)
+
+
+def _rescue_disks(
+    request: PlanRequest, rescue: RescuePlan, profile: ArchProfile, bus: DiskBus, drive: str | None
+) -> tuple[DiskPlan, ...]:
+    """The rescue disk first (it boots), the guest's root disk second, then a config drive."""
+    folder = request.instance_dir
+    base = rescue.image if rescue.image.path is not None else None
+    disks = [
+        DiskPlan(
+            str(folder / RESCUE_DISK),
+            "file",
+            "qcow2",
+            target_name(bus, 0),
+            bus,
+            serial=RESCUE_SERIAL,
+            boot_order=1,
+            backing=None if base is None else str(base.path),
+            backing_format=None if base is None else base.disk_format,
+        )
+    ]
+    if request.root_disk is not None:
+        own = request.image
+        disks.append(
+            DiskPlan(
+                str(request.root_disk),
+                "file",
+                "qcow2",
+                target_name(bus, 1),
+                bus,
+                backing=None if own.path is None else str(own.path),
+                backing_format=None if own.path is None else own.disk_format,
+            )
+        )
+    if drive is not None:
+        cd_bus, cd_device = profile.config_drive()
+        name = RESCUE_CONFIG_DRIVE if rescue.config_drive else CONFIG_DRIVE
+        disks.append(DiskPlan(str(folder / name), "file", "raw", drive, cd_bus, cd_device, True))
     return tuple(disks)
 
 
@@ -373,7 +529,10 @@ def disk_plan(spec: BlockDeviceSpec, profile: ArchProfile) -> DiskPlan:
         raise InvalidInput(
             "bus", f"{requested!r} is not usable for a {device} on {profile.arch}", allowed
         )
-    source_type: DiskType = "block" if spec.source.is_block_device() else "file"
+    network = spec.source if isinstance(spec.source, NetworkDiskSource) else None
+    source_type: DiskType = "network" if network else "file"
+    if isinstance(spec.source, Path) and spec.source.is_block_device():
+        source_type = "block"
     # The recorded format, never the file's header: a guest may have written a qcow2 header
     # naming a host file into its raw disk. Unrecorded means raw (nothing is interpreted).
     return DiskPlan(
@@ -385,6 +544,9 @@ def disk_plan(spec: BlockDeviceSpec, profile: ArchProfile) -> DiskPlan:
         device,
         spec.readonly,
         spec.serial,
+        network=network,
+        shareable=spec.shareable,
+        encryption_secret=spec.encryption_secret,
     )
 
 

@@ -42,6 +42,14 @@ __all__ = [
     "CMDLINE_PROPERTY",
     "DISK_BUSES",
     "DISK_BUS_PROPERTY",
+    "DISK_IOTUNE_EXCLUSIVE",
+    "DISK_IOTUNE_SPECS",
+    "DISK_READ_BYTES_SEC",
+    "DISK_READ_IOPS_SEC",
+    "DISK_TOTAL_BYTES_SEC",
+    "DISK_TOTAL_IOPS_SEC",
+    "DISK_WRITE_BYTES_SEC",
+    "DISK_WRITE_IOPS_SEC",
     "EMULATION_ARCH_PROPERTY",
     "FALSE_WORDS",
     "GUEST_AGENT_PROPERTY",
@@ -50,6 +58,7 @@ __all__ = [
     "IMAGE_PROPERTIES",
     "KERNEL_ID_PROPERTY",
     "MAX_CMDLINE",
+    "MAX_IOTUNE",
     "POINTER_MODEL_PROPERTY",
     "REQUIRE_QUIESCE_PROPERTY",
     "TESTIMAGE_KEY_PROPERTY",
@@ -87,6 +96,32 @@ KERNEL_ID_PROPERTY = "kernel_id"
 #: Image property of an imported test image: the content key of the build it was made from.
 TESTIMAGE_KEY_PROPERTY = "zcompute_testimage_key"
 
+# Nova's flavor extra specs for disk I/O limits: each becomes the ``<iotune>`` element of the
+# same name (without ``disk_``) on the guest's local disks. Nova's libvirt driver reads these
+# six from a flavor (nova.virt.libvirt.imagebackend.Image.disk_qos); its ``_max`` burst and
+# ``size_iops_sec`` limits come only from Cinder's QoS specs of a volume.
+DISK_TOTAL_BYTES_SEC = "quota:disk_total_bytes_sec"
+DISK_READ_BYTES_SEC = "quota:disk_read_bytes_sec"
+DISK_WRITE_BYTES_SEC = "quota:disk_write_bytes_sec"
+DISK_TOTAL_IOPS_SEC = "quota:disk_total_iops_sec"
+DISK_READ_IOPS_SEC = "quota:disk_read_iops_sec"
+DISK_WRITE_IOPS_SEC = "quota:disk_write_iops_sec"
+DISK_IOTUNE_SPECS = (
+    DISK_TOTAL_BYTES_SEC,
+    DISK_READ_BYTES_SEC,
+    DISK_WRITE_BYTES_SEC,
+    DISK_TOTAL_IOPS_SEC,
+    DISK_READ_IOPS_SEC,
+    DISK_WRITE_IOPS_SEC,
+)
+#: A total limit excludes the read and write limits of its kind (libvirt and QEMU refuse both).
+DISK_IOTUNE_EXCLUSIVE = (
+    (DISK_TOTAL_BYTES_SEC, (DISK_READ_BYTES_SEC, DISK_WRITE_BYTES_SEC)),
+    (DISK_TOTAL_IOPS_SEC, (DISK_READ_IOPS_SEC, DISK_WRITE_IOPS_SEC)),
+)
+#: QEMU's largest throttle value (THROTTLE_VALUE_MAX); 0 means no limit, as in libvirt.
+MAX_IOTUNE = 10**15
+
 
 @dataclasses.dataclass(frozen=True)
 class ImageProperty:
@@ -94,18 +129,22 @@ class ImageProperty:
 
     A value is one of ``allowed`` when that is given; otherwise ``form`` says what it is:
     ``name`` (a name as :func:`zcompute.model.validate_name` accepts it), ``text`` (printable
-    text of at most ``max_length`` characters) or ``reference`` (any printable text: its reader
-    resolves it, e.g. an image name or id, and says when it names nothing). ``read_by`` names
-    the modules under ``zcompute`` that act on it. ``flavor``: a flavor extra spec with this
-    key is checked too; False for properties only zcompute itself writes on images.
+    text of at most ``max_length`` characters), ``reference`` (any printable text: its reader
+    resolves it, e.g. an image name or id, and says when it names nothing) or ``count`` (an
+    integer from 0 to ``max_count``). ``read_by`` names the modules under ``zcompute`` that act
+    on it. ``flavor``: a flavor extra spec with this key is checked too; False for properties
+    only zcompute itself writes on images. ``image``: False for Nova's flavor-only extra specs
+    (``quota:*``), which an image's property of the same key does not set (kept as given).
     """
 
     key: str
     read_by: tuple[str, ...]
     allowed: tuple[str, ...] = ()
-    form: Literal["choice", "name", "text", "reference"] = "choice"
+    form: Literal["choice", "name", "text", "reference", "count"] = "choice"
     max_length: int | None = None
     flavor: bool = True
+    image: bool = True
+    max_count: int | None = None
 
     def __post_init__(self) -> None:
         if (self.form == "choice") != bool(self.allowed):
@@ -144,6 +183,10 @@ IMAGE_PROPERTIES: Mapping[str, ImageProperty] = MappingProxyType(
             # checked against the guest's arch profile when the NIC is planned
             ImageProperty(VIF_MODEL_PROPERTY, ("nova._driver",), form="name"),
             ImageProperty(POINTER_MODEL_PROPERTY, ("nova._translate",), ("usbtablet",)),
+            *(
+                ImageProperty(key, ("plan",), form="count", image=False, max_count=MAX_IOTUNE)
+                for key in DISK_IOTUNE_SPECS
+            ),
         )
     }
 )
@@ -284,6 +327,22 @@ _PROPERTY_ROWS: tuple[tuple[str, str, Callable[[ArchProfile], str]], ...] = (
         ),
     ),
 )
+
+
+def _iotune_row(key: str) -> tuple[str, str, Callable[[ArchProfile], str]]:
+    direction, unit = key.removeprefix("quota:disk_").split("_")[:2]
+    units = "bytes" if unit == "bytes" else "I/O operations"
+    excludes = "read and write limits" if direction == "total" else "total limit"
+    return (
+        key,
+        f"Flavor extra spec only: at most this many {units} per second ({direction}) on each "
+        "of the guest's own disks (root, ephemeral, swap, config drive; not volumes), as "
+        f"`<iotune>`; 0: no limit. Excludes the {excludes}.",
+        lambda p: _feature_cell(p, "disk-rate-limit", "QEMU block-layer throttling"),
+    )
+
+
+_PROPERTY_ROWS += tuple(_iotune_row(key) for key in DISK_IOTUNE_SPECS)
 
 
 def image_property_table(arches: Sequence[str]) -> str:

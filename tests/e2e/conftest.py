@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import libvirt
 import pytest
@@ -63,7 +64,7 @@ def hypervisor() -> Iterator[Hypervisor]:
 
 def _sweep_leftovers(conn: libvirt.virConnect) -> None:
     """Remove test guests of earlier runs that died before cleaning up (never a live run's)."""
-    _hold_run_lock()
+    hold_run_lock()
     for dom in conn.listAllDomains():
         match = _TEST_NAME.match(dom.name())
         if match and not _run_alive(match.group(1)):
@@ -77,7 +78,10 @@ _TEST_NAME = re.compile(r"^zctest-([0-9a-f]{6})-")
 _run_lock: list[object] = []
 
 
-def _hold_run_lock() -> None:
+def hold_run_lock() -> None:
+    """Mark this run alive (a shared lock held until the process exits): another session's
+    sweep never removes its guests. Every test that makes guests holds it, also those that
+    use no pytest fixture (Nova's harness)."""
     if _run_lock:
         return
     _LOCK_DIR.mkdir(exist_ok=True)
@@ -169,9 +173,10 @@ TINY = Flavor("zctest-tiny", 1, 256, 1)
 
 
 @contextlib.contextmanager
-def own_driver(**settings: str) -> Iterator[ComputeDriver]:
+def own_driver(**settings: Any) -> Iterator[ComputeDriver]:
     """A driver with a data directory of its own (state DB, images, instances), removed with
     its guests afterwards; ``settings`` are further :class:`Config` fields."""
+    hold_run_lock()
     data = DATA_DIR / "tests" / f"driver-{RUN_ID}-{uuid.uuid4().hex[:6]}"
     # volumes of the tests live in their guest_dir folders, beside the data directories
     config = Config(

@@ -121,7 +121,6 @@ _LIVE_MIGRATION = (
     "post_live_migration_at_destination",
     "rollback_live_migration_at_destination",
 )
-_NO_TAGS = "zcompute keeps no device tags (no device metadata for the guest)"
 _NO_FIRMWARE = "zcompute does not read hw_firmware_type"
 _QUIESCE = "The guest agent freezes and thaws the file systems (hw_qemu_guest_agent)"
 
@@ -158,10 +157,9 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Attach tagged block device to instance",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
-        features=(),
+        features=("attach-volume", "device-tags"),
         methods=("attach_volume",),
         capabilities=("supports_tagged_attach_volume",),
-        note=_NO_TAGS,
     ),
     NovaRow(
         "operation.detach-volume",
@@ -176,10 +174,9 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Extend block volume attached to instance",
         OPTIONAL,
         _kvm(x86=C, s390x=U, aarch64=C, ppc64=U),
-        features=(),
+        features=("attach-volume",),
         methods=("extend_volume",),
         capabilities=("supports_extend_volume",),
-        note="zcompute cannot grow an attached disk yet",
     ),
     NovaRow(
         "operation.attach-interface",
@@ -195,10 +192,9 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Attach tagged virtual network interface to instance",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
-        features=(),
+        features=("attach-interface", "device-tags"),
         methods=("attach_interface",),
         capabilities=("supports_tagged_attach_interface",),
-        note=_NO_TAGS,
     ),
     NovaRow(
         "operation.detach-interface",
@@ -329,23 +325,27 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Rescue instance",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
-        features=(),
+        features=("rescue",),
         methods=("rescue", "unrescue"),
-        note="zcompute has no rescue boot",
+        note="legacy rescue: the rescue image boots, the root disk second; a config drive "
+        "with the rescue password",
     ),
     NovaRow(
         "operation.resize",
         "Resize instance",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
-        features=(),
+        features=("resize",),
         methods=(
             "migrate_disk_and_power_off",
             "finish_migration",
             "confirm_migration",
             "finish_revert_migration",
         ),
-        note="zcompute has no resize or cold migration",
+        note=(
+            "on the same host (allow_resize_to_same_host; a cold migration too): the old "
+            "disks and definition are kept until confirmed; another host is refused"
+        ),
     ),
     NovaRow(
         "operation.resume",
@@ -386,9 +386,9 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Swap block volumes",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
-        features=(),
+        features=("swap-volume",),
         methods=("swap_volume",),
-        note="zcompute cannot swap a volume under a running guest",
+        note="the new volume must have the old one's size (QEMU mirrors only onto that)",
     ),
     NovaRow(
         "operation.terminate",
@@ -428,9 +428,10 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Instance disk I/O limits",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
-        features=(),
+        features=("disk-rate-limit",),
         methods=("spawn",),
-        note="zcompute writes no disk I/O limits",
+        note="The flavor's quota:disk_* limits on the guest's own disks; volumes' Cinder QoS "
+        "specs are not applied yet",
     ),
     NovaRow(
         "guest.setup.configdrive",
@@ -519,18 +520,18 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Block storage over iSCSI",
         _condition("storage.block==complete"),
         _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
-        features=(),
+        features=("attach-volume-iscsi",),
         methods=_VOLUME,
-        note="zcompute attaches files, block devices and FC LUNs; it logs in to no iSCSI target",
+        note="QEMU's own iSCSI initiator: the host needs no open-iscsi",
     ),
     NovaRow(
         "storage.block.backend.iscsi.auth.chap",
         "CHAP authentication for iSCSI",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
-        features=(),
+        features=("attach-volume-iscsi",),
         methods=_VOLUME,
-        note="No iSCSI, so no CHAP",
+        note="the CHAP password in a private libvirt secret, removed with the disk",
     ),
     NovaRow(
         "storage.image",
@@ -555,10 +556,11 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Device tags",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
-        features=(),
-        methods=("spawn",),
+        features=("device-tags",),
+        methods=("spawn", "attach_interface"),
         capabilities=("supports_device_tagging",),
-        note=_NO_TAGS,
+        note="Tagged NICs (and volumes) in the config drive and Nova's metadata API; on s390x "
+        "with their CCW bus id in the config drive (Nova's metadata API has no CCW bus type)",
     ),
     NovaRow(
         "operation.quiesce",
@@ -583,19 +585,19 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Attach block volume to multiple instances",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
-        features=(),
+        features=("attach-volume-iscsi",),
         methods=("attach_volume",),
         capabilities=("supports_multiattach",),
-        note="zcompute attaches a volume to one guest",
+        note="iSCSI volumes: a shareable disk without host cache",
     ),
     NovaRow(
         "operation.encrypted-volume",
         "Attach encrypted block volume to server",
         OPTIONAL,
         _kvm(x86=C, s390x=U, aarch64=U, ppc64=U),
-        features=(),
+        features=("attach-volume-iscsi",),
         methods=("attach_volume",),
-        note="zcompute attaches no encrypted volume",
+        note="LUKS (version 1) iSCSI volumes, decrypted by QEMU with a libvirt secret",
     ),
     NovaRow(
         "operation.trusted-certs",
@@ -612,10 +614,10 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "File backed memory",
         OPTIONAL,
         _kvm(x86=C, s390x=U, aarch64=U, ppc64=U),
-        features=(),
+        features=("file-backed-memory",),
         methods=("spawn",),
         capabilities=("supports_mem_backing_file",),
-        note="zcompute writes no file memory backing",
+        note="[libvirt] file_backed_memory; qemu.conf's memory_backing_dir is the operator's",
     ),
     NovaRow(
         "operation.report-cpu-traits",
@@ -649,10 +651,11 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Cache base images for faster instance boot",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
-        features=(),
+        features=("launch",),
         methods=("cache_image", "manage_image_cache"),
         capabilities=("has_imagecache",),
-        note="zcompute has no image cache for Nova to prime",
+        note="Glance images cached in zcompute's image store (root disks are overlays of "
+        "them), pre-cached on request, pruned by Nova's [image_cache] options",
     ),
     NovaRow(
         "operation.boot-emulated-tpm",

@@ -61,6 +61,7 @@ _SUPPORT = MappingProxyType(
         "pause": Claim(COMPLETE),
         "suspend": Claim(COMPLETE, "managed save"),
         "snapshot": Claim(COMPLETE),
+        "rescue": Claim(COMPLETE),
         "console-log": Claim(COMPLETE, "SCLP line-mode console (sclplm) written to a file"),
         "interactive-console": Claim(COMPLETE, "SCLP VT220 console (sclp), /dev/ttysclp0"),
         "vnc": Claim(MISSING, "IBM Z guests have no graphics adapter; use the SCLP console"),
@@ -68,7 +69,13 @@ _SUPPORT = MappingProxyType(
         "inject-networking": Claim(MISSING, "not part of the s390x blueprint"),
         "attach-volume": Claim(COMPLETE, "virtio-blk on the ccw bus"),
         "attach-volume-fc": Claim(COMPLETE, "zFCP; ccw-DEVNO-... by-path names"),
+        "attach-volume-iscsi": Claim(COMPLETE, "QEMU's iSCSI client; virtio-blk on the ccw bus"),
         "attach-interface": Claim(COMPLETE, "virtio-net on the ccw bus"),
+        "swap-volume": Claim(
+            PARTIAL,
+            "onto a local or host-connected volume; not onto a LUN zcompute would connect",
+        ),
+        "device-tags": Claim(COMPLETE, "CCW bus ids (0.0.xxxx) of virtio-ccw devices"),
         "trigger-crash-dump": Claim(
             COMPLETE,
             "the NMI is a restart interrupt: kdump if configured, else the guest stops (crashed)",
@@ -78,7 +85,10 @@ _SUPPORT = MappingProxyType(
             COMPLETE, "a read-only virtio-blk disk: s390x has no IDE or SATA CD-ROM"
         ),
         "guest-agent": Claim(COMPLETE, "virtio-serial channel on the CCW bus"),
+        "disk-rate-limit": Claim(COMPLETE),
+        "file-backed-memory": Claim(COMPLETE, "a shared memory-backend-file"),
         "live-migration": Claim(COMPLETE, "not for Secure Execution guests"),
+        "resize": Claim(COMPLETE, "vCPUs and memory as the new flavor; virtio-blk disks grow"),
         "secure-execution": Claim(
             PARTIAL,
             "needs an SE-prepared image and a host with prot_virt=1; no memballoon, no migration",

@@ -102,6 +102,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("pause", "Pause / unpause"),
     Feature("suspend", "Suspend / resume"),
     Feature("snapshot", "Snapshot"),
+    Feature("rescue", "Rescue / unrescue"),
     Feature("console-log", "Console log"),
     Feature("interactive-console", "Interactive console"),
     Feature("vnc", "VNC console", _GRAPHICS),
@@ -109,7 +110,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature("inject-networking", "Inject networking"),
     Feature("attach-volume", "Attach / detach volume (local)"),
     Feature("attach-volume-fc", "Attach / detach volume (FC)"),
+    Feature("attach-volume-iscsi", "Attach / detach volume (iSCSI, CHAP, LUKS, multiattach)"),
     Feature("attach-interface", "Attach / detach interface"),
+    Feature("swap-volume", "Swap an attached volume (block copy)"),
+    Feature("device-tags", "Device role tags (device metadata with bus addresses)"),
     Feature("trigger-crash-dump", "Trigger crash dump"),
     Feature("watchdog", "Watchdog", "a device the plan asks for: ArchProfile.watchdog()"),
     Feature(
@@ -118,7 +122,18 @@ FEATURES: tuple[Feature, ...] = (
         "a disk the plan asks for: ArchProfile.config_drive()",
     ),
     Feature("guest-agent", "Guest agent (hostname, file systems, SSH keys, quiesce, password)"),
+    Feature(
+        "disk-rate-limit",
+        "Disk I/O limits (flavor quota:disk_*)",
+        "a disk setting the plan asks for: ArchProfile.require('disk-rate-limit')",
+    ),
+    Feature(
+        "file-backed-memory",
+        "File-backed memory",
+        "a memory setting the plan asks for: ArchProfile.require('file-backed-memory')",
+    ),
     Feature("live-migration", "Live migration"),
+    Feature("resize", "Resize / cold migration (same host), confirm, revert"),
     Feature(
         "secure-execution",
         "Secure Execution (IBM Z)",
@@ -150,6 +165,7 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
             _DONE,
             "running/paused guests: block copy; stopped: the disk itself; bootable by a spawn",
         ),
+        "rescue": Implementation(_DONE),
         "console-log": Implementation(_DONE, "early kernel messages captured in the log console"),
         "interactive-console": Implementation(
             _DONE, "libvirt console stream, both ways; or a raw TCP endpoint (serial_tcp)"
@@ -166,8 +182,23 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
             " by-path spellings, a LUN reaching a real s390x guest through a loop device) and an"
             " x86 host's SCSI scan; real FCP channels, SAN timing and multipathd need hardware",
         ),
+        "attach-volume-iscsi": Implementation(
+            _DONE,
+            "QEMU's own iSCSI initiator (no host login); CHAP and LUKS passphrases in private"
+            " libvirt secrets removed with the disk; shareable for multiattach",
+        ),
         "attach-interface": Implementation(
             _DONE, "libvirt network or host bridge; MAC given or generated"
+        ),
+        "swap-volume": Implementation(
+            _DONE,
+            "block copy onto a volume of the same size, then pivot; the new volume must be a "
+            "block device or file the host has (zcompute does not connect it itself yet)",
+        ),
+        "device-tags": Implementation(
+            _DONE,
+            "tagged NICs and disks in the config drive's devices list, at the bus address "
+            "libvirt gave them (read back after define)",
         ),
         "trigger-crash-dump": Implementation(_DONE, "NMI"),
         "watchdog": Implementation(
@@ -185,7 +216,21 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
             "hw_qemu_guest_agent=yes: a virtio channel; hostname, file systems, SSH keys; "
             "freeze/thaw (also around a snapshot), set a user's password",
         ),
+        "disk-rate-limit": Implementation(
+            _DONE,
+            "the flavor's six quota:disk_* specs as <iotune> on root, ephemeral, swap and config "
+            "drive disks (as Nova); volumes are not limited",
+        ),
+        "file-backed-memory": Implementation(
+            _DONE,
+            "file_backed_memory_mib: a shared file mapping in qemu.conf's memory_backing_dir",
+        ),
         "live-migration": _NOT_YET,
+        "resize": Implementation(
+            _DONE,
+            "powered off; old disks, flavor and definition kept until confirmed (revert "
+            "restores them); root and ephemeral disks grow, never shrink; this host only",
+        ),
         "secure-execution": _NOT_YET,
     }
 )

@@ -57,7 +57,9 @@ def flavor_group() -> None:
     "properties",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Extra spec, e.g. hw_watchdog_action=reset (repeatable).",
+    help="Extra spec, e.g. hw_watchdog_action=reset, or a disk limit per second on each of the "
+    "guest's own disks: quota:disk_read_bytes_sec=1048576 (also write/total, _iops_sec) "
+    "(repeatable).",
 )
 @pass_app
 def flavor_create(

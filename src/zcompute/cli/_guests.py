@@ -1,4 +1,4 @@
-"""Guest commands: ``boot``, ``list``, ``show``, ``delete`` and the power operations.
+"""Guest commands: ``boot``, ``list``, ``show``, ``delete``, the power operations and resize.
 
 Each command parses its options, makes one driver call and renders the result; every
 decision about the guest (machine type, consoles, disks, rollback) is the driver's.
@@ -35,6 +35,7 @@ from zcompute.driver import ComputeDriver
 from zcompute.errors import NotFound
 from zcompute.images import file_kind
 from zcompute.model import BlockDeviceSpec, Instance, NICSpec
+from zcompute.plan import disk_limits
 
 __all__ = ["VolumeOption", "boot", "delete", "list_guests", "parse_volume", "show"]
 
@@ -340,7 +341,10 @@ def list_guests(app: AppContext, as_json: bool) -> None:
 
 
 def _state_text(inst: Instance, state: str) -> str:
-    return state if inst.task is None else f"{state} ({inst.task})"
+    notes = [str(inst.task)] if inst.task is not None else []
+    if inst.rescue is not None:
+        notes.append(f"rescued from {inst.rescue.image.name}")
+    return f"{state} ({', '.join(notes)})" if notes else state
 
 
 @cli.command()
@@ -357,6 +361,9 @@ def show(app: AppContext, name: str, as_json: bool, as_xml: bool) -> None:
             return
         info = driver.instance_info(inst.uuid)  # the state list shows (error: domain gone)
         data = instance_dict(inst, info, driver.console_log_of(inst.uuid))
+        resized_from = driver.pending_resize(inst.uuid)
+    if resized_from is not None:
+        data["resized_from"] = resized_from.name
     if as_json:
         print_json(data)
         return
@@ -379,6 +386,12 @@ def show(app: AppContext, name: str, as_json: bool, as_xml: bool) -> None:
     ]
     if inst.serial_port is not None:
         rows.insert(-1, ("serial port", inst.serial_port))
+    limits = disk_limits(flavor)
+    if limits:  # the flavor's, on each of the guest's own disks (not volumes)
+        rows.append(("disk limits", ", ".join(f"{name}={value}" for name, value in limits)))
+    if resized_from is not None:
+        waiting = f"from {resized_from.name}, awaiting resize-confirm or resize-revert"
+        rows.insert(-1, ("resize", waiting))
     rows += [
         (f"disk {b.target}", f"{b.source} ({b.bus}{', ro' if b.readonly else ''})")
         for b in inst.block_devices
@@ -489,6 +502,40 @@ def snapshot(app: AppContext, name: str, image_name: str) -> None:
     )
 
 
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--image",
+    "image_name",
+    metavar="IMAGE",
+    help="The image to boot from (name or id; default: the guest's own image).",
+)
+@pass_app
+def rescue(app: AppContext, name: str, image_name: str | None) -> None:
+    """Boot guest NAME from a rescue image, with its own root disk as its second disk.
+
+    The guest is stopped at once (stop it first for a clean shutdown) and boots from a new
+    disk made from IMAGE (a disk image, or a kernel-boot image's kernel and initrd), named
+    first so that it boots; its root disk is the second disk (vdb), its NICs, console and
+    config drive stay. Its volumes, ephemeral and swap disks are detached while rescued.
+    'zcompute unrescue NAME' boots it as before.
+    """
+    with open_driver(app) as driver, stderr_console().status(f"rescuing {name} ..."):
+        image = None if image_name is None else driver.images.get(image_name)
+        driver.rescue(name, image)
+        _after(driver, name, "rescued")
+
+
+@cli.command()
+@click.argument("name")
+@pass_app
+def unrescue(app: AppContext, name: str) -> None:
+    """Boot a rescued guest NAME as before: its own definition, the rescue disk removed."""
+    with open_driver(app) as driver, stderr_console().status(f"unrescuing {name} ..."):
+        driver.unrescue(name)
+        _after(driver, name, "unrescued")
+
+
 @cli.command("crash-dump")
 @click.argument("name")
 @pass_app
@@ -497,3 +544,67 @@ def crash_dump(app: AppContext, name: str) -> None:
     with open_driver(app) as driver:
         driver.trigger_crash_dump(name)
     click.echo(f"{name}: crash dump triggered (NMI injected)")
+
+
+# -- resize ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("name", metavar="GUEST")
+@click.argument("flavor")
+@click.option(
+    "--timeout",
+    type=SECONDS,
+    default=60.0,
+    show_default=True,
+    help="Seconds the guest gets to shut down before it is forced off.",
+)
+@click.option(
+    "--start/--no-start",
+    default=None,
+    help="Start the guest afterwards [default: if it was running].",
+)
+@pass_app
+def resize(app: AppContext, name: str, flavor: str, timeout: float, start: bool | None) -> None:
+    """Give GUEST another FLAVOR (vCPUs, memory, bigger disks), on this host.
+
+    The guest is powered off; its old disks, flavor and definition are kept in its folder
+    until 'resize-confirm' drops them or 'resize-revert' restores them. The root and
+    ephemeral disks grow (never shrink: a smaller one is refused); the guest grows its own
+    file systems. NICs (MACs), consoles, the config drive and volumes stay as they are.
+    """
+    with open_driver(app) as driver, stderr_console().status(f"resizing {name} ..."):
+        inst = driver.resize(name, flavor, start=start, timeout=timeout)
+        state = driver.get_info(name).state
+    size = inst.flavor
+    click.echo(
+        f"{name}: resized to {size.name} ({size.vcpus} vCPUs, {size.memory_mib} MiB, "
+        f"root {size.root_gib} GiB), now {state}; confirm with 'zcompute resize-confirm "
+        f"{name}' or go back with 'zcompute resize-revert {name}'"
+    )
+
+
+@cli.command("resize-confirm")
+@click.argument("name", metavar="GUEST")
+@pass_app
+def resize_confirm(app: AppContext, name: str) -> None:
+    """Keep GUEST's new flavor: the state kept for a revert is removed."""
+    with open_driver(app) as driver:
+        inst = driver.confirm_resize(name)
+    click.echo(f"{name}: resize to {inst.flavor.name} confirmed")
+
+
+@cli.command("resize-revert")
+@click.argument("name", metavar="GUEST")
+@click.option(
+    "--start/--no-start",
+    default=None,
+    help="Start the guest afterwards [default: if it ran before the resize].",
+)
+@pass_app
+def resize_revert(app: AppContext, name: str, start: bool | None) -> None:
+    """Undo GUEST's resize: its old flavor, disk content and definition come back."""
+    with open_driver(app) as driver, stderr_console().status(f"reverting {name} ..."):
+        inst = driver.revert_resize(name, start=start)
+        state = driver.get_info(name).state
+    click.echo(f"{name}: back to {inst.flavor.name}, now {state}")

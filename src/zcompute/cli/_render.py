@@ -241,6 +241,10 @@ def instance_dict(inst: Instance, info: InstanceInfo | None, console_log: Path) 
         "nics": [nic_dict(n) for n in inst.nics],
         "console_log": console_log,
         "serial_port": inst.serial_port,  # the TCP console's port (serial_tcp), if it has one
+        # while rescued: the image it boots from (its root disk is its second disk)
+        "rescue": None
+        if inst.rescue is None
+        else {"image": {"id": inst.rescue.image.id, "name": inst.rescue.image.name}},
         "created_at": inst.created_at,
         "updated_at": inst.updated_at,
         "live": live,

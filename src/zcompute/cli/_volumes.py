@@ -1,16 +1,22 @@
-"""``zcompute volume attach|detach|list``: disks added to (and removed from) running guests.
+"""``zcompute volume attach|detach|extend|swap|list``: disks added to (and removed from)
+running guests, grown, and moved onto other volumes under them.
 
 A local volume is a file or block device (``--file``). A Fibre Channel volume is named the way
 an operator on IBM Z knows it, ``--fc DEVNO:WWPN:LUN`` (FCP device, target port, LUN), once per
 path; the CLI turns that into the Cinder-style ``connection_info`` the driver's FC connector
 takes, zoning each target port to the initiator (the FCP device's WWPN) given with it.
+An iSCSI volume is ``--iscsi PORTAL --iqn IQN --lun N``: QEMU logs in to the target itself,
+with CHAP when ``--chap-user`` is given; the password is read from a file or stdin, never
+taken on the command line (where ``ps`` would show it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,18 +36,26 @@ from zcompute.errors import InvalidInput
 from zcompute.model import DISK_BUSES, DISK_FORMATS
 from zcompute.volumes import (
     HostFs,
+    VolumeEncryption,
     discover_fc_hbas,
     normalize_wwpn,
     validate_ccw_bus_id,
     validate_target_lun,
 )
 
-__all__ = ["FcPath", "fc_connection_info", "parse_fc_path", "volume_group"]
+__all__ = [
+    "FcPath",
+    "fc_connection_info",
+    "iscsi_connection_info",
+    "parse_fc_path",
+    "read_secret",
+    "volume_group",
+]
 
 
 @cli.group("volume")
 def volume_group() -> None:
-    """Volumes: files, block devices and FC LUNs attached to guests."""
+    """Volumes: files, block devices, FC and iSCSI LUNs attached to guests."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +132,40 @@ def _adapter_of(device_path: str) -> str | None:
     return None
 
 
+def read_secret(path: str, option: str) -> str:
+    """A password or passphrase from a file (``-``: stdin), its trailing newline dropped."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as err:
+        raise InvalidInput(option, f"cannot read {path}: {err.strerror or err}") from None
+    value = text.rstrip("\r\n")
+    if not value:
+        raise InvalidInput(option, f"{path} holds no secret", "a file with the secret")
+    return value
+
+
+def iscsi_connection_info(
+    portal: str,
+    iqn: str,
+    lun: int,
+    volume_id: str | None,
+    chap: tuple[str, str] | None = None,
+    readonly: bool = False,
+) -> dict[str, Any]:
+    """The Cinder-style ``connection_info`` of one iSCSI LUN (checked by the driver)."""
+    data: dict[str, Any] = {
+        "target_portal": portal,
+        "target_iqn": iqn,
+        "target_lun": lun,
+        # an IQN has ':' that a disk serial may not: a stable id derived from it instead
+        "volume_id": volume_id or f"iscsi-{hashlib.sha256(iqn.encode()).hexdigest()[:8]}-{lun}",
+        "access_mode": "ro" if readonly else "rw",
+    }
+    if chap is not None:
+        data |= {"auth_method": "CHAP", "auth_username": chap[0], "auth_password": chap[1]}
+    return {"driver_volume_type": "iscsi", "serial": data["volume_id"], "data": data}
+
+
 @volume_group.command("attach")
 @click.argument("name")
 @click.option(
@@ -132,6 +180,23 @@ def _adapter_of(device_path: str) -> str | None:
     multiple=True,
     metavar="DEVNO:WWPN:LUN",
     help="A Fibre Channel path: FCP device, target WWPN, LUN (repeat for multipath).",
+)
+@click.option("--iscsi", "portal", metavar="HOST:PORT", help="An iSCSI target portal.")
+@click.option("--iqn", help="The iSCSI target's name (with --iscsi).")
+@click.option("--lun", type=click.IntRange(0, 16383), help="The LUN behind it (with --iscsi).")
+@click.option("--chap-user", help="CHAP user name for the iSCSI login.")
+@click.option(
+    "--chap-password-file",
+    metavar="FILE",
+    help="File holding the CHAP password ('-': read stdin); never give it on the command line.",
+)
+@click.option(
+    "--luks-passphrase-file",
+    metavar="FILE",
+    help="The iSCSI volume is LUKS: QEMU opens it with the passphrase in FILE ('-': stdin).",
+)
+@click.option(
+    "--shareable", is_flag=True, help="Other guests may attach it too (multiattach; no host cache)."
 )
 @click.option("--target", help="Guest device name (vdb, sdc, ...); default: the next free one.")
 @click.option(
@@ -151,6 +216,13 @@ def volume_attach(
     name: str,
     file: str | None,
     fc_paths: tuple[str, ...],
+    portal: str | None,
+    iqn: str | None,
+    lun: int | None,
+    chap_user: str | None,
+    chap_password_file: str | None,
+    luks_passphrase_file: str | None,
+    shareable: bool,
     target: str | None,
     bus: str | None,
     readonly: bool,
@@ -162,13 +234,30 @@ def volume_attach(
     A file must live in one of the volume directories ('host show' names them); a block
     device must not be mounted, used as swap or held by another device.
     """
-    if (file is None) == (not fc_paths):
-        raise click.UsageError("give either --file PATH or --fc DEVNO:WWPN:LUN")
+    if sum((file is not None, bool(fc_paths), portal is not None)) != 1:
+        raise click.UsageError(
+            "give one of --file PATH, --fc DEVNO:WWPN:LUN or --iscsi PORTAL --iqn IQN --lun N"
+        )
     paths = [parse_fc_path(p) for p in fc_paths]
+    iscsi = None
+    if portal is not None:
+        iscsi = _iscsi_request(
+            portal, iqn, lun, chap_user, chap_password_file, luks_passphrase_file, serial, readonly
+        )
     with open_driver(app) as driver:
         inst = driver.get_instance(name)
         with stderr_console().status(f"attaching a volume to {name} ..."):
-            if file is not None:
+            if iscsi is not None:
+                info, encryption = iscsi
+                spec = driver.attach_volume_connection(
+                    inst.uuid,
+                    info,
+                    target=target,
+                    bus=bus,
+                    shareable=shareable,
+                    encryption=encryption,
+                )
+            elif file is not None:
                 spec = driver.attach_volume(
                     inst.uuid,
                     Path(os.path.abspath(file)),
@@ -188,6 +277,33 @@ def volume_attach(
     click.echo(f"attached {spec.source} to {name} as {spec.target}")
 
 
+def _iscsi_request(
+    portal: str,
+    iqn: str | None,
+    lun: int | None,
+    chap_user: str | None,
+    chap_password_file: str | None,
+    luks_passphrase_file: str | None,
+    serial: str | None,
+    readonly: bool,
+) -> tuple[dict[str, Any], VolumeEncryption | None]:
+    if iqn is None or lun is None:
+        raise click.UsageError("--iscsi needs --iqn IQN and --lun N")
+    if (chap_user is None) != (chap_password_file is None):
+        raise click.UsageError("CHAP needs both --chap-user and --chap-password-file")
+    chap = None
+    if chap_user is not None and chap_password_file is not None:
+        chap = (chap_user, read_secret(chap_password_file, "--chap-password-file"))
+    encryption = None
+    if luks_passphrase_file is not None:
+        passphrase = read_secret(luks_passphrase_file, "--luks-passphrase-file")
+        encryption = VolumeEncryption(passphrase.encode())
+    info = iscsi_connection_info(portal, iqn, lun, serial, chap, readonly)
+    if encryption is not None:
+        info["data"]["encrypted"] = True
+    return info, encryption
+
+
 @volume_group.command("detach")
 @click.argument("name")
 @click.argument("target")
@@ -200,6 +316,41 @@ def volume_detach(app: AppContext, name: str, target: str) -> None:
     ):
         driver.detach_volume(name, target)
     click.echo(f"detached {target} from {name}")
+
+
+@volume_group.command("extend")
+@click.argument("name")
+@click.argument("target")
+@pass_app
+def volume_extend(app: AppContext, name: str, target: str) -> None:
+    """Tell guest NAME that its volume TARGET (e.g. vdb) grew.
+
+    Grow the storage first (the file, the block device); the new size is read from it and
+    the running guest sees its disk grow (a stopped one at its next boot). Only raw volumes;
+    shrinking is refused.
+    """
+    with open_driver(app) as driver, stderr_console().status(f"extending {target} ..."):
+        spec = driver.extend_volume(name, target)
+    click.echo(f"{target} of {name} is {spec.size_bytes} bytes")
+
+
+@volume_group.command("swap")
+@click.argument("name")
+@click.argument("target")
+@click.argument("new_volume", type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def volume_swap(app: AppContext, name: str, target: str, new_volume: str) -> None:
+    """Move volume TARGET of running guest NAME onto NEW_VOLUME, under the running guest.
+
+    QEMU copies the disk onto NEW_VOLUME (overwriting what it holds) and switches the guest
+    over; the guest keeps its device and data, and writes to NEW_VOLUME from then on. The old
+    volume is left as it was at the switch-over. NEW_VOLUME must have the disk's size and
+    live in a volume directory. An interrupted swap is undone (the guest keeps the old volume)
+    or finished by the next command.
+    """
+    with open_driver(app) as driver, stderr_console().status(f"swapping {target} ..."):
+        spec = driver.swap_volume(name, target, Path(os.path.abspath(new_volume)))
+    click.echo(f"{target} of {name} now uses {spec.source}")
 
 
 @volume_group.command("list")

@@ -156,10 +156,14 @@ class ConfigDrive:
 
 
 def _meta_data(
-    drive: ConfigDrive, uuid: str, name: str, metadata: Mapping[str, str]
+    drive: ConfigDrive,
+    uuid: str,
+    name: str,
+    metadata: Mapping[str, str],
+    devices: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
     keys = {f"key-{i}": key for i, key in enumerate(drive.public_keys)}
-    meta: dict[str, Any] = {"launch_index": 0, **drive.extra_meta}
+    meta: dict[str, Any] = {"launch_index": 0, **drive.extra_meta, "devices": list(devices)}
     meta.update(
         uuid=validate_uuid(uuid, "config drive uuid"),
         name=name,
@@ -178,12 +182,17 @@ def config_drive_files(
     name: str,
     nics: Sequence[NICSpec] = (),
     metadata: Mapping[str, str] | None = None,
+    devices: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, bytes]:
-    """The drive's files by path: OpenStack's ``openstack/latest`` layout, as Nova writes it."""
+    """The drive's files by path: OpenStack's ``openstack/latest`` layout, as Nova writes it.
+
+    ``devices``: the device metadata of the guest's tagged devices (OpenStack's ``devices``
+    entries: type, bus, address, tags, mac or serial).
+    """
     base = "openstack/latest"
     network = drive.network_data if drive.network_data is not None else network_data_for(nics)
     files = {
-        f"{base}/meta_data.json": _json(_meta_data(drive, uuid, name, metadata or {})),
+        f"{base}/meta_data.json": _json(_meta_data(drive, uuid, name, metadata or {}, devices)),
         f"{base}/network_data.json": _json(network),
         f"{base}/vendor_data.json": _json(drive.vendor_data),
         f"{base}/vendor_data2.json": _json({}),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from zcompute.driver._agent import GuestAgentInfo
 from zcompute.driver._api import Capabilities, ComputeAPI
+from zcompute.driver._devicetags import TaggedDevice
 from zcompute.driver._driver import ComputeDriver
 from zcompute.driver._host import recorded_kvm_probe
 from zcompute.driver._power import HostBootReport
@@ -44,6 +45,7 @@ __all__ = [
     "NicPlan",
     "PlanRequest",
     "SerialConsole",
+    "TaggedDevice",
     "make_plan",
     "recorded_kvm_probe",
 ]

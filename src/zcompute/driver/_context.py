@@ -39,7 +39,7 @@ from zcompute.images import (
 from zcompute.model import BlockDeviceSpec, InstanceState
 from zcompute.plan import HostView
 from zcompute.state import SpaceReserve, StateDB
-from zcompute.virt import Domains, DomainState, Hypervisor
+from zcompute.virt import Domains, DomainState, Hypervisor, Secrets
 from zcompute.volumes import VolumePolicy, parse_volume_dirs
 
 __all__ = ["ROOT_DISK", "DriverContext"]
@@ -60,6 +60,7 @@ class DriverContext:
     instances_dir: Path
     hv: Hypervisor
     domains: Domains
+    secrets: Secrets  # the CHAP passwords and LUKS passphrases of network volumes
     events: DomainEvents
     locks: InstanceLocks  # one per instance: its operations serialise, others run in parallel
     taps: HostTaps  # the tap devices of tap NICs, which zcompute creates and removes
@@ -80,6 +81,7 @@ class DriverContext:
             tighten(self.instances_dir, 0o066)  # an older zcompute's 0755: QEMU only traverses
         self.hv = Hypervisor(config.uri)
         self.domains = Domains(self.hv)
+        self.secrets = Secrets(self.hv)
         self.locks = InstanceLocks()
         self.taps = HostTaps(data)
         self.host_view = None
@@ -173,6 +175,10 @@ class DriverContext:
         """``spec`` as it will be recorded: the real path, allowed by the volume policy, with
         its format decided once (a block device is raw; a file's format comes from the format
         inspector, or is the one the operator stated and the file really has)."""
+        if not isinstance(spec.source, Path):  # QEMU reaches it itself: no host path to check
+            if spec.format not in (None, "raw"):
+                raise InvalidInput("block_device.format", "a network volume is raw", ["raw"])
+            return dataclasses.replace(spec, format="raw")
         volume = self.volume_policy.check(spec.source)
         label = f"volume {spec.source}"
         fmt = "raw" if volume.is_block else decide_format(volume.path, label, spec.format)

@@ -24,17 +24,32 @@ from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
 from zcompute.driver._macs import refuse_shared_macs
 from zcompute.driver._operations import Operation, Operations
+from zcompute.driver._secrets import remove_secrets, secrets_of_volume
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
 from zcompute.driver._taps import refuse_shared_taps
 from zcompute.driver._undo import UndoStack
 from zcompute.errors import BusFull, Conflict, InvalidInput, NotFound, Timeout
-from zcompute.model import BlockDeviceSpec, Instance, NICSpec, Task, validate_timeout
+from zcompute.model import (
+    BlockDeviceSpec,
+    Instance,
+    NICSpec,
+    Task,
+    network_source_text,
+    validate_timeout,
+)
 from zcompute.plan import disk_plan, nic_plan, target_name
 from zcompute.properties import DISK_BUS_PROPERTY
 from zcompute.volumes import DiskSource
 from zcompute.xml import Device, Disk, Domain, Interface
 
-__all__ = ["DeviceFinder", "DeviceOps", "detach", "disk_with_target", "nic_with_mac"]
+__all__ = [
+    "DeviceFinder",
+    "DeviceOps",
+    "detach",
+    "disk_source_text",
+    "disk_with_target",
+    "nic_with_mac",
+]
 
 DEFAULT_DETACH_TIMEOUT = 30.0
 HOTPLUG_BUSES = ("virtio", "scsi", "usb")  # IDE and SATA disks cannot be added to a running guest
@@ -63,17 +78,24 @@ class DeviceOps:
         readonly: bool = False,
         serial: str | None = None,
         disk_format: str | None = None,
+        prepare: Callable[[Operation], None] | None = None,
+        tag: str | None = None,
     ) -> BlockDeviceSpec:
         """Attach a file or block device as a disk; returns what was attached.
 
         ``volume`` is a :class:`BlockDeviceSpec`; or a path, or the :class:`DiskSource` of a
-        volume a connector made local (its path, bus and serial): then ``target`` defaults to
+        volume a connector made local or QEMU reaches itself: then ``target`` defaults to
         the first free name on ``bus`` (the image's ``hw_disk_bus``, else the arch's bus).
+        ``prepare`` runs first inside the operation (its task recorded), so that what it
+        makes (a network volume's secrets) is recovered like the attach if it is cut short.
+        ``tag``: the device role tag the guest finds in its device metadata.
         """
         verb = "attach a volume to"
         with self._ops.run(name_or_uuid, Task.ATTACHING_VOLUME, _ATTACHABLE, verb) as op:
+            if prepare is not None:
+                prepare(op)
             spec = self._volume_spec(
-                op.instance, volume, target, bus, readonly, serial, disk_format
+                op.instance, volume, target, bus, readonly, serial, disk_format, tag
             )
             live = op.state in ACTIVE
             self._check_new_disk(op, spec, live)
@@ -108,6 +130,7 @@ class DeviceOps:
             fault_point("volume_detach.detached")
             self._ctx.db.remove_attachment(op.uuid, "volume", target)
             fault_point("volume_detach.forgotten")
+            remove_secrets(self._ctx, secrets_of_volume(spec))  # QEMU let go of them
             return spec
 
     def _volume_spec(
@@ -119,15 +142,30 @@ class DeviceOps:
         readonly: bool,
         serial: str | None,
         disk_format: str | None = None,
+        tag: str | None = None,
     ) -> BlockDeviceSpec:
         if isinstance(volume, DiskSource):
             # virtio-blk keeps 20 bytes of a serial; a Cinder volume id (36) is cut, as QEMU would
             bus, serial = bus or volume.bus, (serial or volume.serial)[:20]
-            volume = volume.path
+            if volume.network is not None:
+                bus = bus or inst.image.prop(DISK_BUS_PROPERTY) or get_profile(inst.arch).disk_bus
+                volume = BlockDeviceSpec(
+                    source=volume.network,
+                    target=target or self._free_target(inst, bus),
+                    bus=bus,
+                    readonly=volume.readonly or readonly,
+                    serial=serial,
+                    shareable=volume.shareable,
+                    encryption_secret=volume.encryption_secret,
+                    tag=tag,
+                )
+                target = bus = None
+            else:
+                volume = volume.path
         if isinstance(volume, BlockDeviceSpec):
             if target is not None or bus is not None:
                 raise InvalidInput("target", "give target and bus in the BlockDeviceSpec")
-            spec = volume
+            spec = volume if tag is None else dataclasses.replace(volume, tag=tag)
         else:
             bus = bus or inst.image.prop(DISK_BUS_PROPERTY) or get_profile(inst.arch).disk_bus
             source = Path(volume).absolute()
@@ -138,6 +176,7 @@ class DeviceOps:
                 readonly=readonly,
                 serial=serial,
                 format=disk_format,
+                tag=tag,
             )
         prefix = target_name(spec.bus, 0)[:2]
         if spec.device == "disk" and not spec.target.startswith(prefix):
@@ -174,7 +213,7 @@ class DeviceOps:
             raise Conflict(f"instance {op.name} already has a disk {spec.target}")
         sources = {str(b.source) for b in op.instance.block_devices}
         for xml in self._definitions(op.uuid):
-            sources |= {d.source_file or d.source_dev or "" for d in xml.devices.disks}
+            sources |= {disk_source_text(d) for d in xml.devices.disks}
         if str(spec.source) in sources:
             raise Conflict(f"{spec.source} is already attached to instance {op.name}")
         if live and spec.bus not in HOTPLUG_BUSES:
@@ -319,6 +358,18 @@ def _unplug(ctx: DriverContext, op: Operation, device: Device, what: str, timeou
 
 def _attached(message: str, attached: list[str]) -> str:
     return f"{message} (attached: {', '.join(attached) or 'none'})"
+
+
+def disk_source_text(disk: Disk) -> str:
+    """What a disk of a domain is made of, spelled as its record's ``str(source)``."""
+    if disk.type == "network" and disk.source_protocol and disk.source_host_name:
+        return network_source_text(
+            disk.source_protocol,
+            disk.source_host_name,
+            disk.source_host_port,
+            disk.source_name or "",
+        )
+    return disk.source_file or disk.source_dev or ""
 
 
 def disk_with_target(target: str) -> DeviceFinder:

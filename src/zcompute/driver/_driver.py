@@ -3,10 +3,12 @@
 :class:`ComputeDriver` is a facade over parts, each a plain class in its own module that holds
 the one :class:`~zcompute.driver._context.DriverContext` the driver builds (the connection,
 config, state DB, image store, locks, the host view): spawn and destroy (:mod:`._spawn`),
-power (:mod:`._power`), volumes and NICs (:mod:`._devices`, :mod:`._fc`), snapshot
+power (:mod:`._power`), volumes and NICs (:mod:`._devices`, :mod:`._fc`, extend and swap in
+:mod:`._volumeswap`), snapshot
 (:mod:`._snapshot`), the interactive console (:mod:`._serial`), queries (:mod:`._queries`),
-the host (:mod:`._hostops`) and recovery (:mod:`._recovery`). Operations on one instance run
-through :mod:`._operations`: they serialise on the instance's lock, others run in parallel.
+resize (:mod:`._resize`), the host (:mod:`._hostops`) and recovery (:mod:`._recovery`).
+Operations on one instance run through :mod:`._operations`: they serialise on the instance's
+lock, others run in parallel.
 
 Each public method here is one operation, bound to its support-matrix feature (:mod:`._features`)
 and documented where it is implemented; it delegates to its part.
@@ -27,18 +29,24 @@ from zcompute.driver._api import Capabilities, ComputeAPI
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
 from zcompute.driver._devices import DEFAULT_DETACH_TIMEOUT, DeviceOps
+from zcompute.driver._devicetags import TaggedDevice
 from zcompute.driver._fc import FcVolumeOps
 from zcompute.driver._features import host_operation, operation
 from zcompute.driver._guests import Guests
 from zcompute.driver._hostops import HostOps
+from zcompute.driver._iscsi import IscsiVolumeOps
 from zcompute.driver._operations import Operations
 from zcompute.driver._power import DEFAULT_SHUTDOWN_TIMEOUT, HostBootReport, PowerOps
 from zcompute.driver._queries import Queries
 from zcompute.driver._recovery import Recovery, RepairReport
 from zcompute.driver._reports import HostReport, InstanceInfo
+from zcompute.driver._rescue import RescueOps
+from zcompute.driver._resize import ResizeOps
 from zcompute.driver._serial import ConsoleOps, SerialConsole
 from zcompute.driver._snapshot import DEFAULT_COPY_TIMEOUT, SnapshotOps
 from zcompute.driver._spawn import SpawnOps
+from zcompute.driver._volumeswap import DEFAULT_SWAP_TIMEOUT, VolumeChangeOps
+from zcompute.errors import InvalidInput
 from zcompute.images import ImageStore
 from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
 from zcompute.plan import GuestPlan, HostView
@@ -51,7 +59,14 @@ from zcompute.virt import (
     LifecycleEvent,
     lifecycle_subscription,
 )
-from zcompute.volumes import DiskSource, VolumePolicy
+from zcompute.volumes import (
+    FC_VOLUME_TYPE,
+    ISCSI,
+    DiskSource,
+    HostVolumePorts,
+    VolumeEncryption,
+    VolumePolicy,
+)
 
 
 @map_os_errors  # no OSError leaves the driver: each becomes the zcompute error naming its path
@@ -72,7 +87,11 @@ class ComputeDriver:
         self._power = PowerOps(ctx, ops, guests)
         self._devices = DeviceOps(ctx, ops)
         self._fc = FcVolumeOps(ctx, self._devices)
+        self._volume_changes = VolumeChangeOps(ctx, ops)
+        self._iscsi = IscsiVolumeOps(ctx, self._devices)
         self._snapshot = SnapshotOps(ctx, ops)
+        self._rescue = RescueOps(ctx, ops, guests)
+        self._resize = ResizeOps(ctx, ops, guests, self._power)
         self._console = ConsoleOps(ctx, ops)
         self._queries = Queries(ctx)
         self._agent = GuestAgentOps(ctx, ops)
@@ -293,6 +312,47 @@ class ComputeDriver:
     ) -> Image:
         return self._snapshot.snapshot(name_or_uuid, image_name, timeout=timeout)
 
+    # -- rescue (:mod:`._rescue`) --------------------------------------------------------------
+
+    @operation("rescue")
+    def rescue(
+        self,
+        name_or_uuid: str,
+        rescue_image: Image | None = None,
+        *,
+        config_drive: ConfigDrive | None = None,
+    ) -> Instance:
+        return self._rescue.rescue(name_or_uuid, rescue_image, config_drive=config_drive)
+
+    @operation("rescue")
+    def unrescue(self, name_or_uuid: str) -> Instance:
+        return self._rescue.unrescue(name_or_uuid)
+
+    # -- resize (:mod:`._resize`) -------------------------------------------------------------
+
+    @operation("resize")
+    def resize(
+        self,
+        name_or_uuid: str,
+        flavor: str | Flavor,
+        *,
+        start: bool | None = None,
+        timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    ) -> Instance:
+        return self._resize.resize(name_or_uuid, flavor, start=start, timeout=timeout)
+
+    @operation("resize")
+    def confirm_resize(self, name_or_uuid: str) -> Instance:
+        return self._resize.confirm_resize(name_or_uuid)
+
+    @operation("resize")
+    def revert_resize(self, name_or_uuid: str, *, start: bool | None = None) -> Instance:
+        return self._resize.revert_resize(name_or_uuid, start=start)
+
+    @operation("resize")
+    def pending_resize(self, name_or_uuid: str) -> Flavor | None:
+        return self._resize.pending_resize(name_or_uuid)
+
     @operation("interactive-console")
     def get_serial_console(self, name_or_uuid: str) -> SerialConsole:
         return self._console.get_serial_console(name_or_uuid)
@@ -327,6 +387,7 @@ class ComputeDriver:
         readonly: bool = False,
         serial: str | None = None,
         disk_format: str | None = None,
+        tag: str | None = None,
     ) -> BlockDeviceSpec:
         return self._devices.attach_volume(
             name_or_uuid,
@@ -336,6 +397,7 @@ class ComputeDriver:
             readonly=readonly,
             serial=serial,
             disk_format=disk_format,
+            tag=tag,
         )
 
     @operation("attach-volume")
@@ -354,6 +416,7 @@ class ComputeDriver:
         root: Path = Path("/"),
         host_arch: str | None = None,
         connector_options: Mapping[str, Any] | None = None,
+        tag: str | None = None,
     ) -> BlockDeviceSpec:
         return self._fc.attach_fc_volume(
             name_or_uuid,
@@ -362,7 +425,110 @@ class ComputeDriver:
             root=root,
             host_arch=host_arch,
             connector_options=connector_options,
+            tag=tag,
         )
+
+    @operation("attach-volume")
+    def extend_volume(
+        self, name_or_uuid: str, target: str, new_size_bytes: int | None = None
+    ) -> BlockDeviceSpec:
+        return self._volume_changes.extend_volume(name_or_uuid, target, new_size_bytes)
+
+    @operation("swap-volume")
+    def swap_volume(
+        self,
+        name_or_uuid: str,
+        target: str,
+        new_volume: BlockDeviceSpec | DiskSource | Path | str,
+        *,
+        timeout: float = DEFAULT_SWAP_TIMEOUT,
+    ) -> BlockDeviceSpec:
+        return self._volume_changes.swap_volume(name_or_uuid, target, new_volume, timeout=timeout)
+
+    @operation("attach-volume-iscsi")
+    def attach_iscsi_volume(
+        self,
+        name_or_uuid: str,
+        connection_info: Mapping[str, Any],
+        *,
+        target: str | None = None,
+        bus: str | None = None,
+        shareable: bool = False,
+        encryption: VolumeEncryption | None = None,
+        tag: str | None = None,
+    ) -> BlockDeviceSpec:
+        return self._iscsi.attach_iscsi_volume(
+            name_or_uuid,
+            connection_info,
+            target=target,
+            bus=bus,
+            shareable=shareable,
+            encryption=encryption,
+            tag=tag,
+        )
+
+    @operation("attach-volume")
+    def attach_volume_connection(
+        self,
+        name_or_uuid: str,
+        connection_info: Mapping[str, Any],
+        *,
+        target: str | None = None,
+        bus: str | None = None,
+        shareable: bool = False,
+        encryption: VolumeEncryption | None = None,
+        tag: str | None = None,
+    ) -> BlockDeviceSpec:
+        """Attach a Cinder volume by its ``connection_info``, whatever its transport: the one
+        entry point for Nova. ``driver_volume_type`` picks the path (``fibre_channel``:
+        the host connects the LUN; ``iscsi``: QEMU logs in itself); :meth:`detach_volume`
+        undoes either. ``shareable`` (or the connection's ``multiattach``) lets other guests
+        have the volume too; ``encryption`` opens a LUKS volume (iSCSI only)."""
+        kind = (
+            connection_info.get("driver_volume_type")
+            if isinstance(connection_info, Mapping)
+            else None
+        )
+        if kind == ISCSI:
+            return self.attach_iscsi_volume(
+                name_or_uuid,
+                connection_info,
+                target=target,
+                bus=bus,
+                shareable=shareable,
+                encryption=encryption,
+                tag=tag,
+            )
+        if kind == FC_VOLUME_TYPE:
+            if bus is not None or shareable or encryption is not None:
+                raise InvalidInput(
+                    "connection_info.driver_volume_type",
+                    "an FC volume takes no bus, shareable or encryption yet",
+                    [ISCSI],
+                )
+            return self.attach_fc_volume(name_or_uuid, connection_info, target=target, tag=tag)
+        raise InvalidInput(
+            "connection_info.driver_volume_type",
+            f"{kind!r} is not a volume type zcompute attaches",
+            [FC_VOLUME_TYPE, ISCSI],
+        )
+
+    @host_operation("attach-volume")
+    def volume_connector(self, root: Path = Path("/")) -> HostVolumePorts:
+        """What Cinder needs to export a volume to this host (Nova's volume connector): the
+        iSCSI initiator name and the online FC ports (``root``: where sysfs is read)."""
+        ports = self._fc.online_ports(root)
+        return HostVolumePorts(
+            iscsi_initiator=self._iscsi.initiator_name(),
+            fc_wwpns=tuple(wwpn for wwpn, _ in ports),
+            fc_wwnns=tuple(wwnn for _, wwnn in ports),
+        )
+
+    @host_operation("attach-volume-iscsi")
+    def iscsi_initiator_name(self) -> str:
+        """This host's iSCSI initiator name (for Nova's connector properties and target ACLs):
+        open-iscsi's, else one generated once and kept in the data directory."""
+        return self._iscsi.initiator_name()
 
     @operation("attach-interface")
     def attach_interface(self, name_or_uuid: str, nic: NICSpec) -> NICSpec:
@@ -399,6 +565,11 @@ class ComputeDriver:
     @operation("get-guest-info")
     def domain_xml(self, name_or_uuid: str) -> str:
         return self._queries.domain_xml(name_or_uuid)
+
+    @operation("device-tags")
+    def device_metadata(self, name_or_uuid: str) -> tuple[TaggedDevice, ...]:
+        """The guest's tagged NICs and disks, at the bus addresses the guest sees them."""
+        return self._queries.device_metadata(name_or_uuid)
 
     @host_operation()
     def get_available_resource(self) -> dict[str, Any]:

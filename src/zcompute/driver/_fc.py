@@ -19,7 +19,7 @@ from zcompute.driver._undo import UndoStack
 from zcompute.errors import ZcomputeError
 from zcompute.model import BlockDeviceSpec
 from zcompute.state import StateDB
-from zcompute.volumes import ConnectedVolume, FibreChannelConnector
+from zcompute.volumes import ConnectedVolume, FibreChannelConnector, HostFs, discover_fc_hbas
 
 __all__ = ["FcVolumeOps", "release_volume_connections"]
 
@@ -35,6 +35,11 @@ class FcVolumeOps:
         self._ctx = ctx
         self._devices = devices
 
+    def online_ports(self, root: Path = Path("/")) -> tuple[tuple[str, str], ...]:
+        """(WWPN, WWNN) of each online FC port of the host, as sysfs shows them."""
+        hbas, _problems = discover_fc_hbas(HostFs(root))  # an unreadable port: not offered
+        return tuple((hba.port_name, hba.node_name) for hba in hbas if hba.online)
+
     def attach_fc_volume(
         self,
         name_or_uuid: str,
@@ -44,6 +49,7 @@ class FcVolumeOps:
         root: Path = Path("/"),
         host_arch: str | None = None,
         connector_options: Mapping[str, Any] | None = None,
+        tag: str | None = None,
     ) -> BlockDeviceSpec:
         """Connect an FC volume (Cinder's ``connection_info``) and attach it to the guest.
 
@@ -68,7 +74,9 @@ class FcVolumeOps:
                 "disconnect the FC volume", lambda: connector.disconnect(connection_info, connected)
             )
             record["connected"] = connected.to_dict()
-            spec = devices.attach_volume(name_or_uuid, connected.disk_source(), target=target)
+            spec = devices.attach_volume(
+                name_or_uuid, connected.disk_source(), target=target, tag=tag
+            )
             detach = devices.detach_volume  # the plain detach: the connection is undone above
             undo.push(f"detach {spec.target}", lambda: detach(name_or_uuid, spec.target))
             uuid = self._ctx.db.get_instance(name_or_uuid).uuid

@@ -36,7 +36,7 @@ from zcompute.images import (
     restrict,
     traverse_problem,
 )
-from zcompute.plan import CONSOLE_LOG, GuestPlan
+from zcompute.plan import CONSOLE_LOG, INITRD_COPY, KERNEL_COPY, RESCUE_SUFFIX, GuestPlan
 
 __all__ = ["prepare_guest_files", "secure_instance_folder", "warn_if_unreachable"]
 
@@ -77,7 +77,12 @@ def secure_instance_folder(ids: QemuIds | None, directory: Path, disks: list[Pat
     for disk in disks:
         if os.path.lexists(disk):
             restrict(disk, FILE_PRIVATE)  # what a QEMU that owned it while running widened
-    for own in [*disks, directory / "kernel", directory / "initrd"]:
+    boot = [
+        directory / (name + end)
+        for name in (KERNEL_COPY, INITRD_COPY)
+        for end in ("", RESCUE_SUFFIX)
+    ]
+    for own in [*disks, *boot]:
         if os.path.lexists(own):  # only this guest uses them, and it is not running
             forget_stale_labels(own)
     private_file(directory / CONSOLE_LOG)

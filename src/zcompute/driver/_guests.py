@@ -23,9 +23,12 @@ from zcompute.model import KERNEL_ID_PROPERTY, Flavor, Image, Instance
 from zcompute.plan import (
     CONFIG_DRIVE,
     EPHEMERAL_DISK,
+    RESCUE_CONFIG_DRIVE,
+    RESCUE_DISK,
     SWAP_DISK,
     GuestPlan,
     PlanRequest,
+    RescuePlan,
     make_plan,
 )
 from zcompute.virt import PowerState
@@ -113,8 +116,16 @@ class Guests:
             config_drive=inst.config_drive is not None,
             config_drive_target=inst.config_drive,
             serial_port=port,
+            rescue=self._rescue_plan(inst),
         )
         return make_plan(request, self._ctx.config, self._ctx.host)
+
+    def _rescue_plan(self, inst: Instance) -> RescuePlan | None:
+        """How ``inst`` boots while it is rescued (None: it is not)."""
+        if inst.rescue is None:
+            return None
+        image = inst.rescue.image
+        return RescuePlan(image, self.boot_image_for(image), inst.rescue.config_drive)
 
     def recreate(self, inst: Instance, *, paused: bool = False) -> None:
         """Power the guest off, define it again from its record and start it.
@@ -142,7 +153,8 @@ class Guests:
             LOG.info("instance %s: tap devices %s created again", uuid, ", ".join(made))
         folder = self._ctx.instances_dir / uuid
         if os.path.lexists(folder):  # libvirt opens its files as root: never through a link
-            names = (ROOT_DISK, EPHEMERAL_DISK, SWAP_DISK, CONFIG_DRIVE)
+            own = (ROOT_DISK, EPHEMERAL_DISK, SWAP_DISK, CONFIG_DRIVE)
+            names = (*own, RESCUE_DISK, RESCUE_CONFIG_DRIVE)  # a rescued guest's too
             disks = [folder / name for name in names]
             secure_instance_folder(self._ctx.qemu_ids(), folder, disks)
         self._ctx.domains.start(uuid, paused=paused)

@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator
 from typing import Protocol
 
 from zcompute.driver._context import DriverContext
-from zcompute.driver._state import require_state
+from zcompute.driver._state import refuse_while_rescued, require_state
 from zcompute.model import Instance, InstanceState, Task
 
 __all__ = ["Operation", "Operations", "Recovers"]
@@ -46,7 +46,7 @@ class Recovers(Protocol):
 
     def recover_if_orphaned(self, inst: Instance) -> Instance: ...
 
-    def undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> None: ...
+    def undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> bool: ...
 
 
 class Operations:
@@ -74,15 +74,20 @@ class Operations:
             inst = self._recovery.recover_if_orphaned(ctx.db.get_instance(found.uuid))
             state = ctx.observed_state(inst.uuid)
             require_state(inst.name, verb, state, allowed)
+            refuse_while_rescued(inst, verb, task)
             if task is not None:
                 ctx.db.begin_task(inst.uuid, task)
             op = Operation(inst, state)
+            settle = True
             try:
                 yield op
             except BaseException:
                 if task is not None:
-                    self._recovery.undo_partial(inst.uuid, task, op.touched)
+                    # False, or the undo itself interrupted (SIGTERM again): the task stays
+                    # recorded, for recovery to finish (see undo_partial)
+                    settle = False
+                    settle = self._recovery.undo_partial(inst.uuid, task, op.touched)
                 raise
             finally:
-                if task is not None:
+                if task is not None and settle:
                     ctx.record_settled(inst.uuid)

@@ -137,6 +137,14 @@ class PowerOps:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def stop_guest(self, uuid: str, timeout: float) -> bool:
+        """Within another operation: ask the guest to shut down, force it off after
+        ``timeout`` seconds (0: at once). True if it shut down by itself."""
+        graceful = timeout > 0 and self._shut_down(uuid, timeout)
+        if not graceful:
+            self._force_off(uuid)
+        return graceful
+
     def _shut_down(self, uuid: str, timeout: float) -> bool:
         """Ask the guest to shut down; True if it powered off within ``timeout`` seconds."""
         try:

@@ -13,6 +13,7 @@ from zcompute.driver import _console
 from zcompute.driver._api import Capabilities, capabilities_of
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
+from zcompute.driver._devicetags import TaggedDevice, tagged_devices
 from zcompute.driver._host import host_cpu_model
 from zcompute.driver._reports import InstanceInfo, domain_gone, info_of, supported_instances
 from zcompute.driver._state import instance_state
@@ -98,6 +99,11 @@ class Queries:
     def domain_xml(self, name_or_uuid: str) -> str:
         return self._ctx.domains.xml(self._ctx.db.get_instance(name_or_uuid).uuid)
 
+    def device_metadata(self, name_or_uuid: str) -> tuple[TaggedDevice, ...]:
+        inst = self._ctx.db.get_instance(name_or_uuid)
+        # the live definition holds hotplugged devices; it is the persistent one when off
+        return tagged_devices(self._ctx.domains.xml(inst.uuid), inst)
+
     # -- console logs ----------------------------------------------------------------------
 
     def console_log_path(self, name_or_uuid: str) -> Path:
@@ -127,7 +133,9 @@ class Queries:
         return {
             "vcpus": cpus,
             "vcpus_used": sum(i.flavor.vcpus for i in used),
-            "memory_mib": memory_mib,
+            # file-backed guest memory lives in the page cache: its configured capacity is the
+            # host's memory for guests (as Nova's [libvirt] file_backed_memory)
+            "memory_mib": ctx.config.file_backed_memory_mib or memory_mib,
             "memory_mib_used": sum(i.flavor.memory_mib for i in used),
             "local_gib": disk.total >> 30,
             "local_gib_used": (disk.total - disk.free) >> 30,

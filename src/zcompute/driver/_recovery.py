@@ -8,12 +8,20 @@ recover it according to what libvirt shows:
 * ``spawning``: undone, like a failed spawn's rollback: the domain destroyed and undefined,
   its tap devices, volume connections, the instance folder and record removed;
 * ``destroying``: finished;
+* ``resizing``: undone (:mod:`._resizekept`): the kept disks, flavor and definition
+  restored, the guest started again if it ran; ``reverting_resize``: finished the same way;
+  ``confirming_resize``: finished (the kept state removed);
 * ``snapshotting``: block jobs on the guest's disks aborted, the copy in progress removed (the
   image store removes its own half-made image), file systems it froze thawed;
+* ``swapping_volume``: a copy onto the new volume that was not switched over is aborted (the
+  guest keeps the old volume); a switch-over that happened is finished, the definition and the
+  record following the live disk (:func:`~zcompute.driver._volumeswap.settle_swap`);
 * attaching or detaching a volume or NIC: the guest's devices are made to match the record:
   a device the domain has but the record does not (an attach cut short) is detached, a record
   of a device the domain no longer has (a detach cut short) is dropped, and a tap device marked
   as the instance's that no NIC uses any more is removed;
+* ``rescuing`` is undone and ``unrescuing`` finished, both by :func:`._rescue.restore_original`
+  (the guest's own definition, no rescue record or files; the root disk is never touched);
 * anything else (power operations): the task is cleared and the state libvirt reports recorded.
 
 ``repair`` goes further: it also aborts block jobs that no running snapshot owns, makes every
@@ -33,11 +41,26 @@ from collections.abc import Iterable
 from zcompute._faults import fault_point
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
-from zcompute.driver._devices import DeviceFinder, detach, disk_with_target, nic_with_mac
+from zcompute.driver._devices import (
+    DeviceFinder,
+    detach,
+    disk_source_text,
+    disk_with_target,
+    nic_with_mac,
+)
 from zcompute.driver._fc import release_volume_connections
+from zcompute.driver._guests import Guests
 from zcompute.driver._operations import Operation
 from zcompute.driver._quiesce import Quiescer
+from zcompute.driver._rescue import remove_rescue_files, restore_original
+from zcompute.driver._resizekept import KEEPING, drop_kept, restore_kept, start_if_it_ran
+from zcompute.driver._secrets import (
+    remove_instance_secrets,
+    remove_unrecorded_secrets,
+    remove_unused_secrets,
+)
 from zcompute.driver._state import ACTIVE
+from zcompute.driver._volumeswap import settle_swap
 from zcompute.errors import NotFound, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task
 from zcompute.plan import CONFIG_DRIVE, EPHEMERAL_DISK, SWAP_DISK
@@ -54,6 +77,8 @@ _DEVICE_TASKS = {
     Task.ATTACHING_INTERFACE,
     Task.DETACHING_INTERFACE,
 }
+_RESCUE_TASKS = {Task.RESCUING, Task.UNRESCUING}
+_RESIZE_TASKS = {Task.RESIZING, Task.REVERTING_RESIZE, Task.CONFIRMING_RESIZE}
 _UNPLUG_TIMEOUT = 10.0  # seconds a guest gets to release a device an interrupted attach added
 
 
@@ -71,6 +96,7 @@ class Recovery:
 
     def __init__(self, ctx: DriverContext) -> None:
         self._ctx = ctx
+        self._guests = Guests(ctx)  # an undone resize starts the guest again
 
     # -- orphaned tasks ----------------------------------------------------------------------
 
@@ -103,16 +129,22 @@ class Recovery:
                     actions.append(self.recover(current))
         return RepairReport(tuple(actions))
 
-    def undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> None:
+    def undo_partial(self, uuid: str, task: Task, touched: list[tuple[str, str]]) -> bool:
         """A failed operation converges the way an interrupted one does, at once: a device an
         attach added but did not record is detached, a detached one's record dropped, a block
-        job a snapshot left is aborted. What cannot be done now is left to the next command."""
+        job a snapshot left is aborted. What cannot be done now is left to the next command.
+
+        Returns False when a rescue or unrescue could not be converged: its task then stays
+        recorded, so that the next command recovers it (its record and its definition may
+        disagree until then); other tasks end either way."""
         try:
             inst = self._ctx.db.get_instance(uuid)
             for done in self._partial_work(inst, task, touched):
                 LOG.warning("instance %s: after the failed %s: %s", inst.name, task.value, done)
         except ZcomputeError as err:
             LOG.error("instance %s: could not undo the failed %s: %s", uuid, task.value, err)
+            return task not in _RESCUE_TASKS
+        return True
 
     def _partial_work(
         self, inst: Instance, task: Task, touched: list[tuple[str, str]] | None = None
@@ -125,6 +157,17 @@ class Recovery:
                 *self._abort_block_jobs(inst),
                 *self._remove_snapshot_copies(inst),
             ]
+        if task is Task.SWAPPING_VOLUME:  # after a kill every volume is looked at
+            targets = (
+                [b.target for b in inst.block_devices]
+                if touched is None
+                else [key for kind, key in touched if kind == "disk"]
+            )
+            return [done for t in targets for done in settle_swap(self._ctx, inst.uuid, t)]
+        if task in _RESCUE_TASKS:
+            return restore_original(self._ctx, Guests(self._ctx), inst)
+        if task in _RESIZE_TASKS:
+            return self._end_resize(inst, task, touched)
         if task in _DEVICE_TASKS and (touched is None or touched):
             return self._match_devices_to_record(inst, touched)
         return []
@@ -167,10 +210,30 @@ class Recovery:
             LOG.info("instance %s: tap device %s removed", inst.name, name)
         for problem in release_volume_connections(self._ctx.db, inst.uuid):
             LOG.error("instance %s: could not disconnect volume %s", inst.name, problem)
+        remove_instance_secrets(self._ctx, inst.uuid)  # an error keeps the record naming them
+        fault_point("destroy.secrets_removed")
         if not keep_files:
             shutil.rmtree(self._ctx.instances_dir / inst.uuid, ignore_errors=True)
+        elif inst.rescue is not None:  # the guest's own disks are kept, not the rescue's
+            remove_rescue_files(self._ctx.instances_dir / inst.uuid)
         fault_point("destroy.files_removed")
         self._ctx.db.delete_instance(inst.uuid, missing_ok=True)
+
+    def _end_resize(
+        self, inst: Instance, task: Task, touched: list[tuple[str, str]] | None
+    ) -> list[str]:
+        """A resize is undone (only once it began to keep the old state: a resize refused
+        before that leaves a pending one alone), a revert finished, a confirm finished."""
+        if task is Task.CONFIRMING_RESIZE:
+            drop_kept(self._ctx, inst.uuid)
+            return ["the state kept for a revert removed"]
+        began = touched is None or KEEPING in touched
+        if task is Task.REVERTING_RESIZE or began:
+            if restore_kept(self._ctx, self._guests, inst.uuid, None):
+                return ["the old flavor, disks and definition restored"]
+            if task is Task.RESIZING:
+                drop_kept(self._ctx, inst.uuid)  # a partial copy
+        return start_if_it_ran(self._ctx, self._guests, inst) if task is Task.RESIZING else []
 
     # -- devices and block jobs --------------------------------------------------------------
 
@@ -178,8 +241,9 @@ class Recovery:
         self, inst: Instance, only: list[tuple[str, str]] | None = None
     ) -> list[str]:
         """Detach devices the record does not list; drop records of devices that are gone
-        (``only`` these devices, when given)."""
-        if not self._ctx.domains.exists(inst.uuid):
+        (``only`` these devices, when given). A rescued guest's definition is the rescue's, without
+        its volumes: it is left alone until it is unrescued."""
+        if inst.rescue is not None or not self._ctx.domains.exists(inst.uuid):
             return []
         live = self._ctx.observed_state(inst.uuid) in ACTIVE
         docs = [Domain.from_xml(self._ctx.domains.xml(inst.uuid, inactive=True))]
@@ -196,6 +260,7 @@ class Recovery:
         done += self._unrecorded_disks(inst, docs, live)
         done += self._unrecorded_nics(inst, docs, live)
         done += self._records_without_device(inst, docs, live)
+        done += remove_unused_secrets(self._ctx, inst.uuid)  # those of the whole record
         return done + self._unused_taps(inst.uuid)
 
     def _unused_taps(self, uuid: str) -> list[str]:
@@ -217,7 +282,7 @@ class Recovery:
             d.target_dev
             for doc in docs
             for d in doc.devices.disks
-            if d.target_dev and (d.source_file or d.source_dev or "") not in known
+            if d.target_dev and disk_source_text(d) not in known
         }
         for target in sorted(targets):
             self._force_detach(inst, live, f"disk {target}", disk_with_target(target))
@@ -237,7 +302,7 @@ class Recovery:
         the unplug) or in both: the detach is finished and the record dropped."""
         done = []
         for volume in inst.block_devices:
-            sources = [{d.source_file or d.source_dev for d in doc.devices.disks} for doc in docs]
+            sources = [{disk_source_text(d) for d in doc.devices.disks} for doc in docs]
             if all(str(volume.source) in found for found in sources):
                 continue
             find = disk_with_target(volume.target)
@@ -314,6 +379,8 @@ class Recovery:
         actions += [f"image {i.name}: its files are missing" for i in recovery.missing]
         actions += self._remove_unrecorded_domains()
         actions += self._remove_unrecorded_taps()
+        known = {inst.uuid for inst in self._ctx.db.list_instances()}
+        actions += remove_unrecorded_secrets(self._ctx, known)
         return RepairReport(tuple(actions))
 
     def _remove_unrecorded_domains(self) -> list[str]:

@@ -18,9 +18,9 @@ from pathlib import Path
 from zcompute.errors import HostFileError, from_os_error
 from zcompute.images import FILE_PRIVATE
 from zcompute.model import Flavor
-from zcompute.plan import EPHEMERAL_LABEL, SWAP_LABEL, scratch_disks
+from zcompute.plan import EPHEMERAL_LABEL, SWAP_LABEL, ScratchDisk, scratch_disks
 
-__all__ = ["create_scratch_disks"]
+__all__ = ["create_scratch_disk", "create_scratch_disks"]
 
 # mkfs and mkswap live in sbin, which a service's PATH may lack
 _SBIN = "/usr/sbin:/sbin"
@@ -29,16 +29,18 @@ _TIMEOUT = 600.0  # seconds; mkfs writes only metadata, but a loaded host may be
 
 def create_scratch_disks(directory: Path, flavor: Flavor) -> list[Path]:
     """Create and format ``flavor``'s ephemeral and swap disks in ``directory``."""
-    made = []
-    for disk in scratch_disks(flavor):
-        path = directory / disk.file
-        _sparse_file(path, disk.size)
-        if disk.kind == "ephemeral":
-            _run(["mkfs.ext4", "-q", "-F", "-L", EPHEMERAL_LABEL, str(path)], path)
-        else:
-            _run(["mkswap", "-L", SWAP_LABEL, str(path)], path)
-        made.append(path)
-    return made
+    return [create_scratch_disk(directory, disk) for disk in scratch_disks(flavor)]
+
+
+def create_scratch_disk(directory: Path, disk: ScratchDisk) -> Path:
+    """Create and format one of them (a resize adds one the old flavor did not have)."""
+    path = directory / disk.file
+    _sparse_file(path, disk.size)
+    if disk.kind == "ephemeral":
+        _run(["mkfs.ext4", "-q", "-F", "-L", EPHEMERAL_LABEL, str(path)], path)
+    else:
+        _run(["mkswap", "-L", SWAP_LABEL, str(path)], path)
+    return path
 
 
 def _sparse_file(path: Path, size: int) -> None:

@@ -23,6 +23,7 @@ from zcompute.configdrive import ConfigDrive, config_drive_files, write_config_d
 from zcompute.driver import _console
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
+from zcompute.driver._devicetags import openstack_devices, tagged_devices
 from zcompute.driver._guests import Guests
 from zcompute.driver._hostops import HostOps
 from zcompute.driver._macs import refuse_shared_macs
@@ -242,18 +243,6 @@ class SpawnOps:
             fault_point("spawn.disk")
         if create_scratch_disks(directory, flavor):  # undone with the folder
             fault_point("spawn.ephemeral")
-        if asked.config_drive is not None:
-            files = config_drive_files(
-                asked.config_drive,
-                uuid=plan.uuid,
-                name=plan.name,
-                nics=nic_specs,
-                metadata=asked.metadata,
-            )
-            write_config_drive(files, directory / CONFIG_DRIVE)
-            fault_point("spawn.config_drive")
-        self._guests.prepare_guest_files(directory, plan)
-        self._create_taps(plan, undo)
         xml = build_domain_xml(plan)
         # Both undos are registered before their step: a call cut short (libvirtd died) may
         # have done its work; each tolerates a domain that is not there.
@@ -262,8 +251,15 @@ class SpawnOps:
             lambda: ctx.domains.undefine(plan.uuid),
             needed_by_older=True,
         )
+        # defined before the config drive is written: the drive lists the tagged devices at
+        # the addresses libvirt gave them (the guest starts only once its files are ready)
         ctx.domains.define(xml)
         fault_point("spawn.defined")
+        if asked.config_drive is not None:
+            self._write_config_drive(inst, asked.config_drive, asked.metadata, directory)
+            fault_point("spawn.config_drive")
+        self._guests.prepare_guest_files(directory, plan)
+        self._create_taps(plan, undo)
         undo.push(
             "destroy the domain",
             lambda: ctx.domains.destroy_if_exists(plan.uuid),
@@ -273,6 +269,20 @@ class SpawnOps:
         fault_point("spawn.started")
         ctx.domains.wait_state(plan.uuid, {PowerState.RUNNING}, timeout=30)
         return inst
+
+    def _write_config_drive(
+        self, inst: Instance, drive: ConfigDrive, metadata: Mapping[str, str], directory: Path
+    ) -> None:
+        defined = self._ctx.domains.xml(inst.uuid, inactive=True)
+        files = config_drive_files(
+            drive,
+            uuid=inst.uuid,
+            name=inst.name,
+            nics=inst.nics,
+            metadata=metadata,
+            devices=openstack_devices(tagged_devices(defined, inst)),
+        )
+        write_config_drive(files, directory / CONFIG_DRIVE)
 
     def _create_taps(self, plan: GuestPlan, undo: UndoStack) -> None:
         """The tap devices of tap NICs: libvirt only opens them (``managed='no'``)."""

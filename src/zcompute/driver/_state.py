@@ -16,14 +16,16 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from zcompute.errors import InvalidState
-from zcompute.model import InstanceState
+from zcompute.model import Instance, InstanceState, Task
 from zcompute.virt import DomainState, PowerState
 
 __all__ = [
     "ACTIVE",
     "ANY_STOPPED",
+    "NOT_WHILE_RESCUED",
     "UNEXPECTED_STOP_REASONS",
     "instance_state",
+    "refuse_while_rescued",
     "require_state",
     "settled_state",
     "stopped_unexpectedly",
@@ -84,4 +86,31 @@ def require_state(
         wanted = ", ".join(sorted(str(s) for s in allowed))
         raise InvalidState(
             f"cannot {verb} instance {name}: it is {current} (allowed: {wanted}); nothing changed"
+        )
+
+
+#: Tasks refused while a guest is rescued: they would change or copy the devices of a
+#: definition that is not the guest's own (Nova allows unrescue, power and delete then).
+NOT_WHILE_RESCUED = frozenset(
+    {
+        Task.RESCUING,
+        Task.SNAPSHOTTING,
+        Task.SUSPENDING,
+        Task.ATTACHING_VOLUME,
+        Task.DETACHING_VOLUME,
+        Task.ATTACHING_INTERFACE,
+        Task.DETACHING_INTERFACE,
+        Task.REBUILDING,
+        Task.RESIZING,
+        Task.MIGRATING,
+    }
+)
+
+
+def refuse_while_rescued(inst: Instance, verb: str, task: Task | None) -> None:
+    """Raise InvalidState if ``inst`` is rescued and ``task`` makes no sense then."""
+    if inst.rescue is not None and task in NOT_WHILE_RESCUED:
+        raise InvalidState(
+            f"cannot {verb} instance {inst.name}: it is rescued (unrescue it first); "
+            "nothing changed"
         )

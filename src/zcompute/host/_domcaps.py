@@ -79,6 +79,8 @@ class DomainCapabilities:
     loaders: tuple[str, ...]
     firmwares: tuple[str, ...]
     source: str = "domain capabilities"
+    # <memoryBacking>'s source types (file, anonymous, memfd): what can back guest memory
+    memory_sources: tuple[str, ...] = ()
 
     @classmethod
     def from_xml(cls, text: str | bytes, source: str = "domain capabilities") -> DomainCapabilities:
@@ -101,6 +103,7 @@ class DomainCapabilities:
             loaders=tuple((v.text or "").strip() for v in root.findall("os/loader/value")),
             firmwares=_enum(root.find("os"), "firmware"),
             source=source,
+            memory_sources=_enum(root.find("memoryBacking[@supported='yes']"), "sourceType"),
         )
 
     def device(self, name: str) -> DeviceCaps | None:
@@ -158,6 +161,7 @@ class DomainCapabilities:
             "launch_security": list(self.launch_security),
             "loaders": list(self.loaders),
             "firmwares": list(self.firmwares),
+            "memory_sources": list(self.memory_sources),
         }
 
 

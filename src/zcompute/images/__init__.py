@@ -30,9 +30,16 @@ from zcompute.images._access import (
     traverse_problem,
     unsafe_directory,
 )
-from zcompute.images._copy import CHUNK_SIZE, Progress, file_kind, open_regular
+from zcompute.images._copy import (
+    CHUNK_SIZE,
+    Progress,
+    copy_sparse,
+    file_kind,
+    fsync_dir,
+    open_regular,
+)
 from zcompute.images._inspect import detect_format
-from zcompute.images._qemuimg import DiskInfo, check_qcow2_header, inspect_disk
+from zcompute.images._qemuimg import DiskInfo, check_qcow2_header, grow, inspect_disk, virtual_size
 from zcompute.images._store import GIB, ImageStore, Recovery
 
 __all__ = [
@@ -47,9 +54,12 @@ __all__ = [
     "QemuIds",
     "Recovery",
     "check_qcow2_header",
+    "copy_sparse",
     "decide_format",
     "file_kind",
     "forget_stale_labels",
+    "fsync_dir",
+    "grow",
     "inspect_disk",
     "install_copy",
     "make_data_dir",
@@ -62,6 +72,7 @@ __all__ = [
     "tighten",
     "traverse_problem",
     "unsafe_directory",
+    "virtual_size",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import os
 import stat
@@ -15,6 +16,7 @@ __all__ = [
     "CHUNK_SIZE",
     "Copied",
     "Progress",
+    "copy_sparse",
     "copy_with_digest",
     "file_kind",
     "fsync_dir",
@@ -138,3 +140,49 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def copy_sparse(source: Path, dest: Path, mode: int) -> None:
+    """Copy ``source`` into a new file ``dest`` (``mode``, never an existing file or a link),
+    data extents only: a sparse disk stays sparse, and only its data is read and written."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    src = open_regular(source)
+    try:
+        out = os.open(dest, flags, mode)
+        try:
+            os.fchmod(out, mode)  # whatever the umask
+            size = os.fstat(src).st_size
+            _copy_extents(src, out, size)
+            os.ftruncate(out, size)  # a trailing hole
+            os.fsync(out)
+        finally:
+            os.close(out)
+    finally:
+        os.close(src)
+
+
+def _copy_extents(src: int, out: int, size: int) -> None:
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(src, offset, os.SEEK_DATA)
+        except OSError:  # ENXIO: only a hole is left
+            return
+        end = os.lseek(src, start, os.SEEK_HOLE)
+        while start < end:
+            copied = _copy_range(src, out, min(end - start, CHUNK_SIZE * 64), start)
+            if copied == 0:
+                raise ImageError(f"the copy ended early at byte {start} of {size}")
+            start += copied
+        offset = end
+
+
+def _copy_range(src: int, out: int, count: int, offset: int) -> int:
+    """Copy ``count`` bytes at ``offset`` in the kernel; read and write where it cannot."""
+    try:
+        return os.copy_file_range(src, out, count, offset, offset)
+    except OSError as err:
+        if err.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise
+    data = os.pread(src, min(count, CHUNK_SIZE), offset)
+    return os.pwrite(out, data, offset) if data else 0

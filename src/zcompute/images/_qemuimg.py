@@ -176,6 +176,29 @@ def create_blank(dest: Path, size: int) -> None:
     )
 
 
+def virtual_size(path: Path, fmt: str) -> int:
+    """The size in bytes of the disk a guest sees in ``path``, whose format is known (never
+    probed); ``-U``: a running guest's QEMU holds its lock, and only the header is read."""
+    check_fmt(fmt)
+    info = _info(path, "-f", fmt, "-U")
+    size = info.get("virtual-size") if isinstance(info, Mapping) else None
+    if not isinstance(size, int):
+        raise ImageError(f"inspecting {path.name}: qemu-img reported no virtual size")
+    return size
+
+
+def grow(path: Path, fmt: str, size: int) -> None:
+    """Make the disk in ``path`` (format known) ``size`` bytes large; never smaller."""
+    check_fmt(fmt)
+    if virtual_size(path, fmt) >= size:
+        return  # already that large: a repeated step changes nothing
+    qemu_img(
+        ["resize", "-q", "-f", fmt, str(path.absolute()), str(size)],
+        what=f"growing {path.name}",
+        timeout=INFO_TIMEOUT,
+    )
+
+
 def convert_to_qcow2(source: Path, source_format: str, dest: Path) -> None:
     """Write the whole content of ``source`` (and its backing chain) into a standalone qcow2."""
     check_fmt(source_format)

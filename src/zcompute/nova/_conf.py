@@ -3,7 +3,8 @@
 Nova's own options keep their meaning where zcompute has the same setting (``[libvirt]
 connection_uri``, ``virt_type`` and ``hw_machine_type``; ``[serial_console] enabled``,
 ``port_range`` and ``proxyclient_address`` make zcompute's ``serial_tcp``, as Nova's libvirt
-driver makes its guests' TCP consoles from them); what only zcompute has lives in the
+driver makes its guests' TCP consoles from them; ``[libvirt] file_backed_memory`` makes
+``file_backed_memory_mib``); what only zcompute has lives in the
 ``[zcompute]`` group. Each Nova compute service gets its own data directory, so two services on
 one machine (a test harness, or two cells) never share records.
 """
@@ -16,8 +17,9 @@ from typing import Any
 from oslo_config import cfg
 
 from zcompute.config import Config, load_config
+from zcompute.errors import ConfigError
 
-__all__ = ["CONF", "data_dir_for", "serial_tcp", "zcompute_config"]
+__all__ = ["CONF", "data_dir_for", "file_backed_memory", "serial_tcp", "zcompute_config"]
 
 CONF: Any = cfg.CONF
 
@@ -73,6 +75,31 @@ def serial_tcp() -> str:
     return f"{host}:{first}-{last}"
 
 
+def file_backed_memory() -> int:
+    """``[libvirt] file_backed_memory`` (MiB; 0: off), with the settings Nova requires of it.
+
+    The capacity is reported as the host's memory and guests' memory is never overcommitted
+    or reserved against: like Nova's libvirt driver, the service refuses to start unless
+    ``ram_allocation_ratio`` is 1.0 and ``reserved_host_memory_mb`` is 0.
+    """
+    mib = int(CONF.libvirt.file_backed_memory or 0)
+    if not mib:
+        return 0
+    if CONF.ram_allocation_ratio != 1.0:
+        raise ConfigError(
+            "[DEFAULT] ram_allocation_ratio",
+            f"{CONF.ram_allocation_ratio} with [libvirt] file_backed_memory",
+            "1.0",
+        )
+    if CONF.reserved_host_memory_mb:
+        raise ConfigError(
+            "[DEFAULT] reserved_host_memory_mb",
+            f"{CONF.reserved_host_memory_mb} with [libvirt] file_backed_memory",
+            "0",
+        )
+    return mib
+
+
 def zcompute_config(host: str) -> Config:
     """zcompute's configuration for the compute service on ``host``."""
     overrides: dict[str, Any] = {
@@ -87,5 +114,8 @@ def zcompute_config(host: str) -> Config:
         overrides["guest_arches"] = ",".join(CONF.zcompute.guest_arches)
     if CONF.zcompute.console_form:
         overrides["console_form"] = CONF.zcompute.console_form
+    file_backed = file_backed_memory()
+    if file_backed:
+        overrides["file_backed_memory_mib"] = file_backed
     config_file = CONF.zcompute.config_file
     return load_config(overrides, config_file=Path(config_file) if config_file else None)

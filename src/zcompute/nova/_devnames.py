@@ -10,7 +10,7 @@ from zcompute.nova._translate import guest_arch
 from zcompute.plan import target_name
 from zcompute.properties import DISK_BUS_PROPERTY, EMULATION_ARCH_PROPERTY, IMAGE_ARCH_PROPERTY
 
-__all__ = ["DeviceNameMethods"]
+__all__ = ["DeviceNameMethods", "short_name"]
 
 _ARCH_KEYS = (EMULATION_ARCH_PROPERTY, IMAGE_ARCH_PROPERTY)
 
@@ -24,7 +24,7 @@ class DeviceNameMethods(AdapterBase):
     def default_device_names_for_instance(
         self, instance: Any, root_device_name: str, *block_device_lists: Any
     ) -> None:
-        root = _short(root_device_name)
+        root = short_name(root_device_name)
         used = {root}
         for bdms in block_device_lists:
             for bdm in bdms:
@@ -32,18 +32,18 @@ class DeviceNameMethods(AdapterBase):
         for bdms in block_device_lists:
             for bdm in bdms:
                 if bdm.device_name:
-                    used.add(_short(bdm.device_name))
+                    used.add(short_name(bdm.device_name))
         for bdms in block_device_lists:
             for bdm in bdms:
                 if not bdm.device_name:
                     bdm.device_name = "/dev/" + _next_free(used)
-                    used.add(_short(bdm.device_name))
+                    used.add(short_name(bdm.device_name))
                     bdm.save()
 
     def get_device_name_for_instance(self, instance: Any, bdms: Any, block_device_obj: Any) -> str:
-        used = {_short(b.device_name) for b in bdms if b.device_name}
+        used = {short_name(b.device_name) for b in bdms if b.device_name}
         if instance.root_device_name:
-            used.add(_short(instance.root_device_name))
+            used.add(short_name(instance.root_device_name))
         return "/dev/" + _next_free(used)
 
 
@@ -70,7 +70,8 @@ def _disk_bus(image_meta: Any, host_arch: str) -> str:
     return get_profile(guest_arch(raw, host_arch)).disk_bus
 
 
-def _short(device: str) -> str:
+def short_name(device: str) -> str:
+    """``/dev/vdb`` -> ``vdb``."""
     return device.rsplit("/", 1)[-1]
 
 

@@ -10,6 +10,7 @@ same libvirtd are neither reported to Nova nor touched by it.
 
 from __future__ import annotations
 
+import contextlib
 import uuid as uuidlib
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from nova.compute import power_state, task_states
 from nova.console import type as console_type
 from nova.virt import driver, hardware, netutils
 
+from zcompute.configdrive import ConfigDrive
 from zcompute.driver import ComputeDriver, InstanceInfo
 from zcompute.errors import InvalidState
 from zcompute.model import InstanceState
@@ -26,12 +28,19 @@ from zcompute.nova import _resources
 from zcompute.nova._agentops import AgentMethods
 from zcompute.nova._base import AdapterBase
 from zcompute.nova._conf import CONF, zcompute_config
+from zcompute.nova._devicemeta import save_device_metadata, vif_tags
 from zcompute.nova._devnames import DeviceNameMethods
 from zcompute.nova._errors import nova_errors
 from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
+from zcompute.nova._imagecache import ImageCacheMethods
+from zcompute.nova._interfaces import InterfaceMethods
+from zcompute.nova._migrate import MigrateMethods, reverting_here
 from zcompute.nova._power import PowerMethods
+from zcompute.nova._rescue import RescueMethods
+from zcompute.nova._swapvol import SwapVolumeMethods
 from zcompute.nova._translate import config_drive_of, flavor_of, nics_of
+from zcompute.nova._volumes import VolumeMethods
 from zcompute.properties import VIF_MODEL_PROPERTY
 
 __all__ = ["ZComputeDriver"]
@@ -52,7 +61,18 @@ _POWER = {
 _NODE_ID_FILE = "nova-compute-id"
 
 
-class ZComputeDriver(PowerMethods, DeviceNameMethods, AgentMethods, AdapterBase):
+class ZComputeDriver(
+    ImageCacheMethods,
+    MigrateMethods,
+    VolumeMethods,
+    InterfaceMethods,
+    SwapVolumeMethods,
+    RescueMethods,
+    PowerMethods,
+    DeviceNameMethods,
+    AgentMethods,
+    AdapterBase,
+):
     """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class.
 
     Each group of Nova's methods lives in a module of its own (a subclass of
@@ -67,11 +87,27 @@ class ZComputeDriver(PowerMethods, DeviceNameMethods, AgentMethods, AdapterBase)
         "supports_image_type_ari": True,
         "supports_image_type_qcow2": True,
         "supports_image_type_raw": True,
+        "supports_device_tagging": True,
+        "supports_attach_interface": True,
+        "supports_tagged_attach_interface": True,
+        "supports_tagged_attach_volume": True,
+        "supports_multiattach": True,
+        "has_imagecache": True,
+        # [libvirt] file_backed_memory: guests' memory is a file (zcompute's
+        # file_backed_memory_mib); init_host clears it where that is off, as Nova's libvirt
+        # driver does (the trait COMPUTE_MEM_BACKING_FILE follows it)
+        "supports_mem_backing_file": True,
+        "supports_extend_volume": True,
+        "supports_migrate_to_same_host": True,  # a cold migration: a resize to the same flavor
     }
 
     def init_host(self, host: str) -> None:
         self._host = host
         config = zcompute_config(host)
+        self.capabilities = {
+            **type(self).capabilities,
+            "supports_mem_backing_file": config.file_backed_memory_mib > 0,
+        }
         config.data_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
         zc = ComputeDriver(config)
         with nova_errors("-"):
@@ -133,9 +169,6 @@ class ZComputeDriver(PowerMethods, DeviceNameMethods, AgentMethods, AdapterBase)
             ", ".join(load)
         )
 
-    def get_volume_connector(self, instance: Any) -> dict[str, Any]:
-        return {"ip": CONF.my_ip, "host": self._host, "multipath": False}
-
     def list_instances(self) -> list[str]:
         return [inst.name for inst in self._owned()]
 
@@ -166,33 +199,33 @@ class ZComputeDriver(PowerMethods, DeviceNameMethods, AgentMethods, AdapterBase)
         accel_info: Any = None,
     ) -> None:
         uuid = str(instance.uuid)
-        _refuse_volumes(block_device_info, instance.flavor)
-        with nova_errors(uuid, image_id=image_meta.id):
+        _refuse_disks(block_device_info, instance.flavor)
+        # the cached image stays while the guest is made of it (the cache's pruning waits)
+        with nova_errors(uuid, image_id=image_meta.id), self._glance.in_use(image_meta.id):
             image = self._glance.image_for(context, image_meta.id)
             vif_model = image_meta.properties.get(VIF_MODEL_PROPERTY)
-            nics = nics_of(network_info or [], str(vif_model) if vif_model else None)
-            drive = None
-            if _config_drive_wanted(instance):
-                network_data = netutils.get_network_metadata(network_info or [])
-                extra = {
-                    "availability_zone": instance.availability_zone,
-                    "project_id": instance.project_id,
-                    "launch_index": instance.launch_index,
-                }
-                if admin_password:  # as Nova's metadata has it (the drive is root's only)
-                    extra["admin_pass"] = admin_password
-                drive = config_drive_of(instance, network_data, extra)
+            tags = vif_tags(context, instance)
+            nics = nics_of(network_info or [], str(vif_model) if vif_model else None, tags)
             self.zc.spawn(
                 instance.name,
                 image,
                 flavor_of(instance.flavor),
                 nics=nics,
                 uuid=uuid,
-                config_drive=drive,
+                config_drive=_config_drive(instance, network_info, admin_password),
                 managed_by=self.manager,
             )
-            if not power_on:
-                self.zc.power_off(uuid, timeout=0)
+            try:
+                self.attach_boot_volumes(context, uuid, block_device_info)
+                if not power_on:
+                    self.zc.power_off(uuid, timeout=0)
+                save_device_metadata(context, instance, self.zc.device_metadata(uuid))
+            except BaseException:
+                # a failed spawn leaves nothing (Nova's contract): the guest goes, with the
+                # volumes, connections and secrets attached so far
+                with contextlib.suppress(Exception):
+                    self.zc.destroy(uuid)
+                raise
 
     def destroy(
         self,
@@ -210,6 +243,8 @@ class ZComputeDriver(PowerMethods, DeviceNameMethods, AgentMethods, AdapterBase)
                 with nova_errors(instance.uuid):
                     self.zc.remove_kept_disks(instance.uuid)
             return
+        if reverting_here(self, instance):
+            return  # Nova's revert_resize: finish_revert_migration restores this very guest
         with nova_errors(instance.uuid):
             # destroy_disks=False (shared storage, evacuation): the guest's folder stays
             self.zc.destroy(instance.uuid, keep_disks=not destroy_disks)
@@ -292,18 +327,32 @@ def _node_uuid(data_dir: Path) -> str:
         return value
 
 
-def _config_drive_wanted(instance: Any) -> bool:
+def _config_drive(instance: Any, network_info: Any, admin_password: Any) -> ConfigDrive | None:
+    """The config drive Nova asks for (``required_by``), or None."""
     from nova.virt import configdrive
 
-    return bool(configdrive.required_by(instance))
+    if not configdrive.required_by(instance):
+        return None
+    network_data = netutils.get_network_metadata(network_info or [])
+    extra = {
+        "availability_zone": instance.availability_zone,
+        "project_id": instance.project_id,
+        "launch_index": instance.launch_index,
+    }
+    if admin_password:  # as Nova's metadata has it (the drive is root's only)
+        extra["admin_pass"] = admin_password
+    return config_drive_of(instance, network_data, extra)
 
 
-def _refuse_volumes(block_device_info: Any, flavor: Any) -> None:
-    """Refuse volumes, and ephemeral or swap disks other than the flavor's (zcompute makes
-    exactly those: one ext4 ephemeral disk and one swap disk, of the flavor's sizes)."""
+def _refuse_disks(block_device_info: Any, flavor: Any) -> None:
+    """Refuse a root volume, and ephemeral or swap disks other than the flavor's (zcompute
+    makes exactly those: one ext4 ephemeral disk and one swap disk, of the flavor's sizes)."""
     info = block_device_info or {}
-    if driver.block_device_info_get_mapping(info):
-        raise exception.InvalidInput(reason="zcompute's Nova driver does not attach volumes yet")
+    if any(bdm.get("boot_index") == 0 for bdm in driver.block_device_info_get_mapping(info)):
+        raise exception.InvalidInput(
+            reason="zcompute boots a server from an image: a root volume (boot from volume) "
+            "is not supported yet; give the volume as a data volume (boot_index -1)"
+        )
     wanted = int(flavor.ephemeral_gb or 0)
     asked = driver.block_device_info_get_ephemerals(info)
     if asked and (

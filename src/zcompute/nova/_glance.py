@@ -12,6 +12,7 @@ Glance's ``kernel_id`` names a Glance image; the store's names the store image i
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import shutil
@@ -25,8 +26,8 @@ from nova.image import glance
 from nova.virt import images as nova_images
 
 from zcompute.driver import KERNEL_ID_PROPERTY, ComputeAPI
-from zcompute.errors import ImageError, InvalidInput, NotFound
-from zcompute.model import Image
+from zcompute.errors import Conflict, ImageError, InvalidInput, NotFound
+from zcompute.model import Image, utcnow
 from zcompute.nova._translate import guest_arch, image_properties
 from zcompute.properties import CMDLINE_PROPERTY
 
@@ -37,6 +38,8 @@ __all__ = ["STAGING_PREFIX", "GlanceImages"]
 STAGING_PREFIX = ".glance-"
 #: The store image property recording the Glance checksum an image was fetched with.
 CHECKSUM_PROPERTY = "nova_image_checksum"
+#: Store images fetched from Glance: ``glance-<id>``, a disk image's kernel ``...-boot``.
+_CACHED, _BOOT_SUFFIX = "glance-", "-boot"
 _DISK_FORMATS = {"qcow2": "qcow2", "raw": "raw", "ami": "raw"}
 
 
@@ -51,7 +54,8 @@ class GlanceImages:
         self._zc = zc
         self._data_dir = data_dir
         self._host_arch = host_arch
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, threading.RLock] = {}
+        self._spawning: collections.Counter[str] = collections.Counter()
         self._guard = threading.Lock()
 
     def remove_staging_leftovers(self) -> list[str]:
@@ -77,24 +81,24 @@ class GlanceImages:
         if fmt not in _DISK_FORMATS:
             raise InvalidInput("image disk_format", f"unsupported {fmt!r}", tuple(_DISK_FORMATS))
         with self._lock(image_id):
-            cached = self._cached(f"glance-{image_id}", _checksum(meta))
+            cached = self._cached(f"{_CACHED}{image_id}", _checksum(meta))
             if cached is not None:
                 return cached
             if fmt == "ami" and props.get(KERNEL_ID_PROPERTY) and not meta.get("size"):
-                return self._kernel_image(context, f"glance-{image_id}", meta, arch)
+                return self._kernel_image(context, f"{_CACHED}{image_id}", meta, arch)
             return self._disk_image(context, image_id, meta, arch)
 
     def _disk_image(self, context: Any, image_id: str, meta: Mapping[str, Any], arch: str) -> Image:
         props = image_properties(meta.get("properties") or {}, arch)
         if (meta.get("properties") or {}).get(KERNEL_ID_PROPERTY):
-            boot = self._kernel_image(context, f"glance-{image_id}-boot", meta, arch)
+            boot = self._kernel_image(context, f"{_CACHED}{image_id}{_BOOT_SUFFIX}", meta, arch)
             props[KERNEL_ID_PROPERTY] = boot.id
         props[CHECKSUM_PROPERTY] = _checksum(meta)
         with self._staging() as staging:
             disk = staging / "disk"
             nova_images.fetch(context, image_id, str(disk))
             return self._zc.images.import_file(
-                f"glance-{image_id}",
+                f"{_CACHED}{image_id}",
                 disk,
                 arch=arch,
                 properties=props,
@@ -139,9 +143,65 @@ class GlanceImages:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
-    def _lock(self, image_id: str) -> threading.Lock:
+    def _lock(self, image_id: str) -> threading.RLock:
         with self._guard:
-            return self._locks.setdefault(image_id, threading.Lock())
+            return self._locks.setdefault(image_id, threading.RLock())
+
+    @contextlib.contextmanager
+    def in_use(self, image_id: str) -> Iterator[None]:
+        """Keep Glance image ``image_id``'s cached copy while a spawn makes a guest of it: the
+        cache's pruning passes it by until the guest's record names it (spawns of one image
+        still run side by side)."""
+        with self._guard:
+            self._spawning[image_id] += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._spawning[image_id] -= 1
+
+    # -- the cache --------------------------------------------------------------------------
+
+    def cache(self, context: Any, image_id: str) -> bool:
+        """Fetch Glance image ``image_id`` into the store ahead of a boot (Nova's image
+        pre-caching); False when it is there already."""
+        with self._lock(image_id):
+            try:
+                self._zc.images.get(f"{_CACHED}{image_id}")
+                return False
+            except NotFound:
+                self.image_for(context, image_id)
+                return True
+
+    def prune(self, minimum_age: float) -> list[str]:
+        """Remove the cached Glance images that no guest boots from and that were fetched at
+        least ``minimum_age`` seconds ago; returns their names. An image in use (a guest's,
+        a spawn's under way, the kernel of another cached image) stays."""
+        cached = [
+            i for i in self._zc.images.list() if isinstance(i, Image) and i.name.startswith(_CACHED)
+        ]
+        # disk images before the kernel-boot companions they boot with
+        cached.sort(key=lambda image: image.name.endswith(_BOOT_SUFFIX))
+        now = utcnow()
+        removed = []
+        for image in cached:
+            if (now - image.created_at).total_seconds() < minimum_age:
+                continue
+            image_id = image.name.removeprefix(_CACHED).removesuffix(_BOOT_SUFFIX)
+            lock = self._lock(image_id)
+            if not lock.acquire(blocking=False):
+                continue  # a fetch of it is under way
+            try:
+                with self._guard:
+                    if self._spawning[image_id]:
+                        continue  # a guest is being made of it
+                self._zc.images.delete(image.id)
+                removed.append(image.name)
+            except Conflict:
+                continue  # a guest boots from it
+            finally:
+                lock.release()
+        return removed
 
     # -- snapshots ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from zcompute.configdrive import ConfigDrive
 from zcompute.errors import InvalidInput
 from zcompute.model import Flavor, NICSpec
 from zcompute.properties import (
+    DISK_IOTUNE_SPECS,
     EMULATION_ARCH_PROPERTY,
     IMAGE_ARCH_PROPERTY,
     IMAGE_PROPERTIES,
@@ -38,8 +39,9 @@ __all__ = [
 
 #: The VIF types zcompute plugs: a tap device and ``<interface type='ethernet'>``.
 TAP_VIF_TYPES = ("tap", "ethernet")
-# Nova's flavor extra specs whose image property twins zcompute reads.
-_EXTRA_SPECS = {"hw:watchdog_action": WATCHDOG_PROPERTY}
+# Nova's flavor extra specs whose image property twins zcompute reads, and those zcompute reads
+# under Nova's own names (the disk I/O limits).
+_EXTRA_SPECS = {"hw:watchdog_action": WATCHDOG_PROPERTY} | {key: key for key in DISK_IOTUNE_SPECS}
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -90,8 +92,13 @@ def image_properties(properties: Mapping[str, Any], arch: str) -> dict[str, str]
     }
 
 
-def nics_of(network_info: Iterable[Mapping[str, Any]], model: str | None) -> list[NICSpec]:
-    """One NIC per VIF: its tap device, Nova's MAC, the network's MTU, the image's model."""
+def nics_of(
+    network_info: Iterable[Mapping[str, Any]],
+    model: str | None,
+    tags: Mapping[str, str] | None = None,
+) -> list[NICSpec]:
+    """One NIC per VIF: its tap device, Nova's MAC, the network's MTU, the image's model and
+    the port's device role tag (``tags`` by MAC)."""
     nics = []
     for vif in network_info:
         kind = vif.get("type")
@@ -111,6 +118,7 @@ def nics_of(network_info: Iterable[Mapping[str, Any]], model: str | None) -> lis
                 mac=vif.get("address"),
                 model=model,
                 mtu=int(mtu) if mtu else None,
+                tag=(tags or {}).get(str(vif.get("address")).lower()),
             )
         )
     return nics

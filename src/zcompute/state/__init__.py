@@ -14,6 +14,7 @@ visible on the next start (:meth:`StateDB.instances_with_task`)::
 
 from __future__ import annotations
 
+from zcompute.state._codec import flavor_from_json, flavor_to_json
 from zcompute.state._db import UPDATABLE_FIELDS, InstanceSummary, StateDB
 from zcompute.state._owner import owner_alive, this_process
 from zcompute.state._reserve import RESERVE_BYTES, SpaceReserve
@@ -28,6 +29,8 @@ __all__ = [
     "SpaceReserve",
     "StateDB",
     "StateError",
+    "flavor_from_json",
+    "flavor_to_json",
     "owner_alive",
     "this_process",
 ]

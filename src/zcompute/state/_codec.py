@@ -10,6 +10,7 @@ decodes to an :class:`~zcompute.model.UnusableRecord` instead (:func:`flavor_or_
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sqlite3
@@ -19,7 +20,16 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from zcompute.errors import InvalidInput
-from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
+from zcompute.model import (
+    BlockDeviceSpec,
+    Flavor,
+    Image,
+    Instance,
+    NetworkDiskSource,
+    NICSpec,
+    Rescue,
+    UnusableRecord,
+)
 
 __all__ = [
     "NIC",
@@ -175,13 +185,27 @@ def instance_row(instance: Instance) -> dict[str, Any]:
         "updated_at": timestamp(instance.updated_at),
         "config_drive": instance.config_drive,
         "serial_port": instance.serial_port,
+        **rescue_columns(instance.rescue),
     }
 
 
+def rescue_columns(rescue: Rescue | None) -> dict[str, Any]:
+    """The columns that record a rescue (all NULL: the instance is not rescued)."""
+    if rescue is None:
+        return {"rescue_image_id": None, "rescue_config_drive": None}
+    return {"rescue_image_id": rescue.image.id, "rescue_config_drive": int(rescue.config_drive)}
+
+
 def instance_from_row(
-    row: sqlite3.Row, image: Image, attachments: Iterable[sqlite3.Row]
+    row: sqlite3.Row,
+    image: Image,
+    attachments: Iterable[sqlite3.Row],
+    rescue_image: Image | None = None,
 ) -> Instance:
     devices = [decode_attachment(a) for a in attachments]
+    rescue = None
+    if rescue_image is not None:
+        rescue = Rescue(rescue_image, bool(row["rescue_config_drive"]))
     return Instance(
         uuid=row["uuid"],
         name=row["name"],
@@ -199,19 +223,25 @@ def instance_from_row(
         updated_at=datetime.fromisoformat(row["updated_at"]),
         config_drive=row["config_drive"],
         serial_port=row["serial_port"],
+        rescue=rescue,
     )
 
 
 def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
     """``(kind, target, source json)`` of a device; a NIC is identified by its MAC."""
+    source: dict[str, Any]
     if isinstance(device, BlockDeviceSpec):
         source = {
-            "source": str(device.source),
+            "source": _volume_source(device.source),
             "bus": device.bus,
             "readonly": device.readonly,
             "serial": device.serial,
             "device": device.device,
             "format": device.format,
+            "tag": device.tag,
+            "size_bytes": device.size_bytes,
+            "shareable": device.shareable,
+            "encryption_secret": device.encryption_secret,
         }
         return VOLUME, device.target, dump_json(source)
     if device.mac is None:
@@ -222,6 +252,7 @@ def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
         "model": device.model,
         "tap": device.tap,
         "mtu": device.mtu,
+        "tag": device.tag,
     }
     return NIC, device.mac, dump_json(source)
 
@@ -229,8 +260,10 @@ def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
 def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
     source = json.loads(row["source"])
     if row["kind"] == VOLUME:
+        where = source["source"]
         return BlockDeviceSpec(
-            source=Path(source["source"]),
+            # a mapping: a network volume (recorded as JSON keys; no schema change was needed)
+            source=NetworkDiskSource(**where) if isinstance(where, dict) else Path(where),
             target=row["target"],
             bus=source["bus"],
             readonly=source["readonly"],
@@ -238,6 +271,11 @@ def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
             device=source["device"],
             # None: recorded before formats were; planned as raw, which reads no header
             format=source.get("format"),
+            tag=source.get("tag"),  # absent: recorded before device tags were
+            size_bytes=source.get("size_bytes"),  # None: recorded before extend and swap were
+            # absent: recorded before network volumes were, when none was shared or encrypted
+            shareable=source.get("shareable", False),
+            encryption_secret=source.get("encryption_secret"),
         )
     return NICSpec(
         network=source["network"],
@@ -247,4 +285,11 @@ def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
         # None: recorded before taps and MTUs were (no migration: the keys are simply absent)
         tap=source.get("tap"),
         mtu=source.get("mtu"),
+        tag=source.get("tag"),
     )
+
+
+def _volume_source(source: Path | NetworkDiskSource) -> str | dict[str, Any]:
+    if isinstance(source, NetworkDiskSource):
+        return dataclasses.asdict(source)
+    return str(source)

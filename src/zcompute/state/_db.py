@@ -38,6 +38,7 @@ from zcompute.model import (
     Instance,
     InstanceState,
     NICSpec,
+    Rescue,
     Task,
     UnusableRecord,
     utcnow,
@@ -229,7 +230,8 @@ class StateDB:
     def image_users(self, image_id: str) -> list[str]:
         """Names of the instances that use the image (and keep it from being deleted)."""
         rows = self._rows(
-            "SELECT name FROM instances WHERE image_id = ? ORDER BY name", (image_id,)
+            "SELECT name FROM instances WHERE image_id = ? OR rescue_image_id = ? ORDER BY name",
+            (image_id, image_id),
         )
         return [r["name"] for r in rows]
 
@@ -368,8 +370,9 @@ class StateDB:
             rows = self._execute(f"SELECT * FROM instances {where} ORDER BY name", params)
             rows_list = rows.fetchall()
             images = self._execute(
-                f"SELECT * FROM images WHERE id IN (SELECT image_id FROM instances {where})",
-                params,
+                f"SELECT * FROM images WHERE id IN (SELECT image_id FROM instances {where}"
+                f" UNION SELECT rescue_image_id FROM instances {where})",
+                params + params,
             ).fetchall()
             attachments = self._execute(
                 "SELECT * FROM attachments WHERE instance_uuid IN "
@@ -381,7 +384,12 @@ class StateDB:
         for att in attachments:
             per_instance.setdefault(att["instance_uuid"], []).append(att)
         return [
-            codec.instance_from_row(r, by_id[r["image_id"]], per_instance.get(r["uuid"], []))
+            codec.instance_from_row(
+                r,
+                by_id[r["image_id"]],
+                per_instance.get(r["uuid"], []),
+                by_id.get(r["rescue_image_id"] or ""),
+            )
             for r in rows_list
         ]
 
@@ -405,6 +413,21 @@ class StateDB:
         )
         return instance
 
+    def set_flavor(self, uuid: str, flavor: Flavor) -> Instance:
+        """Record the instance's new flavor (a resize, or its revert)."""
+        with self.transaction():
+            changed = self.get_instance(uuid).replace(flavor=flavor, updated_at=utcnow())
+            self._execute(
+                "UPDATE instances SET flavor = ?, flavor_name = ?, updated_at = ? WHERE uuid = ?",
+                (
+                    codec.flavor_to_json(flavor),
+                    flavor.name,
+                    codec.timestamp(changed.updated_at),
+                    changed.uuid,
+                ),
+            )
+            return changed
+
     def serial_ports(self) -> dict[int, str]:
         """The interactive console ports recorded, each with the uuid of its instance."""
         rows = self._rows("SELECT serial_port, uuid FROM instances WHERE serial_port IS NOT NULL")
@@ -421,6 +444,26 @@ class StateDB:
                 )
             except sqlite3.IntegrityError as err:
                 raise _port_taken(port) from err
+            return changed
+
+    def set_rescue(self, uuid: str, rescue: Rescue | None) -> Instance:
+        """Record that the instance boots as ``rescue`` says (None: it is not rescued)."""
+        with self.transaction():
+            current = self.get_instance(uuid)
+            if rescue is not None:
+                self._require_image(rescue.image)
+            changed = current.replace(rescue=rescue, updated_at=utcnow())
+            columns = codec.rescue_columns(rescue)
+            self._execute(
+                "UPDATE instances SET rescue_image_id = :rescue_image_id, "
+                "rescue_config_drive = :rescue_config_drive, updated_at = :updated_at "
+                "WHERE uuid = :uuid",
+                {
+                    **columns,
+                    "updated_at": codec.timestamp(changed.updated_at),
+                    "uuid": current.uuid,
+                },
+            )
             return changed
 
     def begin_task(self, uuid: str, task: Task | str) -> Instance:
@@ -492,6 +535,22 @@ class StateDB:
             )
         except sqlite3.IntegrityError as err:
             raise Conflict(f"{kind} {target} is already attached to instance {uuid}") from err
+
+    def replace_volume(self, uuid: str, volume: BlockDeviceSpec) -> Instance:
+        """Record ``volume`` in place of the volume attached under its target (an extend or a
+        swap); the host connection recorded for the old one, if any, is kept with it."""
+        kind, target, source = codec.attachment_row(volume)
+        with self.transaction():
+            current = self.get_instance(uuid)
+            updated = self._execute(
+                "UPDATE attachments SET source = ? WHERE instance_uuid = ? AND kind = ?"
+                " AND target = ?",
+                (source, current.uuid, kind, target),
+            ).rowcount
+            if updated == 0:
+                raise NotFound("volume", f"{target} of instance {current.name}")
+            self._write(current.replace(updated_at=utcnow()))
+            return self.get_instance(current.uuid)
 
     def set_volume_connection(self, uuid: str, target: str, connection: Mapping[str, Any]) -> None:
         """Remember how the volume attached as ``target`` was connected on this host."""

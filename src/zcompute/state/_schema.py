@@ -109,6 +109,14 @@ _V7_FLAVOR_EPHEMERAL_SWAP: Migration = (
     "ALTER TABLE flavors ADD COLUMN swap_mib INTEGER NOT NULL DEFAULT 0",
 )
 
+# A rescued instance (zcompute rescue): the image it boots from while rescued, kept from being
+# deleted meanwhile, and whether a config drive was made for the rescue boot (NULL: not rescued).
+_V8_RESCUE: Migration = (
+    "ALTER TABLE instances ADD COLUMN rescue_image_id TEXT REFERENCES images (id) "
+    "ON DELETE RESTRICT",
+    "ALTER TABLE instances ADD COLUMN rescue_config_drive INTEGER",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_TABLES,
     _V2_DEFAULT_FLAVORS,
@@ -117,6 +125,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V5_CONFIG_DRIVE,
     _V6_SERIAL_PORT,
     _V7_FLAVOR_EPHEMERAL_SWAP,
+    _V8_RESCUE,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -25,6 +25,7 @@ from zcompute.virt._events import (
     device_removed_subscription,
     lifecycle_subscription,
 )
+from zcompute.virt._secrets import SecretInfo, Secrets, SecretUsage, secret_xml
 from zcompute.virt._stream import ConsoleClosed, ConsoleStream
 
 __all__ = [
@@ -39,11 +40,15 @@ __all__ = [
     "Hypervisor",
     "LifecycleEvent",
     "PowerState",
+    "SecretInfo",
+    "SecretUsage",
+    "Secrets",
     "Subscription",
     "block_job_subscription",
     "device_removed_subscription",
     "libvirt_errors",
     "lifecycle_subscription",
+    "secret_xml",
     "stats_state",
     "stats_values",
     "validate_domain_on_libvirt",

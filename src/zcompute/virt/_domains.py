@@ -296,16 +296,42 @@ class Domains:
         with libvirt_errors("device XML"):
             self._lookup(uuid).detachDeviceFlags(xml, _affect(live, config))
 
-    def block_copy(self, uuid: str, disk: str, dest_xml: str) -> None:
+    def block_copy(self, uuid: str, disk: str, dest_xml: str, *, reuse: bool = False) -> None:
         """Start mirroring disk ``disk`` (a target such as ``vda``) into ``<disk>`` ``dest_xml``.
 
         The whole backing chain is copied (the copy stands alone). The job is transient, which
-        libvirt requires for a persistent guest: it does not survive a libvirtd restart.
+        libvirt requires for a persistent guest: it does not survive a libvirtd restart, and a
+        pivot changes only the live definition. ``reuse``: the destination exists already (a
+        volume) and is written as it is, never created or formatted by libvirt.
         """
+        flags = libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB
+        if reuse:
+            flags |= libvirt.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT
         with libvirt_errors("block copy"):
-            self._lookup(uuid).blockCopy(
-                disk, dest_xml, None, libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB
-            )
+            self._lookup(uuid).blockCopy(disk, dest_xml, None, flags)
+
+    def block_job_pivot(self, uuid: str, disk: str) -> None:
+        """Switch disk ``disk`` over to the destination of its block copy, which must be in
+        sync; returns once the guest uses the destination (the old source is closed)."""
+        with libvirt_errors("block job"):
+            self._lookup(uuid).blockJobAbort(disk, libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+
+    def block_resize(self, uuid: str, disk: str, size_bytes: int) -> None:
+        """Tell QEMU that disk ``disk`` is ``size_bytes`` long now; the guest gets a capacity
+        change. A raw file shorter than that is grown by QEMU, a block device is not."""
+        with libvirt_errors("block resize"):
+            self._lookup(uuid).blockResize(disk, size_bytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+
+    def block_capacity(self, uuid: str, disk: str) -> int:
+        """The size in bytes the guest sees of disk ``disk`` (QEMU's view)."""
+        with libvirt_errors(uuid):
+            capacity, _allocation, _physical = self._lookup(uuid).blockInfo(disk, 0)
+        return int(capacity)
+
+    def update_device(self, uuid: str, xml: str, *, live: bool, config: bool) -> None:
+        """Replace the device ``xml`` names (a disk by its target) with ``xml``."""
+        with libvirt_errors("device XML"):
+            self._lookup(uuid).updateDeviceFlags(xml, _affect(live, config))
 
     def block_job_progress(self, uuid: str, disk: str) -> tuple[int, int] | None:
         """(done, total) of the block job on ``disk``, or None when there is none."""

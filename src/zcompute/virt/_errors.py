@@ -26,6 +26,7 @@ _NOT_FOUND = {
     libvirt.VIR_ERR_NO_STORAGE_POOL: "storage pool",
     libvirt.VIR_ERR_NO_STORAGE_VOL: "storage volume",
     libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT: "snapshot",
+    libvirt.VIR_ERR_NO_SECRET: "secret",
 }
 _UNREACHABLE = {libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_ERR_RPC}
 _NO_AGENT = {libvirt.VIR_ERR_AGENT_UNRESPONSIVE, libvirt.VIR_ERR_AGENT_UNSYNCED}

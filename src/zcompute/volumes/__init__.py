@@ -1,5 +1,9 @@
 """Volume connectors: turn a Cinder ``connection_info`` into a local block device and back.
 
+iSCSI volumes need no connector: QEMU logs in itself. :func:`parse_iscsi_connection_info`
+checks Cinder's iSCSI ``connection_info`` and :func:`iscsi_initiator_name` is the host's
+initiator name; the driver makes the network disk and its libvirt secrets.
+
 :class:`VolumeConnector` is the interface the driver's volume attach uses;
 :class:`FibreChannelConnector` implements it for FC SAN LUNs (zfcp on s390x, SCSI
 host scan on PCI hosts). ``connect`` returns a :class:`ConnectedVolume`, whose
@@ -25,10 +29,27 @@ Decisions where the reference implementation (os-brick 7.1.1) is silent or wrong
 
 from __future__ import annotations
 
+from zcompute.volumes._connection_info import DRIVER_VOLUME_TYPE as FC_VOLUME_TYPE
 from zcompute.volumes._connection_info import FcConnectionInfo, FcTarget, parse_connection_info
 from zcompute.volumes._fc import FibreChannelConnector, flush_multipath_map, fsync_block_device
+from zcompute.volumes._initiator import iscsi_initiator_name
+from zcompute.volumes._iscsi import (
+    ISCSI,
+    LUKS_PROVIDERS,
+    IscsiConnectionInfo,
+    IscsiPath,
+    VolumeEncryption,
+    choose_path,
+    parse_iscsi_connection_info,
+)
 from zcompute.volumes._local import SYSTEM_DIRS, LocalVolume, VolumePolicy, parse_volume_dirs
-from zcompute.volumes._model import ConnectedVolume, DiskSource, VolumeConnector, ZfcpUnit
+from zcompute.volumes._model import (
+    ConnectedVolume,
+    DiskSource,
+    HostVolumePorts,
+    VolumeConnector,
+    ZfcpUnit,
+)
 from zcompute.volumes._names import (
     ADDRESSING_MODES,
     apply_addressing_mode,
@@ -45,6 +66,9 @@ from zcompute.volumes._sysfs import FcHba, HostFs, discover_fc_hbas
 
 __all__ = [
     "ADDRESSING_MODES",
+    "FC_VOLUME_TYPE",
+    "ISCSI",
+    "LUKS_PROVIDERS",
     "SYSTEM_DIRS",
     "ConnectedVolume",
     "DiskSource",
@@ -53,19 +77,26 @@ __all__ = [
     "FcTarget",
     "FibreChannelConnector",
     "HostFs",
+    "HostVolumePorts",
+    "IscsiConnectionInfo",
+    "IscsiPath",
     "LocalVolume",
     "VolumeConnector",
+    "VolumeEncryption",
     "VolumePolicy",
     "ZfcpUnit",
     "apply_addressing_mode",
     "by_path_lun",
+    "choose_path",
     "discover_fc_hbas",
     "fcp_lun",
     "flush_multipath_map",
     "fsync_block_device",
+    "iscsi_initiator_name",
     "lun_from_fcp_lun",
     "normalize_wwpn",
     "parse_connection_info",
+    "parse_iscsi_connection_info",
     "parse_volume_dirs",
     "pci_by_path_name",
     "validate_ccw_bus_id",

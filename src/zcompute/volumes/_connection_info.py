@@ -63,7 +63,7 @@ def parse_connection_info(connection_info: Mapping[str, Any]) -> FcConnectionInf
     mode = data.get("addressing_mode")
     targets = _targets(data, mode)
     return FcConnectionInfo(
-        volume_id=_volume_id(connection_info, data),
+        volume_id=volume_id_of(connection_info, data),
         targets=targets,
         initiator_target_map=_initiator_target_map(data.get("initiator_target_map"), targets),
         multipath=_optional_bool(data, "multipath"),
@@ -71,7 +71,8 @@ def parse_connection_info(connection_info: Mapping[str, Any]) -> FcConnectionInf
     )
 
 
-def _volume_id(connection_info: Mapping[str, Any], data: Mapping[str, Any]) -> str:
+def volume_id_of(connection_info: Mapping[str, Any], data: Mapping[str, Any]) -> str:
+    """The volume id (``data.volume_id``, else Nova's ``serial``): the guest disk's serial."""
     value = data.get("volume_id", connection_info.get("serial"))
     if not isinstance(value, str) or _SERIAL_RE.fullmatch(value) is None:
         raise InvalidInput(

@@ -13,16 +13,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from zcompute.model import NetworkDiskSource
+
 
 @dataclass(frozen=True, kw_only=True)
 class DiskSource:
-    """What the guest disk is made of: rendered as ``<disk type='block' device='disk'>``."""
+    """What the guest disk is made of: a local block device (``<disk type='block'>``), or a
+    volume QEMU reaches itself (``network``; ``path`` then only describes it)."""
 
     type: str = "block"
     path: str
     serial: str
     bus: str = "virtio"
     device: str = "disk"
+    network: NetworkDiskSource | None = None
+    readonly: bool = False
+    shareable: bool = False
+    encryption_secret: str | None = None  # the LUKS passphrase's libvirt secret
 
 
 @dataclass(frozen=True, order=True)
@@ -32,6 +39,16 @@ class ZfcpUnit:
     bus_id: str
     wwpn: str
     fcp_lun: str
+
+
+@dataclass(frozen=True)
+class HostVolumePorts:
+    """What a storage system needs to export a volume to this host: the iSCSI initiator name
+    and the WWPNs and WWNNs of the online FC ports (Cinder's "connector")."""
+
+    iscsi_initiator: str
+    fc_wwpns: tuple[str, ...] = ()
+    fc_wwnns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from zcompute.xml._address import Address
+from zcompute.xml._address import UUID, Address
 from zcompute.xml._children import Child, MaybeChild
 from zcompute.xml._convert import UINT, YESNO, Int, Pattern
 from zcompute.xml._enums import (
     ControllerType,
     DirectMode,
+    DiskAuthSecret,
     DiskBus,
     DiskCache,
     DiskDevice,
@@ -15,6 +16,8 @@ from zcompute.xml._enums import (
     DiskIO,
     DiskProtocol,
     DiskType,
+    EncryptionEngine,
+    EncryptionFormat,
     InterfaceType,
     LinkState,
     choice,
@@ -105,6 +108,8 @@ class Disk(Device):
         "driver", "auth", "source", "backingStore", "geometry", "blockio", "mirror",
         "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn",
         "vendor", "product", "encryption", *_DEVICE_TAIL,
+        # a network source's children, in libvirt's order
+        "source/host", "source/snapshot", "source/config", "source/initiator", "source/auth",
     )  # fmt: skip
 
     type: Attr[DiskType] = Attr("@type", choice(DiskType))
@@ -121,6 +126,14 @@ class Disk(Device):
     source_name: Attr[str] = Attr("source/@name")
     source_host_name: Attr[str] = Attr("source/host/@name")
     source_host_port: Attr[int] = Attr("source/host/@port", _PORT)
+    # the iSCSI initiator name QEMU logs in with (target ACLs may name it)
+    source_initiator_iqn: Attr[str] = Attr("source/initiator/iqn/@name")
+    # CHAP: the user, and the libvirt secret that holds the password (never the password)
+    source_auth_username: Attr[str] = Attr("source/auth/@username")
+    source_auth_secret_type: Attr[DiskAuthSecret] = Attr(
+        "source/auth/secret/@type", choice(DiskAuthSecret)
+    )
+    source_auth_secret_uuid: Attr[str] = Attr("source/auth/secret/@uuid", UUID)
     backing_store: MaybeChild[BackingStore] = MaybeChild(BackingStore)
     target_dev: Attr[str] = Attr("target/@dev")
     target_bus: Attr[DiskBus] = Attr("target/@bus", choice(DiskBus))
@@ -130,6 +143,10 @@ class Disk(Device):
     serial: Text[str] = Text("serial")
     boot_order: Attr[int] = Attr("boot/@order", _BOOT_ORDER)
     boot_loadparm: Attr[str] = Attr("boot/@loadparm", LOADPARM)
+    # an encrypted volume that QEMU (engine) decrypts with the passphrase in a libvirt secret
+    encryption_format: Attr[EncryptionFormat] = Attr("encryption/@format", choice(EncryptionFormat))
+    encryption_engine: Attr[EncryptionEngine] = Attr("encryption/@engine", choice(EncryptionEngine))
+    encryption_secret_uuid: Attr[str] = Attr("encryption/secret[@type='passphrase']/@uuid", UUID)
 
 
 class Controller(Device):

@@ -10,7 +10,7 @@ from zcompute.xml._enums import CrashAction, DomainType, LifecycleAction, VcpuPl
 from zcompute.xml._fields import Attr, Memory, Text
 from zcompute.xml._metadata import InstanceMetadata, Metadata
 from zcompute.xml._object import XMLObject
-from zcompute.xml._parts import Clock, Cpu, Features, KeyWrap, LaunchSecurity, Os
+from zcompute.xml._parts import Clock, Cpu, Features, KeyWrap, LaunchSecurity, MemoryBacking, Os
 
 __all__ = ["DOMAIN_ORDER", "Domain"]
 
@@ -46,6 +46,7 @@ class Domain(XMLObject):
     metadata: Child[Metadata] = Child(Metadata)
     memory_kib: Memory = Memory("memory")
     current_memory_kib: Memory = Memory("currentMemory")
+    memory_backing: Child[MemoryBacking] = Child(MemoryBacking)
     vcpu: Text[int] = Text("vcpu", Int(1))
     vcpu_placement: Attr[VcpuPlacement] = Attr("vcpu/@placement", choice(VcpuPlacement))
     vcpu_current: Attr[int] = Attr("vcpu/@current", Int(1))

@@ -50,6 +50,11 @@ TimerTrack = Literal["boot", "guest", "wall", "realtime"]
 
 # <launchSecurity>, <keywrap>
 LaunchSecurityType = Literal["sev", "s390-pv"]
+
+# <memoryBacking>
+MemorySourceType = Literal["file", "anonymous", "memfd"]
+MemoryAccessMode = Literal["shared", "private"]
+MemoryAllocationMode = Literal["immediate", "ondemand"]
 KeyWrapCipher = Literal["aes", "dea"]
 
 # <disk>
@@ -59,6 +64,11 @@ DiskBus = Literal["ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "
 DiskCache = Literal["default", "none", "writeback", "writethrough", "directsync", "unsafe"]
 DiskIO = Literal["threads", "native", "io_uring"]
 DiskDiscard = Literal["unmap", "ignore"]
+# libvirt secret usages a disk refers to: CHAP (iscsi), Ceph; LUKS passphrases (volume)
+DiskAuthSecret = Literal["iscsi", "ceph"]
+EncryptionFormat = Literal["default", "qcow", "luks", "luks2", "luks-any"]
+EncryptionEngine = Literal["qemu", "librbd"]
+SecretUsage = Literal["none", "volume", "ceph", "iscsi", "tls", "vtpm"]
 DiskProtocol = Literal[
     "nbd", "rbd", "sheepdog", "gluster", "iscsi", "http", "https",
     "ftp", "ftps", "tftp", "vxhs", "nfs",

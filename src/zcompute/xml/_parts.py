@@ -15,6 +15,9 @@ from zcompute.xml._enums import (
     KeyWrapCipher,
     LaunchSecurityType,
     LoaderType,
+    MemoryAccessMode,
+    MemoryAllocationMode,
+    MemorySourceType,
     OsFirmware,
     OsType,
     TimerName,
@@ -33,6 +36,7 @@ __all__ = [
     "Features",
     "KeyWrap",
     "LaunchSecurity",
+    "MemoryBacking",
     "Os",
     "Timer",
 ]
@@ -140,6 +144,22 @@ class Features(XMLObject):
     # ARM GIC version: 2, 3 or host
     gic_version: Attr[str] = Attr("gic/@version")
     ioapic_driver: Attr[str] = Attr("ioapic/@driver")
+
+
+class MemoryBacking(XMLObject):
+    """``<memoryBacking>``: where guest RAM comes from (anonymous, a file, memfd) and how it is
+    mapped; file-backed memory lives in QEMU's ``memory_backing_dir`` (qemu.conf)."""
+
+    __slots__ = ()
+    TAG = "memoryBacking"
+    ORDER = ("hugepages", "nosharepages", "locked", "source", "access", "allocation", "discard")
+
+    source_type: Attr[MemorySourceType] = Attr("source/@type", choice(MemorySourceType))
+    access_mode: Attr[MemoryAccessMode] = Attr("access/@mode", choice(MemoryAccessMode))
+    allocation_mode: Attr[MemoryAllocationMode] = Attr(
+        "allocation/@mode", choice(MemoryAllocationMode)
+    )
+    discard: Flag = Flag("discard")
 
 
 class Timer(XMLObject):

@@ -45,12 +45,20 @@ import fixtures  # noqa: E402
 import libvirt  # noqa: E402  # imported before Nova's import poison could see it
 from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import integrated_helpers  # noqa: E402
+from nova.tests.functional.api.client import OpenStackApiException  # noqa: E402
 
 import zcompute.nova  # noqa: E402, F401  # registers the [zcompute] options the tests set
-from tests.e2e.conftest import DATA_DIR, RUN_ID, TEST_PREFIX, get_test_image  # noqa: E402
+from tests.e2e.conftest import (  # noqa: E402
+    DATA_DIR,
+    RUN_ID,
+    TEST_PREFIX,
+    get_test_image,
+    hold_run_lock,
+)
 
 __all__ = [
     "NovaHarnessTest",
+    "OpenStackApiException",
     "PeerHarnessTest",
     "SideBySideHarnessTest",
     "TapNeutronFixture",
@@ -116,6 +124,7 @@ class NovaHarnessTest(integrated_helpers._IntegratedTestBase):  # type: ignore[m
             patcher = mock.patch.object(nova_fixtures, name, fixture)
             patcher.start()
             self.addCleanup(patcher.stop)
+        hold_run_lock()  # a concurrent session's sweep must not take this run's guests
         self.token = uuid.uuid4().hex[:4]
         self.prefix = f"{TEST_PREFIX}{RUN_ID}-n{self.token}-"
         self.data_root = DATA_DIR / "tests" / f"nova-{RUN_ID}-{self.token}"

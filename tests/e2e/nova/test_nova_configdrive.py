@@ -29,6 +29,7 @@ runcmd:
   - python3 -c "{READ_META}"
   - echo "ZC-HOST $(hostname)"
   - echo "ZC-KEY $(cut -d' ' -f3 /home/debian/.ssh/authorized_keys)"
+  - echo {READ_DEVICES} | base64 -d | python3
   - echo ZC-DONE
 """
 
@@ -37,7 +38,22 @@ READ_META = (
     "import json; m = json.load(open('/mnt/cd/openstack/latest/meta_data.json')); "
     "print('ZC-UUID', m['uuid']); print('ZC-META', m['meta']['role'])"
 )
-USER_DATA = USER_DATA.replace("{READ_META}", READ_META)
+# each tagged device of the drive, and the bus id the guest itself sees its NIC at (the
+# parent of the NIC's virtio device in sysfs); base64 on the command line: YAML reads no ": "
+READ_DEVICES = base64.b64encode(
+    b"""import json, os
+meta = json.load(open("/mnt/cd/openstack/latest/meta_data.json"))
+nics = {}
+for name in os.listdir("/sys/class/net"):
+    nics[open(f"/sys/class/net/{name}/address").read().strip()] = name
+for dev in meta["devices"]:
+    seen = os.path.realpath(f"/sys/class/net/{nics[dev['mac']]}/device")
+    print("ZC-DEV", dev["type"], dev["bus"], dev["address"], ",".join(dev["tags"]),
+          os.path.basename(os.path.dirname(seen)))
+"""
+).decode()
+USER_DATA = USER_DATA.replace("{READ_META}", READ_META).replace("{READ_DEVICES}", READ_DEVICES)
+BUS = {"s390x": "ccw", "x86_64": "pci"}
 
 
 class TestNovaConfigDrive(NovaHarnessTest):
@@ -54,7 +70,9 @@ class TestNovaConfigDrive(NovaHarnessTest):
         props = {
             "kernel_id": kernel,
             "ramdisk_id": ramdisk,
-            "os_command_line": ROOT_CMDLINE,
+            # the tagged port has an address on a network nothing else is on: cloud-init must
+            # not configure it (the tests send no IP traffic)
+            "os_command_line": f"{ROOT_CMDLINE} network-config=disabled",
             "hw_emulation_architecture": arch,
             "hw_qemu_guest_agent": "yes",
         }
@@ -64,7 +82,9 @@ class TestNovaConfigDrive(NovaHarnessTest):
         image = self.upload_cloud_image(arch)
         self.api.post_keypair({"keypair": {"name": "zc-key", "public_key": KEY}})
         body: dict[str, Any] = self._build_server(
-            image_uuid=image, flavor_id=self.flavor(memory_mb=1024, disk_gb=3), networks="none"
+            image_uuid=image,
+            flavor_id=self.flavor(memory_mb=1024, disk_gb=3),
+            networks=[{"uuid": self.neutron.network_1["id"], "tag": "zc-tagged"}],
         )
         body.update(
             config_drive=True,
@@ -81,6 +101,11 @@ class TestNovaConfigDrive(NovaHarnessTest):
         assert "ZC-KEY zcompute-test" in report, report
         # a virtio disk on s390x too (its CCW probe order decides which vdX it is)
         assert re.search(r"ZC-DRIVE /dev/vd[a-z]", report), report
+        # the tagged port is on the drive at the bus address the guest sees its NIC at
+        (device,) = re.findall(r"ZC-DEV nic (\S+) (\S+) zc-tagged (\S+)", report)
+        bus, address, seen = device
+        assert (bus, address) == (BUS[arch], seen), report
+        port = self.port_of(server)
         self.api.delete_server(server["id"])
         self.wait_deleted(server)
-        assert self.host_leftovers(server) == []
+        assert self.host_leftovers(server, ["tap" + port["id"][:11]]) == []

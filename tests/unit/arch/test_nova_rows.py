@@ -165,7 +165,7 @@ def test_a_lacking_adapter_method_is_named() -> None:
 
 
 def test_a_row_without_features_is_not_implemented_by_zcompute() -> None:
-    row = _row("operation.rescue")
+    row = _row("operation.maintenance-mode")
     assert row.features == ()
     cell = nova_cell(row, PROFILES["x86_64"], EVERY_METHOD)
     assert (cell.support, cell.reason) == (NovaSupport.MISSING, "not implemented by zcompute")

@@ -88,6 +88,10 @@ def test_volume_list(zc: Zc, make_guest: GuestFactory, files: Path) -> None:
             "serial": "S",
             "device": "disk",
             "format": None,
+            "tag": None,
+            "size_bytes": None,
+            "shareable": False,
+            "encryption_secret": None,
         }
     ]
     assert [v["instance"] for v in json.loads(zc("volume", "list", "--json").out)] == [
@@ -105,8 +109,26 @@ def test_volume_attach_usage_and_input_errors(
     disk.write_bytes(b"")
     fc = f"0.0.8000:{WWPN}:1"
     cases = [
-        (("volume", "attach", guest.name), 2, "give either --file PATH or --fc"),
-        (("volume", "attach", guest.name, "--file", str(disk), "--fc", fc), 2, "give either"),
+        (("volume", "attach", guest.name), 2, "give one of --file PATH, --fc"),
+        (("volume", "attach", guest.name, "--file", str(disk), "--fc", fc), 2, "give one of"),
+        (("volume", "attach", guest.name, "--iscsi", "127.0.0.1:3260"), 2, "--iqn IQN"),
+        (
+            (
+                "volume",
+                "attach",
+                guest.name,
+                "--iscsi",
+                "h:1",
+                "--iqn",
+                "iqn.2000-01.x:y",
+                "--lun",
+                "1",
+                "--chap-user",
+                "u",
+            ),
+            2,
+            "--chap-password-file",
+        ),
         (("volume", "attach", guest.name, "--file", str(files / "none")), 2, "does not exist"),
         (("volume", "attach", guest.name, "--file", str(disk), "--bus", "floppy"), 2, "floppy"),
         (("volume", "attach", guest.name, "--fc", "0.0.8000:1:1"), 1, "--fc WWPN"),
@@ -150,6 +172,21 @@ def test_attach_of_a_missing_path_or_to_a_stopped_record(
     taken = zc("volume", "attach", guest.name, "--file", str(files), "--target", "vdb")
     assert taken.code == 2  # a directory is not a volume
     assert "is a directory" in taken.err
+
+
+def test_extend_and_swap_of_what_is_not_there(
+    zc: Zc, make_guest: GuestFactory, files: Path
+) -> None:
+    guest = make_guest(persistent=True)
+    extend = zc("volume", "extend", guest.name, "vdq")
+    assert extend.code == 3, extend
+    assert f"no volume 'vdq' is attached to instance {guest.name}" in extend.err
+    disk = files / "new.img"
+    disk.write_bytes(b"\0" * 4096)
+    assert zc("volume", "swap", guest.name, "vdq", str(files / "none")).code == 2
+    swap = zc("volume", "swap", "ghost", "vdb", str(disk))
+    assert swap.code == 3, swap
+    assert "instance 'ghost' not found" in swap.err
 
 
 def test_detach_of_a_target_that_is_not_attached(zc: Zc, make_guest: GuestFactory) -> None:

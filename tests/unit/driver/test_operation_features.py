@@ -95,6 +95,8 @@ PLATFORM_FACTS: dict[str, Callable[[ArchProfile], object]] = {
     "watchdog": lambda p: p.watchdog("reset"),
     "secure-execution": lambda p: p.memballoon_model(secure=True),
     "config-drive": lambda p: p.config_drive(),
+    "disk-rate-limit": lambda p: p.require("disk-rate-limit"),
+    "file-backed-memory": lambda p: p.require("file-backed-memory"),
 }
 
 
@@ -115,12 +117,17 @@ def test_platform_facts_are_refused_by_the_profile_where_missing(arch: str) -> N
 #: One call of every arch-dependent operation on instance ``n`` (spawns boot ``image``).
 CALLS: dict[str, Callable[[ComputeDriver, str, str], object]] = {
     "attach_fc_volume": lambda d, n, i: d.attach_fc_volume(n, {"data": {}}),
+    "attach_iscsi_volume": lambda d, n, i: d.attach_iscsi_volume(n, {"data": {}}),
+    "attach_volume_connection": lambda d, n, i: d.attach_volume_connection(n, {"data": {}}),
     "attach_interface": lambda d, n, i: d.attach_interface(n, NICSpec(network="default")),
     "attach_volume": lambda d, n, i: d.attach_volume(n, "/var/lib/zcompute-none.img"),
     "console_log_path": lambda d, n, i: d.console_log_path(n),
     "destroy": lambda d, n, i: d.destroy(n),
     "detach_interface": lambda d, n, i: d.detach_interface(n, "52:54:00:00:00:01"),
     "detach_volume": lambda d, n, i: d.detach_volume(n, "vdb"),
+    "device_metadata": lambda d, n, i: d.device_metadata(n),
+    "extend_volume": lambda d, n, i: d.extend_volume(n, "vdb"),
+    "swap_volume": lambda d, n, i: d.swap_volume(n, "vdb", "/var/lib/zcompute-none.img"),
     "domain_xml": lambda d, n, i: d.domain_xml(n),
     "guest_agent_info": lambda d, n, i: d.guest_agent_info(n, "debian"),
     "quiesce": lambda d, n, i: d.quiesce(n),
@@ -138,12 +145,18 @@ CALLS: dict[str, Callable[[ComputeDriver, str, str], object]] = {
     "power_off": lambda d, n, i: d.power_off(n),
     "power_on": lambda d, n, i: d.power_on(n),
     "reboot": lambda d, n, i: d.reboot(n),
+    "rescue": lambda d, n, i: d.rescue(n),
+    "resize": lambda d, n, i: d.resize(n, FLAVOR.name),
+    "confirm_resize": lambda d, n, i: d.confirm_resize(n),
+    "revert_resize": lambda d, n, i: d.revert_resize(n),
+    "pending_resize": lambda d, n, i: d.pending_resize(n),
     "resume": lambda d, n, i: d.resume(n),
     "snapshot": lambda d, n, i: d.snapshot(n, "unit-snap"),
     "spawn": lambda d, n, i: d.spawn("unit-new", i, FLAVOR.name),
     "suspend": lambda d, n, i: d.suspend(n),
     "trigger_crash_dump": lambda d, n, i: d.trigger_crash_dump(n),
     "unpause": lambda d, n, i: d.unpause(n),
+    "unrescue": lambda d, n, i: d.unrescue(n),
 }
 
 

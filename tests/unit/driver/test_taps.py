@@ -181,10 +181,10 @@ def test_spawn_on_a_taken_name_or_another_guests_tap_creates_nothing(
 def test_a_spawn_that_fails_after_making_its_taps_removes_them(
     drv: ComputeDriver, ip: FakeIp, kernel_image: Image, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(_xml: str) -> None:
-        raise Conflict("injected: libvirt refuses the definition")
+    def refuse(_uuid: str) -> None:
+        raise Conflict("injected: libvirt refuses to start the guest")
 
-    monkeypatch.setattr(drv._ctx.domains, "define", refuse)
+    monkeypatch.setattr(drv._ctx.domains, "start", refuse)
     with pytest.raises(Conflict, match="injected"):
         drv.spawn("failing", kernel_image, FLAVOR, nics=[NICSpec(tap="zct1", mtu=9000)])
     assert ["tuntap", "add", "dev", "zct1", "mode", "tap"] in ip.calls

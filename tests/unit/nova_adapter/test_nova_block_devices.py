@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from nova import exception, objects
 
-from zcompute.nova._driver import ZComputeDriver, _refuse_volumes
+from zcompute.nova._driver import ZComputeDriver, _refuse_disks
 
 FLAVOR = objects.Flavor(name="eph", vcpus=1, memory_mb=512, root_gb=1, ephemeral_gb=1, swap=64)
 
@@ -34,10 +34,11 @@ def _ephemeral(size: int, guest_format: str | None = None) -> dict[str, Any]:
         _info([_ephemeral(1)], 64),
         _info([_ephemeral(1, "ext4")]),
         _info(swap=64),
+        {**_info(), "block_device_mapping": [{"mount_device": "/dev/vdd", "boot_index": -1}]},
     ],
 )
 def test_the_flavor_s_ephemeral_and_swap_disks_are_accepted(info: Any) -> None:
-    _refuse_volumes(info, FLAVOR)
+    _refuse_disks(info, FLAVOR)
 
 
 @pytest.mark.parametrize(
@@ -48,14 +49,14 @@ def test_the_flavor_s_ephemeral_and_swap_disks_are_accepted(info: Any) -> None:
         (_info([_ephemeral(1, "vfat")]), "1 GB vfat"),
         (_info(swap=128), "swap disk only (64 MB), not one of 128 MB"),
         (
-            {**_info(), "block_device_mapping": [{"mount_device": "/dev/vdd"}]},
-            "does not attach volumes",
+            {**_info(), "block_device_mapping": [{"mount_device": "/dev/vda", "boot_index": 0}]},
+            "a root volume (boot from volume) is not supported yet",
         ),
     ],
 )
 def test_other_disks_are_refused_saying_what_zcompute_creates(info: Any, says: str) -> None:
     with pytest.raises(exception.InvalidInput, match=says.replace("(", r"\(").replace(")", r"\)")):
-        _refuse_volumes(info, FLAVOR)
+        _refuse_disks(info, FLAVOR)
 
 
 class _Bdm:

@@ -40,7 +40,7 @@ def test_version_1_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> No
     path = tmp_path / "old.sqlite3"
     image_id, uuid = _version_1_database(path)
     with StateDB(path) as db:
-        assert db.schema_version == SCHEMA_VERSION == 7
+        assert db.schema_version == SCHEMA_VERSION == 8
         old = db.get_instance(uuid)
         assert old.name == "old-vm"
         assert old.state is InstanceState.RUNNING
@@ -48,6 +48,7 @@ def test_version_1_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> No
         assert old.flavor.vcpus == 2
         assert old.config_drive is None  # migration 5: instances made before have none
         assert old.serial_port is None  # migration 6: nor a console port
+        assert old.rescue is None  # migration 8: nor is it rescued
         # migration 2 seeded the built-in flavors into the old database
         assert {f.name for f in db.list_flavors()} == {"tiny", "small", "medium"}
         # the flavor ephemeral/swap migration: flavors and flavor copies made before have none

@@ -186,6 +186,60 @@ def golden_disk_backing_store() -> Domain:
 
 
 @case
+def golden_disk_iscsi() -> Domain:
+    """Network (iSCSI) volumes as zcompute attaches them: QEMU's initiator logs in with a
+    name of the host's and a CHAP user whose password is a libvirt secret; a shared one;
+    a LUKS volume QEMU decrypts with a passphrase secret."""
+    dom = skeleton("disk-iscsi")
+    devices = dom.devices
+    devices.add(
+        Disk(
+            type="network",
+            device="disk",
+            driver_name="qemu",
+            driver_type="raw",
+            source_protocol="iscsi",
+            source_name="iqn.2010-10.org.openstack:volume-1/1",
+            source_host_name="192.0.2.10",
+            source_host_port=3260,
+            source_initiator_iqn="iqn.2004-10.org.debian:01:zcompute-0a1b2c",
+            source_auth_username="chapuser",
+            source_auth_secret_type="iscsi",
+            source_auth_secret_uuid="6e0b6e22-3b1a-4b8e-9c61-1f4cc1a1c0de",
+            target_dev="vdb",
+            target_bus="virtio",
+            serial="0f8fad5b-d9cb-469f-a",
+        )
+    )
+    shared = Disk(type="network", device="disk", driver_name="qemu", driver_type="raw")
+    shared.driver_cache = "none"
+    shared.source_protocol = "iscsi"
+    shared.source_name = "iqn.2010-10.org.openstack:volume-2/0"
+    shared.source_host_name = "192.0.2.10"
+    shared.source_host_port = 3260
+    shared.target_dev = "vdc"
+    shared.target_bus = "virtio"
+    shared.shareable = True
+    shared.encryption_format = "luks"
+    shared.encryption_engine = "qemu"
+    shared.encryption_secret_uuid = "0d4f3c2b-1a09-4e8d-b7c6-a5f4e3d2c1b0"
+    devices.add(shared)
+
+    disks = devices.disks
+    assert (disks[0].source_auth_username, disks[0].source_auth_secret_type) == (
+        "chapuser",
+        "iscsi",
+    )
+    assert disks[0].source_initiator_iqn == "iqn.2004-10.org.debian:01:zcompute-0a1b2c"
+    assert disks[0].encryption_format is None
+    assert disks[1].source_auth_username is None
+    assert (disks[1].encryption_format, disks[1].encryption_engine) == ("luks", "qemu")
+    assert disks[1].encryption_secret_uuid == "0d4f3c2b-1a09-4e8d-b7c6-a5f4e3d2c1b0"
+    assert disks[1].shareable
+    return dom
+
+
+@case
 def golden_controllers() -> Domain:
     """virtio-scsi with queues, USB without a controller model, PCI roots and ports."""
     dom = skeleton("controllers", "x86_64", "pc-q35-7.2")

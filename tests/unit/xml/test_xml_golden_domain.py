@@ -29,6 +29,7 @@ from zcompute.xml import (
     KeyWrap,
     LaunchSecurity,
     MemBalloon,
+    MemoryBacking,
     Os,
     Panic,
     Serial,
@@ -465,6 +466,26 @@ def golden_metadata() -> Domain:
     assert dom.metadata.find(nova_ns) is not None
     assert dom.zcompute.exists
     dom.zcompute.name = None
+    return dom
+
+
+@case
+def golden_memory_backing_file() -> Domain:
+    """File-backed guest memory as Nova's [libvirt] file_backed_memory writes it: a shared
+    file mapping, allocated at start, discarded at exit; unmodelled children are kept."""
+    dom = Domain(type="kvm", name="file-backed")
+    dom.memory_kib = 262144
+    dom.os = Os(type="hvm", arch="s390x", machine="s390-ccw-virtio")
+    dom.memory_backing = MemoryBacking(
+        source_type="file", access_mode="shared", allocation_mode="immediate", discard=True
+    )
+    assert dom.memory_backing.discard is True
+    read = Domain.from_xml(
+        "<domain type='kvm'><memoryBacking><nosharepages/><locked/></memoryBacking></domain>"
+    )
+    assert read.memory_backing.source_type is None
+    read.memory_backing.source_type = "memfd"
+    assert "<locked/>" in read.to_xml()
     return dom
 
 
