@@ -15,6 +15,7 @@ way (:func:`from_os_error`), so no caller of the driver sees one::
     ├── NotFound                an instance, image, flavor, domain or device that is not there
     ├── InvalidState            the operation does not fit the instance's current state
     │   └── GuestAgentUnavailable   no guest agent channel, or the agent does not answer
+    │       └── NoGuestAgentChannel the guest has no channel (hw_qemu_guest_agent not set)
     ├── Conflict                something with that name or target already exists / is in use
     │   └── BusFull             a guest's device bus has no free address left (PCI slots, CCW)
     ├── Timeout                 a wait ran out (guest never got ready, device never appeared)
@@ -46,6 +47,7 @@ __all__ = [
     "InvalidInput",
     "InvalidState",
     "NetworkDeviceError",
+    "NoGuestAgentChannel",
     "NoSpace",
     "NotFound",
     "SchemaError",
@@ -130,6 +132,10 @@ class InvalidState(ZcomputeError):
 
 class GuestAgentUnavailable(InvalidState):
     """The guest has no guest agent channel, or its agent does not answer (yet)."""
+
+
+class NoGuestAgentChannel(GuestAgentUnavailable):
+    """The guest has no guest agent channel: its image (or flavor) does not ask for one."""
 
 
 class Conflict(ZcomputeError):

@@ -38,6 +38,7 @@ from zcompute.arch import (
 )
 
 __all__ = [
+    "ADMIN_USER_PROPERTY",
     "CMDLINE_PROPERTY",
     "DISK_BUSES",
     "DISK_BUS_PROPERTY",
@@ -59,6 +60,7 @@ __all__ = [
     "MAX_CMDLINE",
     "MAX_IOTUNE",
     "POINTER_MODEL_PROPERTY",
+    "REQUIRE_QUIESCE_PROPERTY",
     "TESTIMAGE_KEY_PROPERTY",
     "TRUE_WORDS",
     "VIF_MODEL_PROPERTY",
@@ -78,6 +80,10 @@ GUEST_AGENT_PROPERTY = "hw_qemu_guest_agent"
 TRUE_WORDS = ("yes", "true", "on", "1")
 FALSE_WORDS = ("no", "false", "off", "0")
 CMDLINE_PROPERTY = "os_command_line"
+#: Nova's: the guest user whose password a set-admin-password sets (default ``root``).
+ADMIN_USER_PROPERTY = "os_admin_user"
+#: Nova's: a live snapshot must quiesce the guest (through its agent) or fail.
+REQUIRE_QUIESCE_PROPERTY = "os_require_quiesce"
 #: Nova's: the architecture a guest is emulated as (before ``hw_architecture``).
 EMULATION_ARCH_PROPERTY = "hw_emulation_architecture"
 #: Nova's: the NIC model of every NIC of a guest booted from the image.
@@ -157,6 +163,10 @@ IMAGE_PROPERTIES: Mapping[str, ImageProperty] = MappingProxyType(
             # Nova's "disabled" (no watchdog), or an action the architecture profiles accept
             ImageProperty(WATCHDOG_PROPERTY, ("plan",), ("disabled", *WATCHDOG_ACTIONS)),
             ImageProperty(GUEST_AGENT_PROPERTY, ("plan",), (*TRUE_WORDS, *FALSE_WORDS)),
+            ImageProperty(ADMIN_USER_PROPERTY, ("driver._agent",), form="name"),
+            ImageProperty(
+                REQUIRE_QUIESCE_PROPERTY, ("driver._quiesce",), (*TRUE_WORDS, *FALSE_WORDS)
+            ),
             ImageProperty(
                 CMDLINE_PROPERTY, ("plan", "images._store"), form="text", max_length=MAX_CMDLINE
             ),
@@ -213,6 +223,12 @@ def _feature_cell(profile: ArchProfile, key: str, what: str) -> str:
     if claim.status is Status.MISSING:
         return f"refused: {claim.note}" if claim.note else "refused"
     return claim.note or what
+
+
+def _agent_cell(profile: ArchProfile) -> str:
+    if profile.claim("guest-agent").status is Status.MISSING:
+        return _feature_cell(profile, "guest-agent", "")
+    return "through the guest agent"
 
 
 def _watchdog_cell(profile: ArchProfile) -> str:
@@ -275,6 +291,19 @@ _PROPERTY_ROWS: tuple[tuple[str, str, Callable[[ArchProfile], str]], ...] = (
         f"{_code(TRUE_WORDS)}: a virtio-serial channel `org.qemu.guest_agent.0` for the QEMU "
         "guest agent.",
         lambda p: _feature_cell(p, "guest-agent", f"virtio-serial on the {p.address_type} bus"),
+    ),
+    (
+        ADMIN_USER_PROPERTY,
+        "The guest user whose password set-admin-password (`changePassword`) sets through the "
+        "guest agent; default `root`.",
+        _agent_cell,
+    ),
+    (
+        REQUIRE_QUIESCE_PROPERTY,
+        f"{_code(TRUE_WORDS)}: a snapshot of a running guest must freeze its file systems "
+        f"through the guest agent or fail; else with `{GUEST_AGENT_PROPERTY}` it tries, and "
+        "goes on crash-consistent if the agent does not answer.",
+        _agent_cell,
     ),
     (
         CMDLINE_PROPERTY,

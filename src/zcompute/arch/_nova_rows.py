@@ -122,7 +122,7 @@ _LIVE_MIGRATION = (
     "rollback_live_migration_at_destination",
 )
 _NO_FIRMWARE = "zcompute does not read hw_firmware_type"
-_NO_QUIESCE = "The guest agent does not freeze file systems"
+_QUIESCE = "The guest agent freezes and thaws the file systems (hw_qemu_guest_agent)"
 
 
 def _kvm(
@@ -361,9 +361,9 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Set instance admin password",
         OPTIONAL,
         _kvm(x86=C, s390x=M, aarch64=U, ppc64=M),
-        features=(),
+        features=("guest-agent",),
         methods=("set_admin_password",),
-        note="The guest agent sets the hostname and SSH keys, not passwords",
+        note="The guest agent's set-user-password (hw_qemu_guest_agent; os_admin_user or root)",
     ),
     NovaRow(
         "operation.snapshot",
@@ -567,18 +567,18 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "quiesce",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
-        features=(),
+        features=("guest-agent",),
         methods=("quiesce",),
-        note=_NO_QUIESCE,
+        note=_QUIESCE,
     ),
     NovaRow(
         "operation.unquiesce",
         "unquiesce",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=U, ppc64=C),
-        features=(),
+        features=("guest-agent",),
         methods=("unquiesce",),
-        note=_NO_QUIESCE,
+        note=_QUIESCE,
     ),
     NovaRow(
         "operation.multiattach-volume",

@@ -121,7 +121,7 @@ FEATURES: tuple[Feature, ...] = (
         "Config drive",
         "a disk the plan asks for: ArchProfile.config_drive()",
     ),
-    Feature("guest-agent", "Guest agent (hostname, file systems, SSH keys)"),
+    Feature("guest-agent", "Guest agent (hostname, file systems, SSH keys, quiesce, password)"),
     Feature(
         "disk-rate-limit",
         "Disk I/O limits (flavor quota:disk_*)",
@@ -212,7 +212,9 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
             "read by cloud-init; goes with the instance",
         ),
         "guest-agent": Implementation(
-            _DONE, "hw_qemu_guest_agent=yes: a virtio channel; hostname, file systems, SSH keys"
+            _DONE,
+            "hw_qemu_guest_agent=yes: a virtio channel; hostname, file systems, SSH keys; "
+            "freeze/thaw (also around a snapshot), set a user's password",
         ),
         "disk-rate-limit": Implementation(
             _DONE,

@@ -57,6 +57,7 @@ _COMMAND_MODULES = (
     "_console",
     "_volumes",
     "_interfaces",
+    "_agent",
     "_repair",
 )
 

@@ -94,7 +94,7 @@ class ComputeDriver:
         self._resize = ResizeOps(ctx, ops, guests, self._power)
         self._console = ConsoleOps(ctx, ops)
         self._queries = Queries(ctx)
-        self._agent = GuestAgentOps(ctx)
+        self._agent = GuestAgentOps(ctx, ops)
         self._host_ops.follow_lifecycle_events()  # last: every part is there to handle them
 
     # -- the shared state, read-only (the context is the one place it is kept) --------------
@@ -255,6 +255,18 @@ class ComputeDriver:
     @operation("guest-agent")
     def guest_agent_info(self, name_or_uuid: str, user: str | None = None) -> GuestAgentInfo:
         return self._agent.guest_agent_info(name_or_uuid, user)
+
+    @operation("guest-agent")
+    def quiesce(self, name_or_uuid: str) -> int:
+        return self._agent.quiesce(name_or_uuid)
+
+    @operation("guest-agent")
+    def unquiesce(self, name_or_uuid: str) -> int:
+        return self._agent.unquiesce(name_or_uuid)
+
+    @operation("guest-agent")
+    def set_admin_password(self, name_or_uuid: str, password: str, user: str | None = None) -> str:
+        return self._agent.set_admin_password(name_or_uuid, password, user)
 
     # -- power (:mod:`._power`) -------------------------------------------------------------
 

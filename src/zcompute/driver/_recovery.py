@@ -12,7 +12,7 @@ recover it according to what libvirt shows:
   restored, the guest started again if it ran; ``reverting_resize``: finished the same way;
   ``confirming_resize``: finished (the kept state removed);
 * ``snapshotting``: block jobs on the guest's disks aborted, the copy in progress removed (the
-  image store removes its own half-made image);
+  image store removes its own half-made image), file systems it froze thawed;
 * ``swapping_volume``: a copy onto the new volume that was not switched over is aborted (the
   guest keeps the old volume); a switch-over that happened is finished, the definition and the
   record following the live disk (:func:`~zcompute.driver._volumeswap.settle_swap`);
@@ -51,6 +51,7 @@ from zcompute.driver._devices import (
 from zcompute.driver._fc import release_volume_connections
 from zcompute.driver._guests import Guests
 from zcompute.driver._operations import Operation
+from zcompute.driver._quiesce import Quiescer
 from zcompute.driver._rescue import remove_rescue_files, restore_original
 from zcompute.driver._resizekept import KEEPING, drop_kept, restore_kept, start_if_it_ran
 from zcompute.driver._secrets import (
@@ -151,7 +152,11 @@ class Recovery:
         """Undo what ``task`` left half-done; ``touched``: the devices it changed (None after
         a kill, when nobody knows: then every device is checked)."""
         if task is Task.SNAPSHOTTING:
-            return [*self._abort_block_jobs(inst), *self._remove_snapshot_copies(inst)]
+            return [
+                *Quiescer(self._ctx).thaw_after_interrupted_snapshot(inst),
+                *self._abort_block_jobs(inst),
+                *self._remove_snapshot_copies(inst),
+            ]
         if task is Task.SWAPPING_VOLUME:  # after a kill every volume is looked at
             targets = (
                 [b.target for b in inst.block_devices]
@@ -363,7 +368,11 @@ class Recovery:
             if inst.task is not None:
                 continue  # a live operation of another process owns it
             with self._ctx.locks.hold(inst.name, inst.uuid):
-                found = [*self._abort_block_jobs(inst), *self._match_devices_to_record(inst)]
+                found = [
+                    *Quiescer(self._ctx).thaw_after_interrupted_snapshot(inst),
+                    *self._abort_block_jobs(inst),
+                    *self._match_devices_to_record(inst),
+                ]
             actions += [f"{inst.name}: {what}" for what in found]
         recovery = self._ctx.images.recover()
         actions += [f"image store: leftover {p.name} removed" for p in recovery.removed]

@@ -6,7 +6,10 @@
   copies it: a *block copy* mirrors the disk into a new file in the instance directory; once the
   mirror is in sync (libvirt's READY event) the job is ended without switching the guest over,
   which leaves a consistent copy as of that moment (crash-consistent for a running guest, exact
-  for a paused one). The store then flattens that copy and the copy is deleted.
+  for a paused one). The store then flattens that copy and the copy is deleted. A running
+  guest whose image asks (``os_require_quiesce``, or only ``hw_qemu_guest_agent``: then if its
+  agent answers) has its file systems frozen by its guest agent for the moment the job ends, so
+  the copy holds clean file systems (:mod:`._quiesce`).
 
 The new image inherits the instance image's architecture and properties. A kernel-boot guest's
 root disk cannot boot by itself, so its image records the kernel-boot image in ``kernel_id``:
@@ -22,6 +25,7 @@ from zcompute._faults import fault_point
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
 from zcompute.driver._operations import Operation, Operations
+from zcompute.driver._quiesce import Quiescer
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
 from zcompute.driver._undo import UndoStack
 from zcompute.errors import Conflict, InvalidState, NotFound, Timeout, VirtError
@@ -50,6 +54,7 @@ class SnapshotOps:
     def __init__(self, ctx: DriverContext, ops: Operations) -> None:
         self._ctx = ctx
         self._ops = ops
+        self._quiescer = Quiescer(ctx)
 
     def snapshot(
         self, name_or_uuid: str, image_name: str, *, timeout: float = DEFAULT_COPY_TIMEOUT
@@ -124,5 +129,7 @@ class SnapshotOps:
             if status is not BlockJobStatus.READY:
                 raise VirtError(f"the copy of {op.name}'s disk {target} ended: {status}")
         fault_point("snapshot.in_sync")
-        self._ctx.domains.block_job_abort(op.uuid, target)  # in sync: keep the copy, no switch-over
+        # the copy is the disk as of the job's end: the guest's file systems are frozen for it
+        with self._quiescer.frozen_for_snapshot(op):
+            self._ctx.domains.block_job_abort(op.uuid, target)  # keep the copy, no switch-over
         fault_point("snapshot.copied")

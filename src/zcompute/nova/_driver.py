@@ -25,6 +25,7 @@ from zcompute.driver import ComputeDriver, InstanceInfo
 from zcompute.errors import InvalidState
 from zcompute.model import InstanceState
 from zcompute.nova import _resources
+from zcompute.nova._agentops import AgentMethods
 from zcompute.nova._base import AdapterBase
 from zcompute.nova._conf import CONF, zcompute_config
 from zcompute.nova._devicemeta import save_device_metadata, vif_tags
@@ -69,6 +70,7 @@ class ZComputeDriver(
     RescueMethods,
     PowerMethods,
     DeviceNameMethods,
+    AgentMethods,
     AdapterBase,
 ):
     """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class.

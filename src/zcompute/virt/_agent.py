@@ -1,4 +1,5 @@
-"""What the QEMU guest agent inside a guest says: its hostname, file systems, SSH keys.
+"""The QEMU guest agent inside a guest: its hostname, file systems and SSH keys; freezing and
+thawing its file systems; setting a user's password.
 
 The agent answers over the virtio channel the plan gives guests whose image asks for it
 (``hw_qemu_guest_agent``); a guest without the channel, or whose agent is not (yet) running,
@@ -59,3 +60,22 @@ class GuestAgent:
     def authorized_keys(self, uuid: str, user: str) -> list[str]:
         with libvirt_errors(uuid):
             return list(self.domains.lookup(uuid).authorizedSSHKeysGet(user, 0))
+
+    def freeze(self, uuid: str) -> int:
+        """Freeze every file system of the guest (the agent syncs them first); how many."""
+        with libvirt_errors(uuid):
+            return int(self.domains.lookup(uuid).fsFreeze(None, 0))
+
+    def thaw(self, uuid: str) -> int:
+        """Thaw the guest's file systems; how many were frozen (0: none, nothing happens)."""
+        with libvirt_errors(uuid):
+            return int(self.domains.lookup(uuid).fsThaw(None, 0))
+
+    def set_user_password(self, uuid: str, user: str, password: str) -> None:
+        """Set ``user``'s password inside the guest (the agent runs chpasswd).
+
+        libvirt passes the password to the agent over the guest's channel (base64 in a JSON
+        message): it is never in a file or a command line, and its errors do not repeat it.
+        """
+        with libvirt_errors(uuid):
+            self.domains.lookup(uuid).setUserPassword(user, password, 0)
