@@ -90,10 +90,11 @@ class VolumeHarness(NovaHarnessTest):
             time.sleep(0.3)
 
     @staticmethod
-    def zcompute_secrets() -> list[str]:
+    def zcompute_secrets(server: dict[str, Any]) -> list[str]:
+        """The usage ids of the libvirt secrets of ``server``'s guest (they name its uuid)."""
         conn = libvirt.open("qemu:///system")
         try:
-            return [s.usageID() or "" for s in conn.listAllSecrets()]
+            return [s.usageID() or "" for s in conn.listAllSecrets() if server["id"] in s.usageID()]
         finally:
             conn.close()
 
@@ -107,7 +108,6 @@ class TestNovaIscsiVolumes(VolumeHarness):
 
     def _volumes(self, arch: str) -> None:
         server = self.boot_test_server(arch)
-        secrets_before = self.zcompute_secrets()
         plain = self.volume("plain", 64 * MIB)
         chap = self.volume("chap", 32 * MIB, chap=("zcuser", "zc-secret-1234"))
         started = time.monotonic()
@@ -122,6 +122,7 @@ class TestNovaIscsiVolumes(VolumeHarness):
         xml = self.domain_xml(server)
         assert "zc-secret-1234" not in xml
         assert "<auth username='zcuser'>" in xml, xml
+        assert len(self.zcompute_secrets(server)) == 1, self.zcompute_secrets(server)
         self._check_tag(server, plain)
 
         # a wrong CHAP password: the attach fails, nothing of it stays
@@ -145,7 +146,7 @@ class TestNovaIscsiVolumes(VolumeHarness):
                 time.sleep(0.3)
             print(f"{arch}: volume gone in the guest {time.monotonic() - started:.2f} s "
                   "after the detach request")  # fmt: skip
-        assert self.zcompute_secrets() == secrets_before
+        assert self.zcompute_secrets(server) == []  # no CHAP secret stays
         self.api.delete_server(server["id"])
         self.wait_deleted(server)
         assert self.host_leftovers(server) == []
