@@ -397,13 +397,16 @@ def _made_by_nova(dom: Any) -> bool:
 
 
 def remove_guests(prefix: str, data_root: Path) -> None:
-    """Remove what a test left on the host: its domains (by name prefix), their tap devices
-    and its data directories. A passing test leaves nothing; this is for one that failed."""
+    """Remove what a test left on the host: its domains (by name prefix), their tap devices,
+    the libvirt secrets of its guests (their usage ids name the instance uuid) and its data
+    directories. A passing test leaves nothing; this is for one that failed."""
+    uuids = {p.name for p in data_root.glob("*/instances/*")}
     conn = libvirt.open("qemu:///system")
     try:
         for dom in conn.listAllDomains():
             if not dom.name().startswith(prefix):
                 continue
+            uuids.add(dom.UUIDString())
             taps = re.findall(r"<target dev='(tap[^']+)'", dom.XMLDesc(0))
             with contextlib.suppress(libvirt.libvirtError):
                 dom.destroy()
@@ -411,6 +414,10 @@ def remove_guests(prefix: str, data_root: Path) -> None:
                 dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
             for tap in taps:
                 subprocess.run(["ip", "link", "delete", "dev", tap], capture_output=True)
+        for secret in conn.listAllSecrets():
+            if any(u in (secret.usageID() or "") for u in uuids):
+                with contextlib.suppress(libvirt.libvirtError):
+                    secret.undefine()
     finally:
         conn.close()
     shutil.rmtree(data_root, ignore_errors=True)
