@@ -130,8 +130,13 @@ def _snapshot_fs(driver: ComputeDriver, image_name: str, work: Path) -> tuple[st
     """The snapshot's ext4 superblock (dumpe2fs -h) and /root/quiesce-proof (debugfs)."""
     image = driver.images.get(image_name)
     assert image.path is not None
+    return disk_proof(image.path, work)
+
+
+def disk_proof(disk: Path, work: Path) -> tuple[str, str]:
+    """A disk image's ext4 superblock (dumpe2fs -h) and its /root/quiesce-proof (debugfs)."""
     raw = work / "snapshot.raw"
-    subprocess.run(["qemu-img", "convert", "-O", "raw", str(image.path), str(raw)], check=True)
+    subprocess.run(["qemu-img", "convert", "-O", "raw", str(disk), str(raw)], check=True)
     try:
         header = subprocess.run(
             ["dumpe2fs", "-h", str(raw)], capture_output=True, text=True, check=True

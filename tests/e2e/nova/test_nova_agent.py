@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.nova.harness import NovaHarnessTest
 from tests.e2e.test_debian_guest import cloud_image
-from tests.e2e.test_guest_agent_ops import _freeze_status, _login, _run
+from tests.e2e.test_guest_agent_ops import _freeze_status, _login, _run, disk_proof
 from zcompute.errors import GuestAgentUnavailable
 from zcompute.testimage import MILESTONES
 from zcompute.testimage._debian import ROOT_CMDLINE
@@ -63,23 +62,12 @@ class TestNovaAgent(NovaHarnessTest):
         return str(self.api.post_server_action(server["id"], action)["output"])
 
     def _snapshot_proof(self, image_id: str, work: Path) -> tuple[str, str]:
-        qcow2, raw = work / "snap.qcow2", work / "snap.raw"
+        qcow2 = work / "snap.qcow2"
         qcow2.write_bytes(self.glance._imagedata[image_id])
         try:
-            subprocess.run(["qemu-img", "convert", "-O", "raw", str(qcow2), str(raw)], check=True)
-            header = subprocess.run(
-                ["dumpe2fs", "-h", str(raw)], capture_output=True, text=True, check=True
-            ).stdout
-            proof = subprocess.run(
-                ["debugfs", "-R", "cat /root/quiesce-proof", str(raw)],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+            return disk_proof(qcow2, work)
         finally:
             qcow2.unlink(missing_ok=True)
-            raw.unlink(missing_ok=True)
-        return header, proof
 
     def test_s390x_debian_password_quiesced_snapshot_and_quiesce_through_nova(self) -> None:
         self._password_snapshot_and_quiesce("s390x")
