@@ -139,6 +139,7 @@ SCHEMA_OPEN = {
 # Values libvirt accepts only after the 9.0 schema installed here.
 NEWER_THAN_INSTALLED_SCHEMA = {
     "itco": "watchdog model, libvirt 9.2",
+    "luks-any": "disk encryption format, newer than Debian 12's libvirt 9.0",
     "pvpanic": "panic model, libvirt 9.1",
     "qxl": "video model written as <model type='qxl'>; 9.0 lists it in a separate group",
 }
