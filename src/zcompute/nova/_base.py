@@ -16,12 +16,15 @@ from nova.virt import driver
 
 from zcompute.driver import ComputeDriver
 from zcompute.errors import NotFound
-from zcompute.model import Instance
+from zcompute.model import Instance, InstanceState
 from zcompute.nova._errors import nova_errors
 from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
 
-__all__ = ["AdapterBase"]
+__all__ = ["OFF_STATES", "AdapterBase"]
+
+#: zcompute states in which a guest is off (Nova sees a stopped server)
+OFF_STATES = (InstanceState.SHUTOFF, InstanceState.CRASHED)
 
 
 class AdapterBase(driver.ComputeDriver):

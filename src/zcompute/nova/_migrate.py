@@ -25,14 +25,11 @@ from typing import Any
 from nova import exception, objects
 from nova.compute import task_states
 
-from zcompute.model import InstanceState
-from zcompute.nova._base import AdapterBase
+from zcompute.nova._base import OFF_STATES, AdapterBase
 from zcompute.nova._errors import nova_errors
 from zcompute.nova._translate import flavor_of
 
 __all__ = ["MigrateMethods", "reverting_here"]
-
-_OFF = (InstanceState.SHUTOFF, InstanceState.CRASHED)
 
 
 def reverting_here(adapter: AdapterBase, instance: Any) -> bool:
@@ -60,7 +57,7 @@ class MigrateMethods(AdapterBase):
     ) -> str:
         self._refuse_other_host(context, instance, dest)
         with self._guest(instance) as uuid:
-            if self.zc.get_info(uuid).state not in _OFF:
+            if self.zc.get_info(uuid).state not in OFF_STATES:
                 self.zc.power_off(uuid, timeout=timeout)
         return ""  # the disks stay here: nothing for finish_migration to fetch
 
@@ -104,7 +101,7 @@ class MigrateMethods(AdapterBase):
         with self._guest(instance) as uuid:
             if self.zc.pending_resize(uuid) is not None:
                 self.zc.revert_resize(uuid, start=power_on)
-            elif power_on and self.zc.get_info(uuid).state in _OFF:
+            elif power_on and self.zc.get_info(uuid).state in OFF_STATES:
                 self.zc.power_on(uuid)  # reverted already (a repeated call): as Nova asks
 
     def _refuse_other_host(self, context: Any, instance: Any, dest: str) -> None:

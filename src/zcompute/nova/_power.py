@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from zcompute.model import InstanceState
-from zcompute.nova._base import AdapterBase
+from zcompute.nova._base import OFF_STATES, AdapterBase
 
 __all__ = ["PowerMethods"]
-
-_OFF = (InstanceState.SHUTOFF, InstanceState.CRASHED)
 
 
 class PowerMethods(AdapterBase):
@@ -33,7 +31,7 @@ class PowerMethods(AdapterBase):
         with self._guest(instance) as uuid:
             # Nova's power-state sync stops a server whose guest is already off (it shut
             # itself down or crashed): that is success, as for Nova's own drivers
-            if self.zc.get_info(uuid).state in _OFF:
+            if self.zc.get_info(uuid).state in OFF_STATES:
                 return
             self.zc.power_off(uuid, timeout=timeout)
 
