@@ -7,6 +7,7 @@ which re-exports them: each error names the field and the allowed values.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from pathlib import Path
 
@@ -113,9 +114,17 @@ class NetworkDiskSource:
 
 def check_network_host(value: object, field: str) -> str:
     """A host name, IPv4 or (bare) IPv6 address, else InvalidInput naming ``field``."""
-    if not isinstance(value, str) or _HOST_RE.fullmatch(value) is None:
-        raise InvalidInput(field, f"invalid host {_show(value)}", "a host name or IP address")
-    return value
+    if isinstance(value, str) and (_HOST_RE.fullmatch(value) or _is_ipv6(value)):
+        return value  # an IPv6 address may start with "::"
+    raise InvalidInput(field, f"invalid host {_show(value)}", "a host name or IP address")
+
+
+def _is_ipv6(value: str) -> bool:
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def check_iscsi_name(value: object, field: str) -> str:
@@ -138,7 +147,8 @@ class BlockDeviceSpec:
 
     ``shareable``: several guests may have the volume at once (multiattach; no host cache).
     ``encryption_secret``: the UUID of the libvirt secret with the passphrase of a LUKS
-    volume that QEMU decrypts (the guest sees the plain content).
+    volume that QEMU decrypts (the guest sees the plain content). ``boot``: the guest's root
+    volume, which it boots from (boot from volume: the guest has no local root disk).
     """
 
     source: Path | NetworkDiskSource
@@ -157,12 +167,13 @@ class BlockDeviceSpec:
     size_bytes: int | None = None
     shareable: bool = False
     encryption_secret: str | None = None
+    boot: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, NetworkDiskSource):
             _set(self, "source", _check_path("block_device.source", self.source))
         _check_tag("block_device.tag", self.tag)
-        for flag in ("readonly", "shareable"):
+        for flag in ("readonly", "shareable", "boot"):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidInput(
                     f"block_device.{flag}", f"invalid {_show(getattr(self, flag))}", "bool"

@@ -345,7 +345,8 @@ class Flavor:
 
 @dataclasses.dataclass(frozen=True)
 class Image:
-    """A bootable image: a raw/qcow2 disk, or a kernel (+ initrd + command line).
+    """A bootable image: a raw/qcow2 disk, or a kernel (+ initrd + command line), or what a
+    root volume holds (a volume image: no bytes; its guest boots from the volume).
 
     For a kernel boot image ``disk_format`` and ``path`` are ``None``, ``sha256`` is the digest
     of the kernel and ``initrd_sha256`` that of the initrd. ``size`` is the bytes stored;
@@ -402,16 +403,26 @@ class Image:
             if self.cmdline is not None:
                 _check_text("image.cmdline", self.cmdline, MAX_CMDLINE)
             return
+        if self.initrd_path is not None or self.cmdline is not None:
+            raise InvalidInput("image.initrd_path", "initrd and cmdline need a kernel")
+        if self.disk_format is None and self.path is None:
+            if self.size or self.virtual_size:
+                raise InvalidInput("image.size", "a volume image holds no bytes", ["0"])
+            return  # a volume image: what the root volume holds is described, not stored
         _check_choice("image.disk_format", self.disk_format, DISK_FORMATS)
         if self.path is None:
             raise InvalidInput("image.path", "a disk image needs a path")
-        if self.initrd_path is not None or self.cmdline is not None:
-            raise InvalidInput("image.initrd_path", "initrd and cmdline need a kernel")
 
     @property
     def is_kernel_boot(self) -> bool:
         """True for a direct kernel boot image (kernel + optional initrd + command line)."""
         return self.kernel_path is not None
+
+    @property
+    def is_volume_image(self) -> bool:
+        """True for the description of a root volume's content (boot from volume): its
+        architecture and properties only; a guest boots it from its volume, never alone."""
+        return self.kernel_path is None and self.path is None
 
     def prop(self, key: str, default: str | None = None) -> str | None:
         """The image property ``key`` (e.g. ``hw_machine_type``), or ``default``."""

@@ -9,7 +9,7 @@ writes XML, and nothing here compares architecture names.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -270,6 +270,7 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
     image, flavor = request.image, request.flavor
     props = {**image.properties, **flavor.extra_specs}
     platform, profile = choose_platform(image, config, host, request.virt_type)
+    _check_root_volume(request, profile)
     machine = request.machine_type or choose_machine_type(
         platform.arch, platform.domain_type, props, config.machine_types, host.caps
     )
@@ -327,6 +328,24 @@ def make_plan(request: PlanRequest, config: Config, host: HostView) -> GuestPlan
         serial_port=None if tcp is None else tcp[1],
         file_backed_memory=_file_backed_memory(config, profile, domcaps),
     )
+
+
+def _check_root_volume(request: PlanRequest, profile: ArchProfile) -> None:
+    """At most one root volume; a volume image (a description only) boots from one."""
+    roots = [spec.target for spec in request.block_devices if spec.boot]
+    if roots:
+        profile.require("boot-from-volume")
+    if len(roots) > 1:
+        raise InvalidInput(
+            "block_device.boot", f"{', '.join(roots)} are each marked the root volume", "one"
+        )
+    if request.image.is_volume_image and not roots:
+        raise InvalidInput(
+            "image",
+            f"image {request.image.name} only describes a root volume's content: boot it "
+            "with that volume",
+            ["a disk or kernel-boot image", "a root volume (boot_volume)"],
+        )
 
 
 def _file_backed_memory(
@@ -425,7 +444,7 @@ def _scratch_targets(request: PlanRequest, bus: str) -> list[tuple[ScratchDisk, 
     They derive from the flavor and the image alone, so every plan of an instance (power on,
     reboot) gives them the same names.
     """
-    first = 0 if request.root_disk is None else 1
+    first = 0 if request.root_disk is None and not boots_from_volume(request.block_devices) else 1
     disks = scratch_disks(request.flavor)
     return [(disk, target_name(bus, first + i)) for i, disk in enumerate(disks)]
 
@@ -433,7 +452,8 @@ def _scratch_targets(request: PlanRequest, bus: str) -> list[tuple[ScratchDisk, 
 def _disks(
     request: PlanRequest, profile: ArchProfile, bus: DiskBus, drive: str | None
 ) -> tuple[DiskPlan, ...]:
-    disks: list[DiskPlan] = []
+    # a root volume first: the firmware and an s390x guest's probe order meet it first
+    disks = [disk_plan(spec, profile) for spec in request.block_devices if spec.boot]
     limits = disk_limits(request.flavor)
     if limits:
         profile.require("disk-rate-limit")
@@ -459,8 +479,7 @@ def _disks(
         cd_bus, cd_device = profile.config_drive()
         source = str(request.instance_dir / CONFIG_DRIVE)
         disks.append(DiskPlan(source, "file", "raw", drive, cd_bus, cd_device, True, iotune=limits))
-    for spec in request.block_devices:
-        disks.append(disk_plan(spec, profile))
+    disks += [disk_plan(spec, profile) for spec in request.block_devices if not spec.boot]
     targets = [d.target for d in disks]
     twice = next((t for t in targets if targets.count(t) > 1), None)
     if twice is not None:  # a volume given the name of the flavor's ephemeral disk, say
@@ -513,6 +532,10 @@ def _rescue_disks(
                 backing_format=None if own.path is None else own.disk_format,
             )
         )
+    root_volume = next((spec for spec in request.block_devices if spec.boot), None)
+    if root_volume is not None:  # a guest booting from a volume: that volume, second
+        second = dataclasses.replace(root_volume, target=target_name(bus, 1), bus=bus, boot=False)
+        disks.append(disk_plan(second, profile))
     if drive is not None:
         cd_bus, cd_device = profile.config_drive()
         name = RESCUE_CONFIG_DRIVE if rescue.config_drive else CONFIG_DRIVE
@@ -547,7 +570,13 @@ def disk_plan(spec: BlockDeviceSpec, profile: ArchProfile) -> DiskPlan:
         network=network,
         shareable=spec.shareable,
         encryption_secret=spec.encryption_secret,
+        boot_order=1 if spec.boot else None,
     )
+
+
+def boots_from_volume(block_devices: Sequence[BlockDeviceSpec]) -> bool:
+    """Whether a guest with these volumes boots from one of them (it has no local root)."""
+    return any(spec.boot for spec in block_devices)
 
 
 def nic_plan(nic: NICSpec, profile: ArchProfile) -> NicPlan:

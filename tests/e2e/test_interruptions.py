@@ -35,7 +35,7 @@ from zcompute.virt import Hypervisor, PowerState
 from zcompute.xml import Domain
 
 from .conftest import DATA_DIR, RUN_ID, TEST_PREFIX, TINY, imported_test_image
-from .iscsi_target import Lun, running_target
+from .iscsi_target import IscsiTarget, Lun, running_target
 from .lifecycle_support import BOOTED, qemu_pid
 
 ZCOMPUTE = str(Path(sys.executable).with_name("zcompute"))
@@ -47,6 +47,11 @@ STEPS = {
     "spawn": [
         "spawn.recorded", "spawn.folder", "spawn.disk", "spawn.ephemeral", "spawn.defined",
         "configdrive.staged", "spawn.config_drive", "spawn.taps", "spawn.started", "spawn.booted",
+    ],
+    # boot from an iSCSI volume (CHAP): its secret defined once the record names it
+    "spawn_root_volume": [
+        "spawn.recorded", "spawn.root_volume", "spawn.folder", "spawn.defined", "spawn.started",
+        "spawn.booted",
     ],
     "destroy": [
         "destroy.begun", "destroy.stopped", "destroy.undefined", "destroy.secrets_removed",
@@ -177,7 +182,9 @@ class Host:
         running = drv.domains.state(uuid) is PowerState.RUNNING
         if running:
             docs.append(Domain.from_xml(drv.domains.xml(uuid)))
-        wanted = {str(drv.root_disk_path(uuid))} | {str(b.source) for b in inst.block_devices}
+        wanted = {str(b.source) for b in inst.block_devices}
+        if not any(b.boot for b in inst.block_devices):  # else the root volume is its root
+            wanted.add(str(drv.root_disk_path(uuid)))
         if inst.rescue is not None:  # the rescue disk first, the root disk; no volumes
             wanted = {str(drv.instances_dir / uuid / RESCUE_DISK), str(drv.root_disk_path(uuid))}
         if inst.config_drive is not None:
@@ -229,14 +236,36 @@ def running(host: Host) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def chap_lun(host: Host) -> Iterator[tuple[Lun, Path]]:
-    """An iSCSI LUN behind CHAP on a tgtd of this module's, and a file with its password."""
-    with running_target(host.volumes) as target:
-        lun = target.export("int", 1 << 20, chap=("zcint", "zc-int-chap-secret"))
-        password = host.volumes / "chap-password"
-        password.write_text("zc-int-chap-secret\n")
-        password.chmod(0o600)
-        yield lun, password
+def target(host: Host) -> Iterator[IscsiTarget]:
+    """A tgtd of this module's."""
+    with running_target(host.volumes) as started:
+        yield started
+
+
+def _chap_export(host: Host, target: IscsiTarget, label: str, user: str) -> tuple[Lun, Path]:
+    lun = target.export(label, 1 << 20, chap=(user, "zc-int-chap-secret"))
+    password = host.volumes / "chap-password"
+    password.write_text("zc-int-chap-secret\n")
+    password.chmod(0o600)
+    return lun, password
+
+
+@pytest.fixture(scope="module")
+def chap_lun(host: Host, target: IscsiTarget) -> tuple[Lun, Path]:
+    """An iSCSI LUN behind CHAP, and a file with its password."""
+    return _chap_export(host, target, "int", "zcint")
+
+
+@pytest.fixture(scope="module")
+def root_lun(host: Host, target: IscsiTarget) -> tuple[Lun, Path]:
+    """An iSCSI LUN behind CHAP that guests boot from (the test image's kernel boots)."""
+    return _chap_export(host, target, "root", "zcroot")
+
+
+def _root_args(root_lun: tuple[Lun, Path]) -> tuple[str, ...]:
+    lun, password = root_lun
+    return ("--root-volume", f"iscsi://{lun.portal}/{lun.iqn}/{lun.lun}",
+            "--root-chap-user", "zcroot", "--root-chap-password-file", str(password))  # fmt: skip
 
 
 def _iscsi_args(chap_lun: tuple[Lun, Path]) -> tuple[str, ...]:
@@ -266,6 +295,18 @@ def test_spawn(host: Host, name: str, tap: str, step: str, action: str) -> None:
     with pytest.raises(NotFound):  # undone, whichever step it stopped after
         host.driver.get_instance(name)
     assert host.driver.domains.uuid_of(name) is None  # the name is free again
+
+
+@pytest.mark.parametrize(("step", "action"), cases("spawn_root_volume"))
+def test_spawn_root_volume(
+    host: Host, name: str, root_lun: tuple[Lun, Path], step: str, action: str
+) -> None:
+    host.interrupted(f"{step}:{action}", "boot", name, "--image", host.image, "--flavor",
+                     TINY.name, "--wait-console", BOOTED, *_root_args(root_lun))  # fmt: skip
+    host.converge()  # no secret without a record naming it, no domain without a record
+    with pytest.raises(NotFound):
+        host.driver.get_instance(name)
+    assert host.driver.domains.uuid_of(name) is None
 
 
 @pytest.mark.parametrize(("step", "action"), cases("destroy"))
@@ -439,7 +480,13 @@ def test_image_delete(host: Host, step: str, action: str) -> None:
 
 
 def test_every_step_of_every_operation_has_its_cases(
-    host: Host, running: str, name: str, tap: str, tmp_path: Path, chap_lun: tuple[Lun, Path]
+    host: Host,
+    running: str,
+    name: str,
+    tap: str,
+    tmp_path: Path,
+    chap_lun: tuple[Lun, Path],
+    root_lun: tuple[Lun, Path],
 ) -> None:
     def traced(*args: str) -> list[str]:
         trace = tmp_path / f"trace-{uuidlib.uuid4().hex[:6]}"
@@ -452,6 +499,8 @@ def test_every_step_of_every_operation_has_its_cases(
     seen = {
         "spawn": traced("boot", name, "--image", host.image, "--flavor", SCRATCH.name,
                         "--wait-console", BOOTED, "--hostname", "int", "--tap", tap),
+        "spawn_root_volume": traced("boot", f"{name}-r", "--image", host.image, "--flavor",
+                                    TINY.name, "--wait-console", BOOTED, *_root_args(root_lun)),
         "snapshot": traced("snapshot", running, image),
         "volume_attach": traced("volume", "attach", running, "--file", str(volume),
                                 "--target", "vdc"),
@@ -471,4 +520,5 @@ def test_every_step_of_every_operation_has_its_cases(
         "image_import": traced("image", "import", image, str(volume), "--arch", "s390x"),
     }  # fmt: skip
     host.run("image", "delete", image)
+    host.run("delete", f"{name}-r")
     assert seen == STEPS

@@ -60,6 +60,7 @@ _SUPPORT = MappingProxyType(
         "guest-agent": Claim(COMPLETE),
         "disk-rate-limit": Claim(COMPLETE),
         "file-backed-memory": Claim(PARTIAL, "a shared memory-backend-file; untested"),
+        "boot-from-volume": Claim(PARTIAL, "as on x86_64; untested"),
         "live-migration": Claim(PARTIAL, "host-passthrough CPU: identical hosts only"),
         "resize": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (Arm CCA is not modelled)"),

@@ -59,6 +59,7 @@ _SUPPORT = MappingProxyType(
         "guest-agent": Claim(COMPLETE),
         "disk-rate-limit": Claim(COMPLETE),
         "file-backed-memory": Claim(PARTIAL, "a shared memory-backend-file; untested"),
+        "boot-from-volume": Claim(PARTIAL, "as on x86_64; untested"),
         "live-migration": Claim(COMPLETE),
         "resize": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (POWER PEF is not modelled)"),

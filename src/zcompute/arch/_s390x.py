@@ -87,6 +87,9 @@ _SUPPORT = MappingProxyType(
         "guest-agent": Claim(COMPLETE, "virtio-serial channel on the CCW bus"),
         "disk-rate-limit": Claim(COMPLETE),
         "file-backed-memory": Claim(COMPLETE, "a shared memory-backend-file"),
+        "boot-from-volume": Claim(
+            COMPLETE, "IPL from the virtio-blk-ccw root volume (or its kernel); FC via zFCP"
+        ),
         "live-migration": Claim(COMPLETE, "not for Secure Execution guests"),
         "resize": Claim(COMPLETE, "vCPUs and memory as the new flavor; virtio-blk disks grow"),
         "secure-execution": Claim(

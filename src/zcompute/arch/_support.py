@@ -132,6 +132,11 @@ FEATURES: tuple[Feature, ...] = (
         "File-backed memory",
         "a memory setting the plan asks for: ArchProfile.require('file-backed-memory')",
     ),
+    Feature(
+        "boot-from-volume",
+        "Boot from volume (iSCSI or FC root volume)",
+        "a disk the plan asks for: ArchProfile.require('boot-from-volume')",
+    ),
     Feature("live-migration", "Live migration"),
     Feature("resize", "Resize / cold migration (same host), confirm, revert"),
     Feature(
@@ -220,6 +225,11 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
             _DONE,
             "the flavor's six quota:disk_* specs as <iotune> on root, ephemeral, swap and config "
             "drive disks (as Nova); volumes are not limited",
+        ),
+        "boot-from-volume": Implementation(
+            _DONE,
+            "the root volume is the first disk (boot order 1), connected before the guest is "
+            "defined; the image says what it holds (a volume image, or a kernel to boot it)",
         ),
         "file-backed-memory": Implementation(
             _DONE,

@@ -37,6 +37,7 @@ TESTED_ON: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "guest-agent": ("s390x", "x86_64"),
         "disk-rate-limit": ("s390x", "x86_64"),
         "file-backed-memory": ("s390x", "x86_64"),
+        "boot-from-volume": ("s390x", "x86_64"),
         "resize": ("s390x", "x86_64"),
     }
 )

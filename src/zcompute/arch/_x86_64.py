@@ -65,6 +65,7 @@ _SUPPORT = MappingProxyType(
         "guest-agent": Claim(COMPLETE),
         "disk-rate-limit": Claim(COMPLETE),
         "file-backed-memory": Claim(COMPLETE),
+        "boot-from-volume": Claim(COMPLETE),
         "live-migration": Claim(COMPLETE),
         "resize": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (AMD SEV / Intel TDX are not modelled)"),

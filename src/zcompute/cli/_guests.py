@@ -6,17 +6,15 @@ decision about the guest (machine type, consoles, disks, rollback) is the driver
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import stat
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import click
 
 from zcompute.cli._app import AppContext, cli, pass_app
+from zcompute.cli._diskopts import root_volume as parse_root_volume
+from zcompute.cli._diskopts import volume_specs
 from zcompute.cli._render import (
     compile_regex,
     human_bytes,
@@ -33,14 +31,10 @@ from zcompute.cli._types import SECONDS
 from zcompute.configdrive import MAX_USER_DATA, ConfigDrive, parse_ssh_keys
 from zcompute.driver import ComputeDriver
 from zcompute.errors import NotFound
-from zcompute.images import file_kind
 from zcompute.model import BlockDeviceSpec, Instance, NICSpec
 from zcompute.plan import disk_limits
 
-__all__ = ["VolumeOption", "boot", "delete", "list_guests", "parse_volume", "show"]
-
-_VOLUME_KEYS = ("target", "bus", "serial", "readonly", "device", "format")
-_BOOL_WORDS = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
+__all__ = ["boot", "delete", "list_guests", "show"]
 
 
 # -- boot -------------------------------------------------------------------------------------
@@ -93,6 +87,19 @@ def _config_drive(
     help="Add a disk: a file or block device, with optional target=, bus=, "
     "serial=, readonly, device=cdrom, format=raw|qcow2 (default: inspected once and recorded; "
     "see volume_dirs in 'host show' for where files may live) (repeatable).",
+)
+@click.option(
+    "--root-volume",
+    metavar="VOLUME",
+    help="Boot from this volume instead of a local root disk: iscsi://HOST:PORT/IQN/LUN or "
+    "fc:DEVNO:WWPN:LUN; --image then says what it holds (a kernel-boot image boots it with "
+    "its kernel).",
+)
+@click.option("--root-chap-user", help="CHAP user name for an iSCSI --root-volume.")
+@click.option(
+    "--root-chap-password-file",
+    metavar="FILE",
+    help="The CHAP password, read from FILE ('-': stdin); never an argument.",
 )
 @click.option(
     "--property",
@@ -149,6 +156,9 @@ def boot(
     bridges: tuple[str, ...],
     taps: tuple[str, ...],
     volumes: tuple[str, ...],
+    root_volume: str | None,
+    root_chap_user: str | None,
+    root_chap_password_file: str | None,
     properties: tuple[str, ...],
     wait_console: str | None,
     timeout: float,
@@ -161,7 +171,12 @@ def boot(
     """Create and start guest NAME from an image and a flavor."""
     nics = [NICSpec(network=n) for n in networks] + [NICSpec(bridge=b) for b in bridges]
     nics += [NICSpec(tap=t) for t in taps]
-    disks = _volumes(volumes)
+    disks = volume_specs(volumes)
+    root = None
+    if root_volume is not None:
+        root = parse_root_volume(root_volume, root_chap_user, root_chap_password_file)
+        if dry_run:
+            raise click.UsageError("--dry-run cannot show a --root-volume, which it would connect")
     drive = _config_drive(user_data, ssh_keys, hostname, config_drive)
     wait_for = compile_regex("--wait-console", wait_console)
     metadata = key_values("--property", properties)
@@ -182,6 +197,7 @@ def boot(
                 wait_for=wait_for,
                 timeout=timeout,
                 config_drive=drive,
+                boot_volume=root,
             )
         seconds = time.monotonic() - started
         click.echo(
@@ -217,92 +233,6 @@ def _print_plan(
     if note is not None:  # a comment keeps the output a domain XML that virsh accepts
         click.echo(f"<!-- zcompute dry run: {note} -->")
     click.echo(build_domain_xml(plan), nl=False)
-
-
-def _volumes(specs: Sequence[str]) -> list[BlockDeviceSpec]:
-    """The ``--volume`` disks; those without ``target=`` get the next free ``vdX`` after vda."""
-    parsed = [parse_volume(spec) for spec in specs]
-    taken = {"vda"} | {v.target for v in parsed if v.target}
-    free = (t for t in _virtio_targets() if t not in taken)
-    out = []
-    for volume in parsed:
-        target = volume.target
-        if target is None:
-            if volume.bus != "virtio":
-                raise click.BadParameter(
-                    f"{volume.source}: give target= for a disk on bus {volume.bus}",
-                    param_hint="--volume",
-                )
-            target = next(free)
-        out.append(
-            BlockDeviceSpec(
-                source=volume.source,
-                target=target,
-                bus=volume.bus,
-                readonly=volume.readonly,
-                serial=volume.serial,
-                device=volume.device,
-                format=volume.format,
-            )
-        )
-    return out
-
-
-def _virtio_targets() -> list[str]:
-    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    return [f"vd{a}" for a in letters] + [f"vd{a}{b}" for a in letters for b in letters]
-
-
-@dataclasses.dataclass(frozen=True)
-class VolumeOption:
-    """One ``--volume`` as typed: the model checks the values when the spec is built."""
-
-    source: Path
-    target: str | None = None
-    bus: str = "virtio"
-    serial: str | None = None
-    readonly: bool = False
-    device: str = "disk"
-    format: str | None = None
-
-
-def parse_volume(spec: str) -> VolumeOption:
-    """``/srv/d.img,target=vdc,readonly`` -> VolumeOption with an absolute, existing path.
-
-    Syntax errors are usage errors naming ``--volume``.
-    """
-    path_text, *options = spec.split(",")
-    if not path_text:
-        raise click.BadParameter(f"{spec!r} names no file", param_hint="--volume")
-    source = Path(os.path.abspath(path_text))
-    if not source.exists():
-        raise click.BadParameter(f"{path_text}: no such file or device", param_hint="--volume")
-    mode = source.stat().st_mode
-    if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):  # a FIFO, directory, /dev/null ...
-        raise click.BadParameter(
-            f"{path_text} is {file_kind(mode)}: give a file or block device", param_hint="--volume"
-        )
-    values: dict[str, str] = {}
-    for option in options:
-        key, sep, value = option.partition("=")
-        if key not in _VOLUME_KEYS:
-            raise click.BadParameter(
-                f"unknown option {key!r} (allowed: {', '.join(_VOLUME_KEYS)})",
-                param_hint="--volume",
-            )
-        values[key] = value if sep else "on"
-    readonly = values.pop("readonly", "off").lower()
-    if readonly not in _BOOL_WORDS:
-        raise click.BadParameter(f"readonly={readonly}: use on or off", param_hint="--volume")
-    return VolumeOption(
-        source=source,
-        target=values.get("target"),
-        bus=values.get("bus", "virtio"),
-        serial=values.get("serial"),
-        readonly=_BOOL_WORDS[readonly],
-        device=values.get("device", "disk"),
-        format=values.get("format"),
-    )
 
 
 # -- list, show, delete ---------------------------------------------------------------------

@@ -29,7 +29,13 @@ from zcompute.images import ImageStore
 from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
 from zcompute.plan import GuestPlan, HostView
 from zcompute.virt import ConsoleStream, LifecycleEvent
-from zcompute.volumes import DiskSource, HostVolumePorts, VolumeEncryption, VolumePolicy
+from zcompute.volumes import (
+    DiskSource,
+    HostVolumePorts,
+    VolumeConnection,
+    VolumeEncryption,
+    VolumePolicy,
+)
 
 __all__ = ["Capabilities", "ComputeAPI", "capabilities_of"]
 
@@ -110,6 +116,7 @@ class ComputeAPI(Protocol):
         uuid: str | None = ...,
         config_drive: ConfigDrive | None = ...,
         managed_by: str | None = ...,
+        boot_volume: VolumeConnection | None = ...,
     ) -> Instance: ...
     def instances_managed_by(self, manager: str) -> list[Instance]: ...
     def watch_lifecycle(self, callback: Callable[[str, LifecycleEvent], None]) -> None: ...

@@ -125,6 +125,10 @@ class DeviceOps:
                     f"{target} of instance {op.name}",
                     _attached(f"no volume {target!r} is attached to instance {op.name}", attached),
                 )
+            if spec.boot:
+                raise InvalidInput(
+                    "target", f"{target} is the root volume of {op.name}, which boots from it"
+                )
             op.touched.append(("disk", target))
             detach(self._ctx, op, disk_with_target(target), f"disk {target}", timeout)
             fault_point("volume_detach.detached")

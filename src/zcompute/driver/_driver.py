@@ -46,7 +46,6 @@ from zcompute.driver._serial import ConsoleOps, SerialConsole
 from zcompute.driver._snapshot import DEFAULT_COPY_TIMEOUT, SnapshotOps
 from zcompute.driver._spawn import SpawnOps
 from zcompute.driver._volumeswap import DEFAULT_SWAP_TIMEOUT, VolumeChangeOps
-from zcompute.errors import InvalidInput
 from zcompute.images import ImageStore
 from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
 from zcompute.plan import GuestPlan, HostView
@@ -60,10 +59,10 @@ from zcompute.virt import (
     lifecycle_subscription,
 )
 from zcompute.volumes import (
-    FC_VOLUME_TYPE,
     ISCSI,
     DiskSource,
     HostVolumePorts,
+    VolumeConnection,
     VolumeEncryption,
     VolumePolicy,
 )
@@ -219,6 +218,7 @@ class ComputeDriver:
         uuid: str | None = None,
         config_drive: ConfigDrive | None = None,
         managed_by: str | None = None,
+        boot_volume: VolumeConnection | None = None,
     ) -> Instance:
         return self._spawn.spawn(
             name,
@@ -232,6 +232,7 @@ class ComputeDriver:
             uuid=uuid,
             config_drive=config_drive,
             managed_by=managed_by,
+            boot_volume=boot_volume,
         )
 
     @host_operation("terminate")  # for a uuid no longer an instance: no arch to check
@@ -484,12 +485,8 @@ class ComputeDriver:
         the host connects the LUN; ``iscsi``: QEMU logs in itself); :meth:`detach_volume`
         undoes either. ``shareable`` (or the connection's ``multiattach``) lets other guests
         have the volume too; ``encryption`` opens a LUKS volume (iSCSI only)."""
-        kind = (
-            connection_info.get("driver_volume_type")
-            if isinstance(connection_info, Mapping)
-            else None
-        )
-        if kind == ISCSI:
+        volume = VolumeConnection(connection_info, encryption, bus, tag, shareable)
+        if volume.kind == ISCSI:
             return self.attach_iscsi_volume(
                 name_or_uuid,
                 connection_info,
@@ -499,19 +496,7 @@ class ComputeDriver:
                 encryption=encryption,
                 tag=tag,
             )
-        if kind == FC_VOLUME_TYPE:
-            if bus is not None or shareable or encryption is not None:
-                raise InvalidInput(
-                    "connection_info.driver_volume_type",
-                    "an FC volume takes no bus, shareable or encryption yet",
-                    [ISCSI],
-                )
-            return self.attach_fc_volume(name_or_uuid, connection_info, target=target, tag=tag)
-        raise InvalidInput(
-            "connection_info.driver_volume_type",
-            f"{kind!r} is not a volume type zcompute attaches",
-            [FC_VOLUME_TYPE, ISCSI],
-        )
+        return self.attach_fc_volume(name_or_uuid, connection_info, target=target, tag=tag)
 
     @host_operation("attach-volume")
     def volume_connector(self, root: Path = Path("/")) -> HostVolumePorts:

@@ -16,14 +16,13 @@ from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
 from zcompute.driver._devices import DEFAULT_DETACH_TIMEOUT, DeviceOps
 from zcompute.driver._undo import UndoStack
+from zcompute.driver._volumeconnect import connect_fc, disconnect_fc
 from zcompute.errors import ZcomputeError
 from zcompute.model import BlockDeviceSpec
 from zcompute.state import StateDB
-from zcompute.volumes import ConnectedVolume, FibreChannelConnector, HostFs, discover_fc_hbas
+from zcompute.volumes import HostFs, discover_fc_hbas
 
 __all__ = ["FcVolumeOps", "release_volume_connections"]
-
-FC = "fc"
 
 
 @map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
@@ -51,36 +50,25 @@ class FcVolumeOps:
         connector_options: Mapping[str, Any] | None = None,
         tag: str | None = None,
     ) -> BlockDeviceSpec:
-        """Connect an FC volume (Cinder's ``connection_info``) and attach it to the guest.
-
-        ``root`` is the filesystem root the connector works under and ``host_arch`` the
-        architecture whose FC stack it drives; both default to this host (tests emulate an
-        IBM Z LPAR's sysfs under a temporary root). The connection is recorded with the
-        attachment.
-        """
-        options = dict(connector_options or {})
-        record = {
-            "driver": FC,
-            "arch": host_arch or self._ctx.host.caps.arch,
-            "root": str(root),
-            "options": options,
-            "connection_info": dict(connection_info),
-        }
-        connector = _connector(record)
+        """Connect an FC volume (Cinder's ``connection_info``) and attach it to the guest;
+        the connection is recorded with the attachment (``root``, ``host_arch``: see
+        :func:`~._volumeconnect.connect_fc`)."""
         devices = self._devices
         with UndoStack(guard=self._ctx.hv.when_back) as undo:
-            connected = connector.connect(connection_info)
-            undo.push(
-                "disconnect the FC volume", lambda: connector.disconnect(connection_info, connected)
+            prepared = connect_fc(
+                self._ctx,
+                connection_info,
+                undo,
+                root=root,
+                host_arch=host_arch,
+                connector_options=connector_options,
             )
-            record["connected"] = connected.to_dict()
-            spec = devices.attach_volume(
-                name_or_uuid, connected.disk_source(), target=target, tag=tag
-            )
+            spec = devices.attach_volume(name_or_uuid, prepared.source, target=target, tag=tag)
             detach = devices.detach_volume  # the plain detach: the connection is undone above
             undo.push(f"detach {spec.target}", lambda: detach(name_or_uuid, spec.target))
             uuid = self._ctx.db.get_instance(name_or_uuid).uuid
-            self._ctx.db.set_volume_connection(uuid, spec.target, record)
+            assert prepared.connection is not None  # connect_fc records its connection
+            self._ctx.db.set_volume_connection(uuid, spec.target, dict(prepared.connection))
         return spec
 
     def detach_volume(
@@ -91,7 +79,7 @@ class FcVolumeOps:
         record = self._ctx.db.volume_connections(uuid).get(target)
         spec = self._devices.detach_volume(name_or_uuid, target, timeout)
         if record is not None:
-            _disconnect(record)
+            disconnect_fc(record)
         return spec
 
 
@@ -103,18 +91,7 @@ def release_volume_connections(db: StateDB, uuid: str) -> list[str]:
     failed = []
     for target, record in db.volume_connections(uuid).items():
         try:
-            _disconnect(record)
+            disconnect_fc(record)
         except ZcomputeError as err:
             failed.append(f"{target}: {err}")
     return failed
-
-
-def _connector(record: Mapping[str, Any]) -> FibreChannelConnector:
-    return FibreChannelConnector(
-        arch=record["arch"], root=Path(record["root"]), **record.get("options", {})
-    )
-
-
-def _disconnect(record: Mapping[str, Any]) -> None:
-    connected = ConnectedVolume.from_dict(record["connected"])
-    _connector(record).disconnect(record["connection_info"], connected)

@@ -29,6 +29,7 @@ from zcompute.plan import (
     GuestPlan,
     PlanRequest,
     RescuePlan,
+    boots_from_volume,
     make_plan,
 )
 from zcompute.virt import PowerState
@@ -40,8 +41,11 @@ LOG = logging.getLogger("zcompute.driver")
 START_TIMEOUT = 30.0  # seconds for libvirt to report a started guest as running
 
 
-def has_root_disk(image: Image, flavor: Flavor) -> bool:
-    """A disk image always gets a root disk; a kernel-boot image when the flavor sizes one."""
+def has_root_disk(image: Image, flavor: Flavor, volume_backed: bool = False) -> bool:
+    """A disk image always gets a local root disk; a kernel-boot image when the flavor sizes
+    one; a guest that boots from a volume never (the volume is its root)."""
+    if volume_backed or image.is_volume_image:
+        return False
     return image.path is not None or flavor.root_gib > 0
 
 
@@ -77,20 +81,23 @@ class Guests:
             )
         return boot
 
-    def plan_request(self, uuid: str, name: str, image: Image, flavor: Flavor) -> PlanRequest:
+    def plan_request(
+        self, uuid: str, name: str, image: Image, flavor: Flavor, volume_backed: bool = False
+    ) -> PlanRequest:
         """What every plan of a guest derives from who it is: its folder, root disk, boot image.
 
         Spawn and re-plan add what they know (devices, metadata, pinned settings) with
         :func:`dataclasses.replace`.
         """
         directory = self._ctx.instances_dir / uuid
+        root = directory / ROOT_DISK if has_root_disk(image, flavor, volume_backed) else None
         return PlanRequest(
             uuid=uuid,
             name=name,
             flavor=flavor,
             image=image,
             instance_dir=directory,
-            root_disk=directory / ROOT_DISK if has_root_disk(image, flavor) else None,
+            root_disk=root,
             boot_image=self.boot_image_for(image),
         )
 
@@ -107,7 +114,9 @@ class Guests:
         """
         port = serial_port_for(self._ctx.db, self._ctx.config.serial_tcp_endpoints, inst)
         request = dataclasses.replace(
-            self.plan_request(inst.uuid, inst.name, inst.image, inst.flavor),
+            self.plan_request(
+                inst.uuid, inst.name, inst.image, inst.flavor, boots_from_volume(inst.block_devices)
+            ),
             nics=inst.nics,
             block_devices=inst.block_devices,
             metadata=inst.metadata,

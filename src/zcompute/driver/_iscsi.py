@@ -19,23 +19,12 @@ from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
 from zcompute.driver._devices import DeviceOps
 from zcompute.driver._operations import Operation
-from zcompute.driver._secrets import (
-    NewSecret,
-    define_secrets,
-    remove_secrets,
-    secrets_of_volume,
-)
+from zcompute.driver._secrets import define_secrets, remove_secrets, secrets_of_volume
 from zcompute.driver._undo import UndoStack
-from zcompute.errors import InvalidInput, NotFound
-from zcompute.model import BlockDeviceSpec, Instance, new_uuid
-from zcompute.volumes import (
-    LUKS_PROVIDERS,
-    DiskSource,
-    VolumeEncryption,
-    choose_path,
-    iscsi_initiator_name,
-    parse_iscsi_connection_info,
-)
+from zcompute.driver._volumeconnect import prepare_iscsi
+from zcompute.errors import NotFound
+from zcompute.model import BlockDeviceSpec, Instance
+from zcompute.volumes import VolumeEncryption, iscsi_initiator_name
 
 __all__ = ["IscsiVolumeOps"]
 
@@ -64,35 +53,8 @@ class IscsiVolumeOps:
         tag: str | None = None,
     ) -> BlockDeviceSpec:
         """Attach Cinder's iSCSI volume as a network disk (see the module docs)."""
-        info = parse_iscsi_connection_info(connection_info)
-        if info.encrypted and encryption is None:
-            raise InvalidInput(
-                "encryption",
-                f"volume {info.volume_id} is encrypted: give its provider and passphrase",
-                LUKS_PROVIDERS,
-            )
-        secrets = []
-        chap = luks = None
-        if info.auth_password is not None:
-            chap = new_uuid()
-            password = info.auth_password.encode()
-            purpose = f"CHAP password of volume {info.volume_id}"
-            secrets.append(NewSecret(chap, "iscsi", purpose, password))
-        if encryption is not None:
-            luks = new_uuid()
-            purpose = f"LUKS passphrase of volume {info.volume_id}"
-            secrets.append(NewSecret(luks, "volume", purpose, encryption.passphrase))
-        path = choose_path(info)
-        network = info.disk_source(path, chap, self.initiator_name())
-        source = DiskSource(
-            type="network",
-            path=str(network),
-            serial=info.volume_id,
-            network=network,
-            readonly=info.readonly,
-            shareable=shareable or info.multiattach,
-            encryption_secret=luks,
-        )
+        prepared = prepare_iscsi(self._ctx, connection_info, encryption, shareable)
+        secrets, source = prepared.secrets, prepared.source
 
         def prepare(op: Operation) -> None:
             define_secrets(self._ctx, op.uuid, secrets)

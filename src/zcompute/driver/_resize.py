@@ -37,7 +37,7 @@ from zcompute.driver._scratch import create_scratch_disk
 from zcompute.errors import InvalidInput, InvalidState
 from zcompute.images import GIB, grow, virtual_size
 from zcompute.model import Flavor, Instance, InstanceState, Task, validate_timeout
-from zcompute.plan import EPHEMERAL_DISK, SWAP_DISK, GuestPlan, scratch_disks
+from zcompute.plan import EPHEMERAL_DISK, SWAP_DISK, GuestPlan, boots_from_volume, scratch_disks
 
 __all__ = ["ResizeOps"]
 _RESIZABLE = {InstanceState.RUNNING, InstanceState.SHUTOFF, InstanceState.CRASHED}
@@ -152,7 +152,8 @@ class ResizeOps:
         if root.is_file():
             if new.root_gib:
                 grow(root, "qcow2", new.root_gib * GIB)  # zcompute made it: qcow2
-        elif has_root_disk(op.instance.image, new):  # a kernel-boot guest gets one now
+        elif has_root_disk(op.instance.image, new, boots_from_volume(op.instance.block_devices)):
+            # a kernel-boot guest gets one now (a guest booting from a volume never does)
             self._ctx.images.create_blank(root, new.root_gib)
         old_sizes = {d.file: d.size for d in scratch_disks(op.instance.flavor)}
         for disk in scratch_disks(new):

@@ -65,6 +65,11 @@ class SnapshotOps:
         with self._ops.run(name_or_uuid, Task.SNAPSHOTTING, _SNAPSHOTTABLE, "snapshot") as op:
             self._refuse_taken(image_name)
             disk = self._ctx.root_disk_path(op.uuid)
+            if any(spec.boot for spec in op.instance.block_devices):
+                raise InvalidState(
+                    f"instance {op.name} boots from a volume: snapshot that volume in its "
+                    "storage (Cinder); nothing changed"
+                )
             if not disk.is_file():
                 raise InvalidState(
                     f"instance {op.name} has no root disk to snapshot (a kernel-boot image "

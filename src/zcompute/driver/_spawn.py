@@ -18,11 +18,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from zcompute._faults import fault_point
+from zcompute.arch import get_profile
 from zcompute.builder import build_domain_xml
 from zcompute.configdrive import ConfigDrive, config_drive_files, write_config_drive
 from zcompute.driver import _console
 from zcompute.driver._boundary import map_os_errors
-from zcompute.driver._context import DriverContext
+from zcompute.driver._context import ROOT_DISK, DriverContext
 from zcompute.driver._devicetags import openstack_devices, tagged_devices
 from zcompute.driver._guests import Guests
 from zcompute.driver._hostops import HostOps
@@ -30,9 +31,11 @@ from zcompute.driver._macs import refuse_shared_macs
 from zcompute.driver._metadata import instance_metadata, user_metadata
 from zcompute.driver._recovery import Recovery
 from zcompute.driver._scratch import create_scratch_disks
+from zcompute.driver._secrets import define_secrets, remove_secrets
 from zcompute.driver._taps import refuse_shared_taps
 from zcompute.driver._undo import UndoStack
-from zcompute.errors import Conflict, InvalidState, NotFound
+from zcompute.driver._volumeconnect import PreparedVolume, prepare_volume
+from zcompute.errors import Conflict, InvalidInput, InvalidState, NotFound
 from zcompute.model import (
     BlockDeviceSpec,
     Flavor,
@@ -47,8 +50,18 @@ from zcompute.model import (
     validate_timeout,
     validate_uuid,
 )
-from zcompute.plan import CONFIG_DRIVE, MANAGED_BY_KEY, GuestPlan, HostView, make_plan
+from zcompute.plan import (
+    CONFIG_DRIVE,
+    MANAGED_BY_KEY,
+    GuestPlan,
+    HostView,
+    boots_from_volume,
+    make_plan,
+    target_name,
+)
+from zcompute.properties import DISK_BUS_PROPERTY
 from zcompute.virt import PowerState
+from zcompute.volumes import VolumeConnection
 
 __all__ = ["SpawnOps"]
 
@@ -67,6 +80,7 @@ class _Request:
     metadata: Mapping[str, str]  # the user's, not zcompute's own keys
     config_drive: ConfigDrive | None
     managed_by: str | None = None  # the manager the guest belongs to (``nova:<host>``)
+    boot_volume: VolumeConnection | None = None  # the root volume (boot from volume)
 
 
 @map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
@@ -114,6 +128,10 @@ class SpawnOps:
         """The request, checked once: bad input is refused before anything is probed or made,
         and the plan and the record share the volumes' checked specs (policy, format)."""
         name = validate_name(name, "name")
+        if any(spec.boot for spec in block_devices):  # only spawn's own root volume boots
+            raise InvalidInput(
+                "block_device.boot", "give the root volume as boot_volume", ["False"]
+            )
         extra = user_metadata(metadata)
         image_obj, flavor_obj = self._resolve(image, flavor)
         checked = tuple(self._ctx.checked_volume(b) for b in block_devices)
@@ -124,7 +142,9 @@ class SpawnOps:
         uuid = uuid or new_uuid()
         image, flavor = asked.image, asked.flavor
         request = dataclasses.replace(
-            self._guests.plan_request(uuid, asked.name, image, flavor),
+            self._guests.plan_request(
+                uuid, asked.name, image, flavor, boots_from_volume(asked.block_devices)
+            ),
             nics=tuple(asked.nics),
             block_devices=tuple(asked.block_devices),
             metadata=instance_metadata(
@@ -149,6 +169,7 @@ class SpawnOps:
         uuid: str | None = None,
         config_drive: ConfigDrive | None = None,
         managed_by: str | None = None,
+        boot_volume: VolumeConnection | None = None,
     ) -> Instance:
         """Create and start a guest; on any failure everything created so far is removed.
 
@@ -158,28 +179,62 @@ class SpawnOps:
         drive holds besides its identity (written into its folder, attached read-only).
         ``managed_by``: the manager the guest belongs to (the Nova adapter's ``nova:<host>``),
         recorded in its metadata; :meth:`instances_managed_by` finds the guests by it.
+        ``boot_volume``: a Cinder volume the guest boots from instead of a local root disk
+        (boot from volume); ``image`` then describes what the volume holds (a volume image,
+        or a kernel-boot image to boot it with).
         """
         ctx = self._ctx
         validate_timeout(timeout)
         asked = self._checked(name, image, flavor, nics, block_devices, metadata, config_drive)
         if managed_by is not None:
             asked = dataclasses.replace(asked, managed_by=validate_manager(managed_by))
+        if boot_volume is not None:
+            asked = dataclasses.replace(asked, boot_volume=_checked_volume(boot_volume))
         self._host_ops.probe_kvm()  # a step of its own: at most once per host (it is recorded)
-        plan = self._plan_checked(asked, uuid, ctx.host)
-        with ctx.locks.hold(plan.name, plan.uuid):
-            self._refuse_existing(plan.name)
-            ctx.reserve.require_room(f"booting {plan.name}")
+        uuid = new_uuid() if uuid is None else validate_uuid(uuid)
+        # bad input is refused before any step; a root volume's plan waits for its disk
+        plan = None if asked.boot_volume else self._plan_checked(asked, uuid, ctx.host)
+        with ctx.locks.hold(asked.name, uuid), UndoStack(guard=ctx.hv.when_back) as undo:
+            self._refuse_existing(asked.name)
+            ctx.reserve.require_room(f"booting {asked.name}")
+            root = None
+            if asked.boot_volume is not None:  # an FC LUN is connected here, undone on failure
+                root = prepare_volume(ctx, asked.boot_volume, undo)
+                asked = dataclasses.replace(
+                    asked, block_devices=(self._root_spec(asked, root), *asked.block_devices)
+                )
+                plan = self._plan_checked(asked, uuid, ctx.host)
+            assert plan is not None
             refuse_shared_macs(ctx.db, plan.uuid, plan.nics)
             taps = [nic.tap for nic in plan.nics if nic.tap is not None]
             refuse_shared_taps(ctx.db, plan.uuid, taps)
             ctx.taps.refuse_taken(plan.uuid, taps)  # before the record names them
-            with UndoStack(guard=ctx.hv.when_back) as undo:
-                self._create(plan, asked, undo)
-                if wait_for is not None:
-                    log = Path(plan.console_log)
-                    _console.wait_for_line(log, wait_for, timeout, lambda: self._running(plan.uuid))
-                    fault_point("spawn.booted")
-                return ctx.db.end_task(plan.uuid, InstanceState.RUNNING)
+            self._create(plan, asked, undo, root)
+            if wait_for is not None:
+                log = Path(plan.console_log)
+                _console.wait_for_line(log, wait_for, timeout, lambda: self._running(uuid))
+                fault_point("spawn.booted")
+            return ctx.db.end_task(uuid, InstanceState.RUNNING)
+
+    def _root_spec(self, asked: _Request, root: PreparedVolume) -> BlockDeviceSpec:
+        """The root volume as the guest's first disk, which it boots from."""
+        assert asked.boot_volume is not None
+        image = asked.image
+        arch = image.arch or self._ctx.host.caps.arch
+        bus = asked.boot_volume.bus or image.prop(DISK_BUS_PROPERTY) or get_profile(arch).disk_bus
+        source = root.source
+        spec = BlockDeviceSpec(
+            source=source.network or Path(source.path),
+            target=target_name(bus, 0),
+            bus=bus,
+            readonly=source.readonly,
+            serial=source.serial[:20],  # virtio-blk keeps 20 bytes, as QEMU would cut it
+            shareable=source.shareable,
+            encryption_secret=source.encryption_secret,
+            tag=asked.boot_volume.tag,
+            boot=True,
+        )
+        return self._ctx.checked_volume(spec)  # the volume policy, as for any volume
 
     def _resolve(self, image: str | Image, flavor: str | Flavor) -> tuple[Image, Flavor]:
         """Image and flavor objects for names (or the objects themselves)."""
@@ -204,7 +259,9 @@ class SpawnOps:
                 f"libvirt already has a domain named {name!r} that zcompute does not manage"
             )
 
-    def _create(self, plan: GuestPlan, asked: _Request, undo: UndoStack) -> Instance:
+    def _create(
+        self, plan: GuestPlan, asked: _Request, undo: UndoStack, root: PreparedVolume | None
+    ) -> Instance:
         ctx = self._ctx
         image, flavor = asked.image, asked.flavor
         nic_specs = tuple(
@@ -233,13 +290,16 @@ class SpawnOps:
             lambda: ctx.db.delete_instance(plan.uuid, missing_ok=True),
         )
         fault_point("spawn.recorded")
+        if root is not None:
+            self._record_root_volume(plan.uuid, root, undo)
         directory = ctx.instances_dir / plan.uuid
         directory.mkdir(mode=0o700)  # prepare_guest_files opens it to QEMU's group
         undo.push("remove the instance directory", lambda: shutil.rmtree(directory))
         fault_point("spawn.folder")
-        root = plan.disks[0] if plan.disks and plan.disks[0].boot_order == 1 else None
-        if root is not None:
-            self._create_root_disk(image, flavor, Path(root.source))
+        # the local root disk, if the guest has one (a root volume is never written here)
+        local_root = directory / ROOT_DISK
+        if any(disk.source == str(local_root) for disk in plan.disks):
+            self._create_root_disk(image, flavor, local_root)
             fault_point("spawn.disk")
         if create_scratch_disks(directory, flavor):  # undone with the folder
             fault_point("spawn.ephemeral")
@@ -269,6 +329,18 @@ class SpawnOps:
         fault_point("spawn.started")
         ctx.domains.wait_state(plan.uuid, {PowerState.RUNNING}, timeout=30)
         return inst
+
+    def _record_root_volume(self, uuid: str, root: PreparedVolume, undo: UndoStack) -> None:
+        """The root volume's secrets (now that the record names them) and host connection."""
+        ctx = self._ctx
+        if root.secrets:
+            made = [secret.uuid for secret in root.secrets]
+            undo.push("remove the root volume's secrets", lambda: remove_secrets(ctx, made))
+            define_secrets(ctx, uuid, root.secrets)
+        if root.connection is not None:  # the undo disconnecting it is registered already
+            target = next(b.target for b in ctx.db.get_instance(uuid).block_devices if b.boot)
+            ctx.db.set_volume_connection(uuid, target, root.connection)
+        fault_point("spawn.root_volume")
 
     def _write_config_drive(
         self, inst: Instance, drive: ConfigDrive, metadata: Mapping[str, str], directory: Path
@@ -362,3 +434,9 @@ class SpawnOps:
             fault_point("destroy.begun")
             self._recovery.remove_guest(inst, keep_files=keep_disks)
         return True
+
+
+def _checked_volume(volume: object) -> VolumeConnection:
+    if not isinstance(volume, VolumeConnection):
+        raise InvalidInput("boot_volume", f"is a {type(volume).__name__}", ["VolumeConnection"])
+    return volume

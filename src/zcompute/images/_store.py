@@ -189,6 +189,33 @@ class ImageStore:
             self._publish(staging, image)
         return image
 
+    def describe_volume(
+        self, name: str, arch: str, properties: Mapping[str, str] | None = None
+    ) -> Image:
+        """Record a volume image: what a root volume holds (its architecture and properties,
+        as Cinder keeps them for a volume made from an image), no bytes. A guest boots it
+        only from that volume (``spawn(boot_volume=...)``); like any image it stays while a
+        guest was made of it."""
+        arch_known, props = self._prepare(name, validate_arch(arch, "arch"), properties)
+        image_id = new_uuid()
+        with self._staging(image_id) as staging:  # an empty folder: delete and recovery as usual
+            image = Image(
+                id=image_id,
+                name=name,
+                arch=arch_known,
+                disk_format=None,
+                path=None,
+                kernel_path=None,
+                initrd_path=None,
+                cmdline=None,
+                properties=props,
+                size=0,
+                sha256=hashlib.sha256(b"").hexdigest(),  # the digest of the nothing it holds
+                created_at=utcnow(),
+            )
+            self._publish(staging, image)
+        return image
+
     def snapshot_from(
         self,
         disk: Path,

@@ -242,6 +242,7 @@ def attachment_row(device: BlockDeviceSpec | NICSpec) -> tuple[str, str, str]:
             "size_bytes": device.size_bytes,
             "shareable": device.shareable,
             "encryption_secret": device.encryption_secret,
+            "boot": device.boot,
         }
         return VOLUME, device.target, dump_json(source)
     if device.mac is None:
@@ -276,6 +277,7 @@ def decode_attachment(row: sqlite3.Row) -> BlockDeviceSpec | NICSpec:
             # absent: recorded before network volumes were, when none was shared or encrypted
             shareable=source.get("shareable", False),
             encryption_secret=source.get("encryption_secret"),
+            boot=source.get("boot", False),  # absent: recorded before boot from volume was
         )
     return NICSpec(
         network=source["network"],

@@ -29,6 +29,7 @@ Decisions where the reference implementation (os-brick 7.1.1) is silent or wrong
 
 from __future__ import annotations
 
+from zcompute.volumes._connection import VOLUME_TYPES, VolumeConnection
 from zcompute.volumes._connection_info import DRIVER_VOLUME_TYPE as FC_VOLUME_TYPE
 from zcompute.volumes._connection_info import FcConnectionInfo, FcTarget, parse_connection_info
 from zcompute.volumes._fc import FibreChannelConnector, flush_multipath_map, fsync_block_device
@@ -70,6 +71,7 @@ __all__ = [
     "ISCSI",
     "LUKS_PROVIDERS",
     "SYSTEM_DIRS",
+    "VOLUME_TYPES",
     "ConnectedVolume",
     "DiskSource",
     "FcConnectionInfo",
@@ -81,6 +83,7 @@ __all__ = [
     "IscsiConnectionInfo",
     "IscsiPath",
     "LocalVolume",
+    "VolumeConnection",
     "VolumeConnector",
     "VolumeEncryption",
     "VolumePolicy",

@@ -13,7 +13,8 @@ import click
 import pytest
 from tests.unit.cli.cli_support import GuestFactory, Zc, domain_exists
 
-from zcompute.cli._guests import VolumeOption, parse_volume
+from zcompute.cli._diskopts import VolumeOption, parse_volume, root_volume
+from zcompute.errors import InvalidInput
 from zcompute.model import BlockDeviceSpec
 
 
@@ -131,6 +132,34 @@ def test_parse_volume(files: Path) -> None:
     for bad in (f"{disk},colour=red", f"{disk},readonly=maybe", ",target=vdb", "relative/none"):
         with pytest.raises(click.BadParameter):
             parse_volume(bad)
+
+
+def test_root_volume_iscsi_with_chap_from_a_file(files: Path) -> None:
+    secret = files / "chap"
+    secret.write_text("s3cret-pass\n")
+    volume = root_volume("iscsi://127.0.0.1:3261/iqn.2026-12.org.example:t1/2", "zc", str(secret))
+    data = volume.connection_info["data"]
+    assert volume.kind == "iscsi"
+    assert (data["target_portal"], data["target_iqn"], data["target_lun"]) == (
+        "127.0.0.1:3261", "iqn.2026-12.org.example:t1", 2,
+    )  # fmt: skip
+    assert (data["auth_username"], data["auth_password"]) == ("zc", "s3cret-pass")
+    ipv6 = root_volume("iscsi://[::1]:3260/iqn.2026-12.org.example:t1/0", None, None)
+    assert ipv6.connection_info["data"]["target_portal"] == "[::1]:3260"
+
+
+@pytest.mark.parametrize(
+    "text", ["iscsi://h/iqn.x", "nfs://h/x/1", "iscsi://h:1/iqn.2026-12.org.e:t/x", "fc:1:2"]
+)
+def test_root_volume_refuses_what_is_no_volume(text: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        root_volume(text, None, None)
+    assert "--root-volume" in str(raised.value) or "--fc" in str(raised.value)
+
+
+def test_root_volume_chap_needs_user_and_password() -> None:
+    with pytest.raises(click.UsageError, match="CHAP needs both"):
+        root_volume("iscsi://h:3260/iqn.2026-12.org.e:t/1", "zc", None)
 
 
 # -- power commands: these wait on the driver's part 2 (power_off, power_on, pause, ...) --------

@@ -92,6 +92,7 @@ def test_volume_list(zc: Zc, make_guest: GuestFactory, files: Path) -> None:
             "size_bytes": None,
             "shareable": False,
             "encryption_secret": None,
+            "boot": False,
         }
     ]
     assert [v["instance"] for v in json.loads(zc("volume", "list", "--json").out)] == [

@@ -97,6 +97,7 @@ PLATFORM_FACTS: dict[str, Callable[[ArchProfile], object]] = {
     "config-drive": lambda p: p.config_drive(),
     "disk-rate-limit": lambda p: p.require("disk-rate-limit"),
     "file-backed-memory": lambda p: p.require("file-backed-memory"),
+    "boot-from-volume": lambda p: p.require("boot-from-volume"),
 }
 
 
