@@ -240,9 +240,12 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
         "Rebuild volume backed instance",
         OPTIONAL,
         _kvm(x86=C, s390x=C, aarch64=C, ppc64=C),
-        features=(),
+        features=("launch", "terminate", "boot-from-volume"),
         methods=("spawn", "destroy"),
-        note="zcompute boots from an image, not from a volume",
+        note=(
+            "Nova's default rebuild: destroy, Cinder re-images the root volume, then a spawn "
+            "boots it"
+        ),
     ),
     NovaRow(
         "operation.get-guest-info",

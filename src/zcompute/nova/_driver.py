@@ -40,7 +40,7 @@ from zcompute.nova._power import PowerMethods
 from zcompute.nova._rescue import RescueMethods
 from zcompute.nova._swapvol import SwapVolumeMethods
 from zcompute.nova._translate import config_drive_of, flavor_of, nics_of
-from zcompute.nova._volumes import VolumeMethods
+from zcompute.nova._volumes import VolumeMethods, root_mapping, volume_image_properties
 from zcompute.properties import VIF_MODEL_PROPERTY
 
 __all__ = ["ZComputeDriver"]
@@ -200,9 +200,17 @@ class ZComputeDriver(
     ) -> None:
         uuid = str(instance.uuid)
         _refuse_disks(block_device_info, instance.flavor)
+        root = root_mapping(block_device_info)
+        raw = volume_image_properties(instance) if root is not None else {}
+        # a server booting from a volume may have no image id (a volume made from no image)
+        image_id = image_meta.id if image_meta.obj_attr_is_set("id") else None
+        key = self._glance.volume_key(raw) if root is not None else str(image_id)
         # the cached image stays while the guest is made of it (the cache's pruning waits)
-        with nova_errors(uuid, image_id=image_meta.id), self._glance.in_use(image_meta.id):
-            image = self._glance.image_for(context, image_meta.id)
+        with nova_errors(uuid, image_id=image_id), self._glance.in_use(key):
+            if root is None:
+                image = self._glance.image_for(context, str(image_id))
+            else:  # booting from a volume: what the volume holds, described
+                image = self._glance.volume_image_for(context, raw)
             vif_model = image_meta.properties.get(VIF_MODEL_PROPERTY)
             tags = vif_tags(context, instance)
             nics = nics_of(network_info or [], str(vif_model) if vif_model else None, tags)
@@ -214,6 +222,7 @@ class ZComputeDriver(
                 uuid=uuid,
                 config_drive=_config_drive(instance, network_info, admin_password),
                 managed_by=self.manager,
+                boot_volume=None if root is None else self.boot_volume(context, uuid, root),
             )
             try:
                 self.attach_boot_volumes(context, uuid, block_device_info)
@@ -345,14 +354,9 @@ def _config_drive(instance: Any, network_info: Any, admin_password: Any) -> Conf
 
 
 def _refuse_disks(block_device_info: Any, flavor: Any) -> None:
-    """Refuse a root volume, and ephemeral or swap disks other than the flavor's (zcompute
-    makes exactly those: one ext4 ephemeral disk and one swap disk, of the flavor's sizes)."""
+    """Refuse ephemeral or swap disks other than the flavor's (zcompute makes exactly those:
+    one ext4 ephemeral disk and one swap disk, of the flavor's sizes)."""
     info = block_device_info or {}
-    if any(bdm.get("boot_index") == 0 for bdm in driver.block_device_info_get_mapping(info)):
-        raise exception.InvalidInput(
-            reason="zcompute boots a server from an image: a root volume (boot from volume) "
-            "is not supported yet; give the volume as a data volume (boot_index -1)"
-        )
     wanted = int(flavor.ephemeral_gb or 0)
     asked = driver.block_device_info_get_ephemerals(info)
     if asked and (

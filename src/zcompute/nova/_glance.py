@@ -8,12 +8,17 @@ image reuse it. Kernel-boot images (an ``ami`` with ``kernel_id``/``ramdisk_id``
 image with them) become a zcompute kernel-boot image, with the disk on top when there is one.
 Snapshots go the other way: the store image made from the guest is uploaded, then removed.
 Glance's ``kernel_id`` names a Glance image; the store's names the store image it became.
+A guest booting from a volume is described by the properties Cinder keeps of the image the
+volume was made from (:meth:`GlanceImages.volume_image_for`): with a ``kernel_id`` the volume
+boots with that kernel, else it is a volume image (properties only, no bytes).
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -40,6 +45,8 @@ STAGING_PREFIX = ".glance-"
 CHECKSUM_PROPERTY = "nova_image_checksum"
 #: Store images fetched from Glance: ``glance-<id>``, a disk image's kernel ``...-boot``.
 _CACHED, _BOOT_SUFFIX = "glance-", "-boot"
+#: The key of a root volume's description: ``glance-vol-<digest of its properties>``.
+_VOLUME = "vol-"
 _DISK_FORMATS = {"qcow2": "qcow2", "raw": "raw", "ami": "raw"}
 
 
@@ -87,6 +94,39 @@ class GlanceImages:
             if fmt == "ami" and props.get(KERNEL_ID_PROPERTY) and not meta.get("size"):
                 return self._kernel_image(context, f"{_CACHED}{image_id}", meta, arch)
             return self._disk_image(context, image_id, meta, arch)
+
+    def volume_key(self, raw: Mapping[str, Any]) -> str:
+        """The cache key of the description of a root volume with image properties ``raw``
+        (what :meth:`in_use` and the store name take)."""
+        arch = guest_arch(raw, self._host_arch)
+        described = {
+            "arch": arch,
+            "properties": image_properties(raw, arch),
+            "kernel": raw.get(KERNEL_ID_PROPERTY),
+            "ramdisk": raw.get("ramdisk_id"),
+            "cmdline": raw.get(CMDLINE_PROPERTY),
+        }
+        digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+        return f"{_VOLUME}{digest[:32]}"
+
+    def volume_image_for(self, context: Any, raw: Mapping[str, Any]) -> Image:
+        """The store image describing a root volume whose image properties (Cinder's
+        ``volume_image_metadata``, as Nova keeps them) are ``raw``: the kernel-boot image of
+        its ``kernel_id`` (fetched from Glance), else a volume image. Guests booting volumes
+        of one image share it; the image cache prunes it like any other."""
+        arch = guest_arch(raw, self._host_arch)
+        key = self.volume_key(raw)
+        name, digest = f"{_CACHED}{key}", key.removeprefix(_VOLUME)
+        with self._lock(key):
+            cached = self._cached(name, digest)
+            if cached is not None:
+                return cached
+            if raw.get(KERNEL_ID_PROPERTY):
+                meta = {"properties": raw, "os_hash_value": digest}
+                return self._kernel_image(context, name, meta, arch)
+            props = image_properties(raw, arch)
+            props[CHECKSUM_PROPERTY] = digest
+            return self._zc.images.describe_volume(name, arch, props)
 
     def _disk_image(self, context: Any, image_id: str, meta: Mapping[str, Any], arch: str) -> Image:
         props = image_properties(meta.get("properties") or {}, arch)

@@ -6,7 +6,8 @@ through QEMU's own initiator, a CHAP password in a libvirt secret) and records i
 guest. An encrypted volume's passphrase comes from Nova's key manager as Nova's libvirt driver
 takes it (the hex of the key) and goes to zcompute's driver, which keeps it in a libvirt
 secret only. A multiattach volume becomes a shareable disk. The tag of a volume's block device
-mapping goes with it into the guest's device metadata.
+mapping goes with it into the guest's device metadata. A root volume (boot index 0) is not
+attached after the spawn but given to it: zcompute connects it before the guest is defined.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from zcompute.nova._conf import CONF
 from zcompute.nova._devicemeta import mapped_volumes, save_device_metadata
 from zcompute.nova._devnames import short_name
 from zcompute.nova._errors import nova_errors
-from zcompute.volumes import VolumeEncryption
+from zcompute.volumes import VolumeConnection, VolumeEncryption
 
-__all__ = ["VolumeMethods"]
+__all__ = ["VolumeMethods", "is_root", "root_mapping", "volume_image_properties"]
 
 LOG = logging.getLogger(__name__)
 
@@ -74,6 +75,11 @@ class VolumeMethods(AdapterBase):
         mountpoint: str,
         encryption: Any = None,
     ) -> None:
+        if not self._owns(instance.uuid):
+            # the guest is gone, and its disks with it (a volume-backed rebuild destroys the
+            # guest before detaching its root volume, as with Nova's libvirt driver)
+            LOG.warning("volume %s: instance %s is gone already", mountpoint, instance.uuid)
+            return
         with self._guest(instance) as uuid:
             try:
                 self.zc.detach_volume(uuid, short_name(mountpoint))
@@ -83,9 +89,23 @@ class VolumeMethods(AdapterBase):
         # Nova's compute manager drops the volume's device metadata itself after a detach
 
     def attach_boot_volumes(self, context: Any, uuid: str, block_device_info: Any) -> None:
-        """The volumes Nova gives a spawn (``block_device_mapping``), attached in order."""
+        """The data volumes Nova gives a spawn (``block_device_mapping``), attached in order
+        (the root volume is the spawn's own: :meth:`boot_volume`)."""
         for bdm in driver.block_device_info_get_mapping(block_device_info or {}):
-            self._attach(context, uuid, bdm["connection_info"], bdm["mount_device"], None)
+            if not is_root(bdm):
+                self._attach(context, uuid, bdm["connection_info"], bdm["mount_device"], None)
+
+    def boot_volume(self, context: Any, uuid: str, bdm: Mapping[str, Any]) -> VolumeConnection:
+        """The root volume of a spawn, as zcompute's driver connects it."""
+        info = bdm["connection_info"]
+        data = info.get("data") or {}
+        mapped = mapped_volumes(context, uuid).get(short_name(bdm["mount_device"]))
+        return VolumeConnection(
+            info,
+            encryption=_encryption(context, info, None),
+            tag=mapped.tag if mapped else None,
+            shareable=bool(info.get("multiattach") or data.get("multiattach")),
+        )
 
     def _attach(
         self,
@@ -106,6 +126,26 @@ class VolumeMethods(AdapterBase):
             encryption=_encryption(context, connection_info, encryption),
             tag=mapped.tag if mapped else None,
         )
+
+
+def root_mapping(block_device_info: Any) -> Mapping[str, Any] | None:
+    """The root volume's mapping among those Nova gives a spawn, if it boots from one."""
+    found = driver.block_device_info_get_mapping(block_device_info or {})
+    return next((bdm for bdm in found if is_root(bdm)), None)
+
+
+def is_root(bdm: Mapping[str, Any]) -> bool:
+    return bdm.get("boot_index") == 0
+
+
+def volume_image_properties(instance: Any) -> dict[str, Any]:
+    """The image properties of a server booting from a volume: what Cinder keeps of the image
+    the volume was made from, as Nova copied it into the instance (``image_*`` system
+    metadata); the ``ImageMeta`` a spawn gets drops what Nova has no field for (kernel_id)."""
+    from nova import utils
+
+    image = utils.get_image_from_system_metadata(instance.system_metadata)
+    return dict(image.get("properties") or {})
 
 
 def _encryption(

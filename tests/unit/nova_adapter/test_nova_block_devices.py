@@ -35,6 +35,8 @@ def _ephemeral(size: int, guest_format: str | None = None) -> dict[str, Any]:
         _info([_ephemeral(1, "ext4")]),
         _info(swap=64),
         {**_info(), "block_device_mapping": [{"mount_device": "/dev/vdd", "boot_index": -1}]},
+        # a root volume: the spawn boots from it (zcompute.nova._volumes.root_mapping)
+        {**_info(), "block_device_mapping": [{"mount_device": "/dev/vda", "boot_index": 0}]},
     ],
 )
 def test_the_flavor_s_ephemeral_and_swap_disks_are_accepted(info: Any) -> None:
@@ -48,10 +50,6 @@ def test_the_flavor_s_ephemeral_and_swap_disks_are_accepted(info: Any) -> None:
         (_info([_ephemeral(2)]), "ephemeral disk only (1 GB, ext4)"),
         (_info([_ephemeral(1, "vfat")]), "1 GB vfat"),
         (_info(swap=128), "swap disk only (64 MB), not one of 128 MB"),
-        (
-            {**_info(), "block_device_mapping": [{"mount_device": "/dev/vda", "boot_index": 0}]},
-            "a root volume (boot from volume) is not supported yet",
-        ),
     ],
 )
 def test_other_disks_are_refused_saying_what_zcompute_creates(info: Any, says: str) -> None:
