@@ -6,9 +6,15 @@ VENV := .venv/bin
 STACK ?=
 SETUP := scripts/setup-host $(if $(STACK),--stack $(STACK))
 PYTEST_ARGS ?=
-# Restarts libvirtd: it must not run while other tests start guests, so it gets its own
-# pytest invocation after the parallel one (under -n 2 it would only skip itself).
-ALONE := tests/e2e/test_lifecycle_restart.py
+# Restart libvirtd, stop host B (scripts/second-host): they must not run while other tests start
+# guests, so they get a pytest invocation of their own besides the parallel one (under -n 2 they
+# would only skip themselves).
+ALONE := tests/e2e/test_lifecycle_restart.py \
+	tests/e2e/test_second_host.py::test_stop_and_start_leave_host_a_alone
+DESELECT_ALONE := $(addprefix --deselect ,$(ALONE))
+# Host B, which the tests start when they need it (tests/e2e/conftest.py, second_host), is
+# stopped when the tests end, also when they fail or are interrupted.
+STOP_HOST_B := trap 'scripts/second-host stop || exit 1' EXIT; trap 'exit 130' INT TERM; set -e;
 # Nova's harness runs Nova with native threads and forbids eventlet, which os-brick (imported
 # by the Fibre Channel differential tests) pulls in: Nova's tests get a process of their own.
 NOVA := tests/e2e/nova
@@ -25,16 +31,18 @@ test: setup
 	$(VENV)/ruff check src tests benchmarks
 	$(VENV)/ruff format --check src tests benchmarks
 	$(VENV)/mypy
-	$(VENV)/pytest $(ALONE) $(PYTEST_ARGS)
-	$(VENV)/pytest -n 2 --dist loadgroup --deselect $(ALONE) --ignore $(NOVA) $(PYTEST_ARGS)
+	$(STOP_HOST_B) \
+	$(VENV)/pytest $(ALONE) $(PYTEST_ARGS); \
+	$(VENV)/pytest -n 2 --dist loadgroup $(DESELECT_ALONE) --ignore $(NOVA) $(PYTEST_ARGS); \
 	$(VENV)/pytest -n 2 $(NOVA) $(PYTEST_ARGS)
 
 unit: setup
 	$(VENV)/pytest -n 2 --dist loadgroup -m "not e2e" --ignore $(NOVA) $(PYTEST_ARGS)
 
 e2e: setup
-	$(VENV)/pytest -n 2 --dist loadgroup -m e2e --deselect $(ALONE) --ignore $(NOVA) $(PYTEST_ARGS)
-	$(VENV)/pytest $(ALONE) $(PYTEST_ARGS)
+	$(STOP_HOST_B) \
+	$(VENV)/pytest -n 2 --dist loadgroup -m e2e $(DESELECT_ALONE) --ignore $(NOVA) $(PYTEST_ARGS); \
+	$(VENV)/pytest $(ALONE) $(PYTEST_ARGS); \
 	$(VENV)/pytest -n 2 $(NOVA) $(PYTEST_ARGS)
 
 nova: setup

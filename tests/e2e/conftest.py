@@ -8,15 +8,18 @@ prefix) are swept once per session.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import re
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import libvirt
 import pytest
@@ -60,6 +63,50 @@ def hypervisor() -> Iterator[Hypervisor]:
     _sweep_leftovers(hv.conn)
     yield hv
     hv.close()
+
+
+SECOND_HOST = Path(__file__).resolve().parents[2] / "scripts" / "second-host"
+
+
+@dataclasses.dataclass(frozen=True)
+class SecondHost:
+    """Host B: a second libvirtd on this machine that is a host of its own (its own hostname,
+    host UUID, libvirt state and configuration), started by ``scripts/second-host``."""
+
+    uri: str  # reaches host B from here, also from host A's libvirtd (peer-to-peer A -> B)
+    a_uri: str  # reaches host A from inside host B (peer-to-peer B -> A)
+    root: Path  # its state root: run/, lib/, cache/, log/, etc/
+
+    @property
+    def libvirt_run(self) -> Path:
+        """What host B's libvirtd and guests see as /run/libvirt (its guests' pid files)."""
+        return self.root / "run" / "libvirt"
+
+
+def second_host_command(action: str, timeout: float = 120) -> str:
+    """Run ``scripts/second-host ACTION``; returns its output, fails the test if it fails."""
+    done = subprocess.run(
+        [str(SECOND_HOST), action], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(f"scripts/second-host {action} failed ({done.returncode}):\n{done.stderr}")
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def second_host(hypervisor: Hypervisor) -> SecondHost:
+    """Host B, started if it is not running. Never stopped here: other pytest-xdist workers
+    may still use it (``make test`` stops it when all tests are done)."""
+    second_host_command("start")
+    uri = second_host_command("uri")
+    socket = parse_qs(urlsplit(uri).query)["socket"][0]
+    host = SecondHost(uri, second_host_command("a-uri"), Path(socket).parents[2])
+    conn = libvirt.open(uri)
+    try:
+        _sweep_leftovers(conn)
+    finally:
+        conn.close()
+    return host
 
 
 def _sweep_leftovers(conn: libvirt.virConnect) -> None:
