@@ -294,6 +294,8 @@ class Task(enum.StrEnum):
     CONFIRMING_RESIZE = "confirming_resize"
     REVERTING_RESIZE = "reverting_resize"
     MIGRATING = "migrating"
+    # a guest arriving by migration: recovery keeps it if it runs here, else removes it
+    INCOMING = "incoming"
     RESCUING = "rescuing"
     UNRESCUING = "unrescuing"
     ATTACHING_VOLUME = "attaching_volume"

@@ -235,7 +235,11 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
             _DONE,
             "file_backed_memory_mib: a shared file mapping in qemu.conf's memory_backing_dir",
         ),
-        "live-migration": _NOT_YET,
+        "live-migration": Implementation(
+            _DONE,
+            "live (memory and the guest's own disks copied while it runs) or offline, between "
+            "zcompute hosts; abort, timeout, force to complete (post-copy, else paused)",
+        ),
         "resize": Implementation(
             _DONE,
             "powered off; old disks, flavor and definition kept until confirmed (revert "

@@ -38,6 +38,7 @@ TESTED_ON: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "disk-rate-limit": ("s390x", "x86_64"),
         "file-backed-memory": ("s390x", "x86_64"),
         "boot-from-volume": ("s390x", "x86_64"),
+        "live-migration": ("s390x", "x86_64"),
         "resize": ("s390x", "x86_64"),
     }
 )

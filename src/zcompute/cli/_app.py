@@ -59,6 +59,7 @@ _COMMAND_MODULES = (
     "_interfaces",
     "_agent",
     "_repair",
+    "_migrate",
 )
 
 

@@ -21,14 +21,24 @@ from zcompute.arch import ARCHES, FEATURES, get_profile
 from zcompute.configdrive import ConfigDrive
 from zcompute.driver._agent import GuestAgentInfo
 from zcompute.driver._devicetags import TaggedDevice
+from zcompute.driver._incoming import Arrival
+from zcompute.driver._migrate import MigrationResult
 from zcompute.driver._power import HostBootReport
 from zcompute.driver._recovery import RepairReport
 from zcompute.driver._reports import HostReport, InstanceInfo
 from zcompute.driver._serial import SerialConsole
 from zcompute.images import ImageStore
-from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
+from zcompute.model import (
+    BlockDeviceSpec,
+    Flavor,
+    Image,
+    Instance,
+    InstanceState,
+    NICSpec,
+    UnusableRecord,
+)
 from zcompute.plan import GuestPlan, HostView
-from zcompute.virt import ConsoleStream, LifecycleEvent
+from zcompute.virt import ConsoleStream, LifecycleEvent, MigrationProgress
 from zcompute.volumes import (
     DiskSource,
     HostVolumePorts,
@@ -162,6 +172,24 @@ class ComputeAPI(Protocol):
         timeout: float = ...,
     ) -> Instance: ...
     def confirm_resize(self, name_or_uuid: str) -> Instance: ...
+    def migrate(
+        self,
+        name_or_uuid: str,
+        dest: Any,  # the other host's ComputeDriver
+        *,
+        live: bool = ...,
+        timeout: float = ...,
+        force_after: float | None = ...,
+        progress: Callable[[MigrationProgress], None] | None = ...,
+        address: str = ...,
+        postcopy: bool = ...,
+        bandwidth_mib: int = ...,
+    ) -> MigrationResult: ...
+    def abort_migration(self, name_or_uuid: str) -> None: ...
+    def force_migration(self, name_or_uuid: str) -> str: ...
+    def receive(self, arrival: Arrival, *, managed_by: str | None = ...) -> Path: ...
+    def finish_incoming(self, uuid: str, state: InstanceState) -> Instance: ...
+    def abandon_incoming(self, uuid: str) -> bool: ...
     def revert_resize(self, name_or_uuid: str, *, start: bool | None = ...) -> Instance: ...
     def pending_resize(self, name_or_uuid: str) -> Flavor | None: ...
     def get_console_output(self, name_or_uuid: str, max_bytes: int = ...) -> bytes: ...

@@ -34,7 +34,9 @@ from zcompute.driver._fc import FcVolumeOps
 from zcompute.driver._features import host_operation, operation
 from zcompute.driver._guests import Guests
 from zcompute.driver._hostops import HostOps
+from zcompute.driver._incoming import Arrival, IncomingOps
 from zcompute.driver._iscsi import IscsiVolumeOps
+from zcompute.driver._migrate import DEFAULT_MIGRATION_TIMEOUT, MigrationOps, MigrationResult
 from zcompute.driver._operations import Operations
 from zcompute.driver._power import DEFAULT_SHUTDOWN_TIMEOUT, HostBootReport, PowerOps
 from zcompute.driver._queries import Queries
@@ -45,9 +47,18 @@ from zcompute.driver._resize import ResizeOps
 from zcompute.driver._serial import ConsoleOps, SerialConsole
 from zcompute.driver._snapshot import DEFAULT_COPY_TIMEOUT, SnapshotOps
 from zcompute.driver._spawn import SpawnOps
-from zcompute.driver._volumeswap import DEFAULT_SWAP_TIMEOUT, VolumeChangeOps
+from zcompute.driver._volumeapi import VolumeOperations
+from zcompute.driver._volumeswap import VolumeChangeOps
 from zcompute.images import ImageStore
-from zcompute.model import BlockDeviceSpec, Flavor, Image, Instance, NICSpec, UnusableRecord
+from zcompute.model import (
+    BlockDeviceSpec,
+    Flavor,
+    Image,
+    Instance,
+    InstanceState,
+    NICSpec,
+    UnusableRecord,
+)
 from zcompute.plan import GuestPlan, HostView
 from zcompute.state import StateDB
 from zcompute.virt import (
@@ -56,20 +67,17 @@ from zcompute.virt import (
     DomainState,
     Hypervisor,
     LifecycleEvent,
+    MigrationProgress,
     lifecycle_subscription,
 )
 from zcompute.volumes import (
-    ISCSI,
-    DiskSource,
-    HostVolumePorts,
     VolumeConnection,
-    VolumeEncryption,
     VolumePolicy,
 )
 
 
 @map_os_errors  # no OSError leaves the driver: each becomes the zcompute error naming its path
-class ComputeDriver:
+class ComputeDriver(VolumeOperations):
     """zcompute's compute driver for one host (see the module docs)."""
 
     def __init__(self, config: Config | None = None) -> None:
@@ -94,6 +102,8 @@ class ComputeDriver:
         self._console = ConsoleOps(ctx, ops)
         self._queries = Queries(ctx)
         self._agent = GuestAgentOps(ctx, ops)
+        self._incoming = IncomingOps(ctx, guests, recovery)
+        self._migration = MigrationOps(ctx, ops, guests, recovery)
         self._host_ops.follow_lifecycle_events()  # last: every part is there to handle them
 
     # -- the shared state, read-only (the context is the one place it is kept) --------------
@@ -369,151 +379,59 @@ class ComputeDriver:
     def console_log_of(self, uuid: str) -> Path:
         return self._queries.console_log_of(uuid)
 
+    # -- migration (:mod:`._migrate`, :mod:`._incoming`) ------------------------------------
+
+    @operation("live-migration")
+    def migrate(
+        self,
+        name_or_uuid: str,
+        dest: ComputeDriver,
+        *,
+        live: bool = True,
+        timeout: float = DEFAULT_MIGRATION_TIMEOUT,
+        force_after: float | None = None,
+        progress: Callable[[MigrationProgress], None] | None = None,
+        address: str = "127.0.0.1",
+        postcopy: bool = False,
+        bandwidth_mib: int = 0,
+    ) -> MigrationResult:
+        return self._migration.migrate(
+            name_or_uuid,
+            dest,
+            live=live,
+            timeout=timeout,
+            force_after=force_after,
+            progress=progress,
+            address=address,
+            postcopy=postcopy,
+            bandwidth_mib=bandwidth_mib,
+        )
+
+    @operation("live-migration")
+    def abort_migration(self, name_or_uuid: str) -> None:
+        self._migration.abort(name_or_uuid)
+
+    @operation("live-migration")
+    def force_migration(self, name_or_uuid: str) -> str:
+        return self._migration.force_complete(name_or_uuid)
+
+    @host_operation("live-migration")
+    def receive(self, arrival: Arrival, *, managed_by: str | None = None) -> Path:
+        return self._incoming.prepare(arrival, managed_by=managed_by)
+
+    @host_operation("live-migration")
+    def finish_incoming(self, uuid: str, state: InstanceState) -> Instance:
+        return self._incoming.finish(uuid, state)
+
+    @host_operation("live-migration")
+    def abandon_incoming(self, uuid: str) -> bool:
+        return self._incoming.abandon(uuid)
+
     @operation("console-log")
     def get_console_output(
         self, name_or_uuid: str, max_bytes: int = _console.DEFAULT_TAIL
     ) -> bytes:
         return self._queries.get_console_output(name_or_uuid, max_bytes)
-
-    # -- volumes and NICs (:mod:`._devices`, :mod:`._fc`) -----------------------------------
-
-    @operation("attach-volume")
-    def attach_volume(
-        self,
-        name_or_uuid: str,
-        volume: BlockDeviceSpec | DiskSource | Path | str,
-        *,
-        target: str | None = None,
-        bus: str | None = None,
-        readonly: bool = False,
-        serial: str | None = None,
-        disk_format: str | None = None,
-        tag: str | None = None,
-    ) -> BlockDeviceSpec:
-        return self._devices.attach_volume(
-            name_or_uuid,
-            volume,
-            target=target,
-            bus=bus,
-            readonly=readonly,
-            serial=serial,
-            disk_format=disk_format,
-            tag=tag,
-        )
-
-    @operation("attach-volume")
-    def detach_volume(
-        self, name_or_uuid: str, target: str, timeout: float = DEFAULT_DETACH_TIMEOUT
-    ) -> BlockDeviceSpec:
-        return self._fc.detach_volume(name_or_uuid, target, timeout)  # disconnects FC too
-
-    @operation("attach-volume-fc")
-    def attach_fc_volume(
-        self,
-        name_or_uuid: str,
-        connection_info: Mapping[str, Any],
-        *,
-        target: str | None = None,
-        root: Path = Path("/"),
-        host_arch: str | None = None,
-        connector_options: Mapping[str, Any] | None = None,
-        tag: str | None = None,
-    ) -> BlockDeviceSpec:
-        return self._fc.attach_fc_volume(
-            name_or_uuid,
-            connection_info,
-            target=target,
-            root=root,
-            host_arch=host_arch,
-            connector_options=connector_options,
-            tag=tag,
-        )
-
-    @operation("attach-volume")
-    def extend_volume(
-        self, name_or_uuid: str, target: str, new_size_bytes: int | None = None
-    ) -> BlockDeviceSpec:
-        return self._volume_changes.extend_volume(name_or_uuid, target, new_size_bytes)
-
-    @operation("swap-volume")
-    def swap_volume(
-        self,
-        name_or_uuid: str,
-        target: str,
-        new_volume: BlockDeviceSpec | DiskSource | Path | str,
-        *,
-        timeout: float = DEFAULT_SWAP_TIMEOUT,
-    ) -> BlockDeviceSpec:
-        return self._volume_changes.swap_volume(name_or_uuid, target, new_volume, timeout=timeout)
-
-    @operation("attach-volume-iscsi")
-    def attach_iscsi_volume(
-        self,
-        name_or_uuid: str,
-        connection_info: Mapping[str, Any],
-        *,
-        target: str | None = None,
-        bus: str | None = None,
-        shareable: bool = False,
-        encryption: VolumeEncryption | None = None,
-        tag: str | None = None,
-    ) -> BlockDeviceSpec:
-        return self._iscsi.attach_iscsi_volume(
-            name_or_uuid,
-            connection_info,
-            target=target,
-            bus=bus,
-            shareable=shareable,
-            encryption=encryption,
-            tag=tag,
-        )
-
-    @operation("attach-volume")
-    def attach_volume_connection(
-        self,
-        name_or_uuid: str,
-        connection_info: Mapping[str, Any],
-        *,
-        target: str | None = None,
-        bus: str | None = None,
-        shareable: bool = False,
-        encryption: VolumeEncryption | None = None,
-        tag: str | None = None,
-    ) -> BlockDeviceSpec:
-        """Attach a Cinder volume by its ``connection_info``, whatever its transport: the one
-        entry point for Nova. ``driver_volume_type`` picks the path (``fibre_channel``:
-        the host connects the LUN; ``iscsi``: QEMU logs in itself); :meth:`detach_volume`
-        undoes either. ``shareable`` (or the connection's ``multiattach``) lets other guests
-        have the volume too; ``encryption`` opens a LUKS volume (iSCSI only)."""
-        volume = VolumeConnection(connection_info, encryption, bus, tag, shareable)
-        if volume.kind == ISCSI:
-            return self.attach_iscsi_volume(
-                name_or_uuid,
-                connection_info,
-                target=target,
-                bus=bus,
-                shareable=shareable,
-                encryption=encryption,
-                tag=tag,
-            )
-        return self.attach_fc_volume(name_or_uuid, connection_info, target=target, tag=tag)
-
-    @host_operation("attach-volume")
-    def volume_connector(self, root: Path = Path("/")) -> HostVolumePorts:
-        """What Cinder needs to export a volume to this host (Nova's volume connector): the
-        iSCSI initiator name and the online FC ports (``root``: where sysfs is read)."""
-        ports = self._fc.online_ports(root)
-        return HostVolumePorts(
-            iscsi_initiator=self._iscsi.initiator_name(),
-            fc_wwpns=tuple(wwpn for wwpn, _ in ports),
-            fc_wwnns=tuple(wwnn for _, wwnn in ports),
-        )
-
-    @host_operation("attach-volume-iscsi")
-    def iscsi_initiator_name(self) -> str:
-        """This host's iSCSI initiator name (for Nova's connector properties and target ACLs):
-        open-iscsi's, else one generated once and kept in the data directory."""
-        return self._iscsi.initiator_name()
 
     @operation("attach-interface")
     def attach_interface(self, name_or_uuid: str, nic: NICSpec) -> NICSpec:

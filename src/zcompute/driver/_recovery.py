@@ -186,6 +186,13 @@ class Recovery:
         if task is Task.RELEASING:
             self.remove_guest(inst, keep_files=True)
             return f"{inst.name}: interrupted delete finished (its disks kept, as asked)"
+        if task in (Task.MIGRATING, Task.INCOMING) and not self._ctx.domains.exists(inst.uuid):
+            # a migration's process died: libvirt aborts a client's unfinished migration,
+            # so the guest is where its domain is; the other host's side is that host's
+            self.remove_guest(inst)
+            if task is Task.MIGRATING:
+                return f"{inst.name}: interrupted migration had completed (its leftovers removed)"
+            return f"{inst.name}: interrupted arrival undone (it never ran here)"
         done = self._partial_work(inst, task)
         self._ctx.record_settled(inst.uuid)
         state = self._ctx.db.get_instance(inst.uuid).state.value

@@ -216,6 +216,31 @@ class ImageStore:
             self._publish(staging, image)
         return image
 
+    def adopt(self, image: Image) -> Image:
+        """This store's copy of ``image`` from another store (a guest migrating in): the same
+        id, name, properties and bytes (each file's digest checked), made once; the copy
+        this store has already is returned as it is."""
+        try:
+            return self.get(image.id)
+        except NotFound:
+            pass
+        sources = [(DISK, image.path), (KERNEL, image.kernel_path), (INITRD, image.initrd_path)]
+        with self._staging(image.id) as staging:
+            moved: dict[str, Path | None] = {}
+            for name, source in sources:
+                moved[name] = None
+                if source is not None:
+                    copied = copy_with_digest(Path(source), staging / name)
+                    wanted = image.initrd_sha256 if name == INITRD else image.sha256
+                    if copied.sha256 != wanted:
+                        raise ImageError(f"{source} is not the file image {image.name} recorded")
+                    moved[name] = self._dir(image.id) / name
+            copy = dataclasses.replace(
+                image, path=moved[DISK], kernel_path=moved[KERNEL], initrd_path=moved[INITRD]
+            )
+            self._publish(staging, copy)
+        return copy
+
     def snapshot_from(
         self,
         disk: Path,
@@ -263,6 +288,13 @@ class ImageStore:
         base = self._owned(image.path)
         fmt = image.disk_format
         return _new_disk(dest, lambda tmp: qemu.create_overlay(base, fmt, tmp, size))
+
+    def copy_overlay(self, source: Path, image: Image, dest: Path) -> None:
+        """Copy an instance disk made on ``image`` (in another store) over ``dest``, pointed at
+        this store's copy of ``image``: a stopped guest's disk, migrating."""
+        shutil.copyfile(source, dest)
+        if image.path is not None and image.disk_format is not None:
+            qemu.rebase_in_place(dest, self._owned(image.path), image.disk_format)
 
     def create_blank(self, dest: Path, size_gib: int) -> Path:
         """Create ``dest``: an empty qcow2 disk of ``size_gib`` GiB (e.g. for a kernel boot guest).

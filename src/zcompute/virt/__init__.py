@@ -25,6 +25,7 @@ from zcompute.virt._events import (
     device_removed_subscription,
     lifecycle_subscription,
 )
+from zcompute.virt._migration import MigrationProgress, MigrationRequest, Migrations
 from zcompute.virt._secrets import SecretInfo, Secrets, SecretUsage, secret_xml
 from zcompute.virt._stream import ConsoleClosed, ConsoleStream
 
@@ -39,6 +40,9 @@ __all__ = [
     "GuestFilesystem",
     "Hypervisor",
     "LifecycleEvent",
+    "MigrationProgress",
+    "MigrationRequest",
+    "Migrations",
     "PowerState",
     "SecretInfo",
     "SecretUsage",

@@ -172,12 +172,12 @@ def test_a_row_without_features_is_not_implemented_by_zcompute() -> None:
 
 
 def test_a_feature_the_driver_lacks_says_so() -> None:
-    row = _row("operation.live-migrate")
-    assert IMPLEMENTATION["live-migration"].state is ImplState.NOT_IMPLEMENTED
-    assert PROFILES["s390x"].supports("live-migration")
-    cell = nova_cell(row, PROFILES["s390x"], EVERY_METHOD)
+    row = _row("console.vnc")
+    assert IMPLEMENTATION["vnc"].state is ImplState.NOT_IMPLEMENTED
+    assert PROFILES["x86_64"].supports("vnc")
+    cell = nova_cell(row, PROFILES["x86_64"], EVERY_METHOD)
     assert cell.support is NovaSupport.MISSING
-    assert cell.reason.startswith("not implemented by zcompute (Live migration")
+    assert cell.reason.startswith("not implemented by zcompute (VNC")
 
 
 def test_a_partial_claim_makes_a_partial_row() -> None:

@@ -1,0 +1,154 @@
+"""The destination's side of a migration: a guest's record, files and connections made ready.
+
+Before the source moves the guest, this host records it (task ``incoming``), adopts its images
+into this store (same id, bytes checked), makes its folder with disks over the same backing
+chain and of the same sizes (a live migration copies their content into them), writes the
+small files the source sent (config drive, console log: the log goes on growing here),
+connects its FC volumes and creates its tap devices. Every step registers its undo: a failed
+preparation leaves nothing. Then the migration either ends (:meth:`IncomingOps.finish`: the
+guest is this host's) or is abandoned (:meth:`IncomingOps.abandon`: all of it goes again).
+A preparation whose process died is undone by recovery unless the guest runs here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from zcompute.driver._boundary import map_os_errors
+from zcompute.driver._context import ROOT_DISK, DriverContext
+from zcompute.driver._guests import Guests, has_root_disk
+from zcompute.driver._recovery import Recovery
+from zcompute.driver._scratch import create_scratch_disks
+from zcompute.driver._undo import UndoStack
+from zcompute.driver._volumeconnect import connect_fc
+from zcompute.errors import Conflict, NotFound
+from zcompute.model import Image, Instance, InstanceState, Task
+from zcompute.plan import CONFIG_DRIVE, CONSOLE_LOG, MANAGED_BY_KEY, boots_from_volume
+
+__all__ = ["Arrival", "IncomingOps"]
+
+#: The files of an instance folder a source sends along (the disks are copied by QEMU).
+SENT_FILES = (CONFIG_DRIVE, CONSOLE_LOG)
+
+
+@dataclasses.dataclass(frozen=True)
+class Arrival:
+    """What the destination needs of a migrating guest: its record as the source has it,
+    the kernel-boot image its disk image boots with (if any), its folder's small files and
+    the recorded connections of its FC volumes (by target)."""
+
+    instance: Instance
+    boot_image: Image | None = None
+    files: Mapping[str, bytes] = dataclasses.field(default_factory=dict, repr=False)
+    connections: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+
+@map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
+class IncomingOps:
+    """The destination's migration steps for :class:`~zcompute.driver.ComputeDriver`."""
+
+    def __init__(self, ctx: DriverContext, guests: Guests, recovery: Recovery) -> None:
+        self._ctx = ctx
+        self._guests = guests
+        self._recovery = recovery
+
+    def prepare(self, arrival: Arrival, *, managed_by: str | None = None) -> Path:
+        """Make the guest ready to arrive (see the module docs); returns its folder here.
+        ``managed_by``: the manager it belongs to here (Nova's ``nova:<host>``)."""
+        ctx, inst = self._ctx, arrival.instance
+        with ctx.locks.hold(inst.name, inst.uuid), UndoStack(guard=ctx.hv.when_back) as undo:
+            self._refuse_taken(inst)
+            ctx.reserve.require_room(f"receiving {inst.name}")
+            if arrival.boot_image is not None:
+                ctx.images.adopt(arrival.boot_image)
+            image = ctx.images.adopt(inst.image)
+            metadata = dict(inst.metadata)
+            if managed_by is not None:
+                metadata[MANAGED_BY_KEY] = managed_by
+            here = dataclasses.replace(
+                inst, image=image, metadata=metadata, task=Task.INCOMING, rescue=None
+            )
+            ctx.db.add_instance(here)
+            undo.push(
+                "delete the instance record",
+                lambda: ctx.db.delete_instance(inst.uuid, missing_ok=True),
+            )
+            folder = ctx.instances_dir / inst.uuid
+            folder.mkdir(mode=0o700)
+            undo.push("remove the instance directory", lambda: shutil.rmtree(folder))
+            self._make_disks(here, folder)
+            for name, data in arrival.files.items():
+                if name in SENT_FILES:
+                    (folder / name).write_bytes(data)
+            self._guests.prepare_guest_files(folder, self._guests.replan(here))
+            self._connect(here, arrival.connections, undo)
+            for nic in here.nics:
+                if nic.tap is not None:
+                    undo.push(
+                        f"remove tap {nic.tap}",
+                        functools.partial(ctx.taps.remove, inst.uuid, nic.tap),
+                    )
+                    ctx.taps.create(inst.uuid, nic.tap, nic.mtu)
+            undo.forget()
+        return folder
+
+    def _refuse_taken(self, inst: Instance) -> None:
+        try:
+            self._ctx.db.get_instance(inst.uuid)
+        except NotFound:
+            pass
+        else:
+            raise Conflict(f"instance {inst.uuid} is recorded on this host already")
+        if self._ctx.domains.exists(inst.uuid):
+            raise Conflict(f"this host's libvirt has a domain with uuid {inst.uuid} already")
+        if (self._ctx.instances_dir / inst.uuid).exists():
+            raise Conflict(f"{self._ctx.instances_dir / inst.uuid} exists on this host already")
+
+    def _make_disks(self, inst: Instance, folder: Path) -> None:
+        """Its own disks as its spawn made them: their sizes are the source's (a live
+        migration mirrors onto disks of the same size)."""
+        images = self._ctx.images
+        if has_root_disk(inst.image, inst.flavor, boots_from_volume(inst.block_devices)):
+            root = folder / ROOT_DISK
+            if inst.image.path is not None:
+                images.create_overlay(inst.image, root, inst.flavor.root_gib)
+            else:
+                images.create_blank(root, inst.flavor.root_gib)
+        create_scratch_disks(folder, inst.flavor)
+
+    def _connect(
+        self, inst: Instance, connections: Mapping[str, Mapping[str, Any]], undo: UndoStack
+    ) -> None:
+        """Its FC volumes, connected on this host (their LUNs must be zoned to it)."""
+        for target, record in connections.items():
+            prepared = connect_fc(
+                self._ctx,
+                record["connection_info"],
+                undo,
+                root=Path(record.get("root", "/")),
+                connector_options=record.get("options"),
+            )
+            assert prepared.connection is not None
+            self._ctx.db.set_volume_connection(inst.uuid, target, dict(prepared.connection))
+
+    def finish(self, uuid: str, state: InstanceState) -> Instance:
+        """The guest is this host's now: its task ends, its state is recorded."""
+        inst = self._ctx.db.get_instance(uuid)
+        with self._ctx.locks.hold(inst.name, inst.uuid):
+            return self._ctx.db.end_task(inst.uuid, state)
+
+    def abandon(self, uuid: str) -> bool:
+        """The migration did not happen: everything :meth:`prepare` made goes (and a domain
+        libvirt left here). False when nothing was prepared."""
+        try:
+            inst = self._ctx.db.get_instance(uuid)
+        except NotFound:
+            return False
+        with self._ctx.locks.hold(inst.name, inst.uuid):
+            self._recovery.remove_guest(inst)
+        return True

@@ -1,0 +1,312 @@
+"""Migration to another zcompute host: the guest, its disks, files and record move; one host has it.
+
+The source checks what it can (a guest that can move: not rescued, no resize pending, no
+network volume whose secret only libvirt holds), the destination prepares (:mod:`._incoming`),
+and libvirt moves the domain: live (memory, and the guest's own disks copied over NBD while
+it runs, since storage is not shared) or offline (a stopped guest: its definition; zcompute
+copies its disks). The destination runs the guest from the domain XML the source runs, with
+the paths that are the destination's (its folder, its image store).
+
+While a live migration runs, its progress is reported; ``timeout`` aborts it, ``force`` makes
+it complete: post-copy where the guest may use it, else the guest is paused so that its memory
+stops changing (it runs again on the destination). An abort, an error or a kill leaves the
+guest running on the source, recorded there, and nothing on the destination; a migration that
+completed leaves it on the destination only (the source removes its folder, record, secrets,
+tap devices and volume connections).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from zcompute._faults import fault_point
+from zcompute.driver._boundary import map_os_errors
+from zcompute.driver._context import ROOT_DISK, DriverContext
+from zcompute.driver._guests import Guests
+from zcompute.driver._incoming import SENT_FILES, Arrival
+from zcompute.driver._operations import Operation, Operations
+from zcompute.driver._recovery import Recovery
+from zcompute.driver._resizekept import kept_state
+from zcompute.driver._secrets import secrets_of_volume
+from zcompute.driver._state import ACTIVE, ANY_STOPPED
+from zcompute.errors import InvalidInput, InvalidState, Timeout, ZcomputeError
+from zcompute.model import Instance, InstanceState, Task, validate_timeout
+from zcompute.plan import EPHEMERAL_DISK, SWAP_DISK
+from zcompute.virt import MigrationProgress, MigrationRequest, Migrations, PowerState
+
+if TYPE_CHECKING:
+    from zcompute.driver._driver import ComputeDriver
+
+__all__ = ["DEFAULT_MIGRATION_TIMEOUT", "MigrationOps", "MigrationResult"]
+
+LOG = logging.getLogger("zcompute.driver")
+DEFAULT_MIGRATION_TIMEOUT = 1800.0
+_POLL = 0.25  # seconds between progress reports
+_OWN_DISKS = (ROOT_DISK, EPHEMERAL_DISK, SWAP_DISK)
+
+Progress = Callable[[MigrationProgress], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class MigrationResult:
+    """How a migration went: where the guest is, how long it took, how long it stood still."""
+
+    instance: Instance  # as the destination records it
+    seconds: float
+    downtime_ms: int
+    forced: str | None  # "postcopy" or "paused" when it was forced to complete
+
+
+@map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)
+class MigrationOps:
+    """The source's migration for :class:`~zcompute.driver.ComputeDriver`."""
+
+    def __init__(
+        self, ctx: DriverContext, ops: Operations, guests: Guests, recovery: Recovery
+    ) -> None:
+        self._ctx = ctx
+        self._ops = ops
+        self._guests = guests
+        self._recovery = recovery
+        self._migrations = Migrations(ctx.hv)
+
+    def migrate(
+        self,
+        name_or_uuid: str,
+        dest: ComputeDriver,
+        *,
+        live: bool = True,
+        timeout: float = DEFAULT_MIGRATION_TIMEOUT,
+        force_after: float | None = None,
+        progress: Progress | None = None,
+        address: str = "127.0.0.1",
+        postcopy: bool = False,
+        bandwidth_mib: int = 0,
+    ) -> MigrationResult:
+        """Move the guest to ``dest`` (see the module docs). ``force_after``: seconds after
+        which a live migration that has not completed is forced to; ``address``: the
+        destination's address for the migration stream; ``postcopy``: forcing may switch to
+        post-copy (QEMU needs userfaultfd on the destination), else it pauses the guest;
+        ``bandwidth_mib``: a limit in MiB/s for the migration stream (0: none)."""
+        validate_timeout(timeout)
+        if force_after is not None:
+            validate_timeout(force_after)
+        if (
+            isinstance(bandwidth_mib, bool)
+            or not isinstance(bandwidth_mib, int)
+            or bandwidth_mib < 0
+        ):
+            raise InvalidInput(
+                "bandwidth_mib", f"invalid {bandwidth_mib!r}", "MiB/s >= 0 (0: none)"
+            )
+        allowed = ACTIVE if live else ANY_STOPPED
+        verb = "live-migrate" if live else "migrate"
+        started = time.monotonic()
+        with self._ops.run(name_or_uuid, Task.MIGRATING, allowed, verb) as op:
+            self._refuse_unmovable(op, dest)
+            arrival = self._arrival(op)
+            dest.receive(arrival)
+            fault_point("migrate.prepared")
+            try:
+                request = self._request(op, dest, live, address, postcopy)
+                request = dataclasses.replace(request, bandwidth_mib=bandwidth_mib)
+                forced, downtime = self._move(op, dest, request, timeout, force_after, progress)
+            except BaseException:
+                dest.abandon_incoming(op.uuid)
+                raise
+            fault_point("migrate.moved")
+            state = self._arrived_state(op, dest, forced)
+            moved = dest.finish_incoming(op.uuid, state)
+            fault_point("migrate.finished")
+            self._recovery.remove_guest(op.instance)  # its domain is gone: files, record, ...
+        return MigrationResult(moved, time.monotonic() - started, downtime, forced)
+
+    def abort(self, name_or_uuid: str) -> None:
+        """Cancel the migration of the guest that another process runs; the guest stays."""
+        inst = self._ctx.db.get_instance(name_or_uuid)
+        if inst.task is not Task.MIGRATING:
+            raise InvalidState(f"instance {inst.name} is not migrating; nothing changed")
+        self._migrations.abort(inst.uuid)
+
+    def force_complete(self, name_or_uuid: str) -> str:
+        """Make the migration that another process runs complete (see :meth:`_force`)."""
+        inst = self._ctx.db.get_instance(name_or_uuid)
+        if inst.task is not Task.MIGRATING:
+            raise InvalidState(f"instance {inst.name} is not migrating; nothing changed")
+        return self._force(inst.uuid, postcopy=True)
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def _refuse_unmovable(self, op: Operation, dest: ComputeDriver) -> None:
+        inst = op.instance
+        if dest.config.data_dir == self._ctx.config.data_dir:
+            raise InvalidInput("dest", "is this host (the same data directory)", "another host")
+        if kept_state(self._ctx, inst.uuid) is not None:
+            raise InvalidState(f"{inst.name} has a resize to confirm or revert first")
+        secret = [b.target for b in inst.block_devices if secrets_of_volume(b)]
+        if secret:
+            raise InvalidState(
+                f"{inst.name}'s volumes {', '.join(secret)} have CHAP or LUKS secrets that only "
+                "libvirt holds here; detach them, migrate, and attach them there"
+            )
+        if inst.serial_port is not None:
+            raise InvalidState(f"{inst.name}'s console listens on a TCP port of this host")
+
+    def _arrival(self, op: Operation) -> Arrival:
+        inst = self._ctx.db.get_instance(op.uuid)
+        folder = self._ctx.instances_dir / op.uuid
+        files = {n: (folder / n).read_bytes() for n in SENT_FILES if (folder / n).is_file()}
+        boot_image = self._guests.boot_image_for(inst.image)  # the kernel a disk image names
+        connections = self._ctx.db.volume_connections(op.uuid)
+        return Arrival(inst, boot_image, files, connections)
+
+    def _request(
+        self, op: Operation, dest: ComputeDriver, live: bool, address: str, postcopy: bool
+    ) -> MigrationRequest:
+        persist = self._xml_for(op, dest, inactive=True)
+        if not live:
+            self._copy_offline(op, dest)
+            return MigrationRequest(persist, persist, address, live=False)
+        return MigrationRequest(
+            dest_xml=self._xml_for(op, dest, inactive=False),
+            persist_xml=persist,
+            address=address,
+            copy_disks=self._own_disk_targets(op),
+            postcopy=postcopy,
+        )
+
+    def _move(
+        self,
+        op: Operation,
+        dest: ComputeDriver,
+        request: MigrationRequest,
+        timeout: float,
+        force_after: float | None,
+        progress: Progress | None,
+    ) -> tuple[str | None, int]:
+        """Run libvirt's migration, watching it; returns how it was forced and its downtime."""
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._migrations.migrate(op.uuid, dest.hv, request)
+            except BaseException as err:
+                failure.append(err)
+
+        worker = threading.Thread(target=run, name=f"migrate-{op.uuid}", daemon=True)
+        worker.start()
+        forced = self._watch(op.uuid, worker, timeout, force_after, progress, request.postcopy)
+        worker.join()
+        if failure:
+            raise failure[0]
+        last = self._completed_downtime(op.uuid, dest)
+        return forced, last
+
+    def _watch(
+        self,
+        uuid: str,
+        worker: threading.Thread,
+        timeout: float,
+        force_after: float | None,
+        progress: Progress | None,
+        postcopy: bool,
+    ) -> str | None:
+        started = time.monotonic()
+        forced = None
+        while worker.is_alive():
+            worker.join(_POLL)
+            elapsed = time.monotonic() - started
+            if not worker.is_alive():
+                break
+            if elapsed > timeout:
+                self._migrations.abort(uuid)
+                worker.join()
+                raise Timeout(f"the migration of {uuid} did not complete in {timeout:.0f} s")
+            if force_after is not None and forced is None and elapsed > force_after:
+                forced = self._force(uuid, postcopy)
+            if progress is not None:
+                found = self._migrations.progress(uuid)
+                if found is not None:
+                    progress(found)
+        return forced
+
+    def _force(self, uuid: str, postcopy: bool) -> str:
+        """Post-copy if the migration allows it, else pause the guest so that it converges."""
+        if postcopy:
+            try:
+                self._migrations.start_postcopy(uuid)
+                return "postcopy"
+            except ZcomputeError as err:  # started without post-copy, or QEMU refused it
+                LOG.info("instance %s: no post-copy (%s); pausing it to complete", uuid, err)
+        self._ctx.domains.suspend(uuid)
+        with contextlib.suppress(ZcomputeError):  # paused, it converges at full speed
+            self._migrations.unthrottle(uuid)
+        return "paused"
+
+    def _completed_downtime(self, uuid: str, dest: ComputeDriver) -> int:
+        try:
+            done = Migrations(dest.hv).progress(uuid, completed=True)
+        except Exception:
+            return 0
+        return 0 if done is None else done.downtime_ms
+
+    def _arrived_state(
+        self, op: Operation, dest: ComputeDriver, forced: str | None
+    ) -> InstanceState:
+        """The guest's state on the destination; one paused only to complete the migration
+        runs again. Past the move nothing may fail: the guest is the destination's."""
+        if op.state not in ACTIVE:
+            return InstanceState.SHUTOFF
+        try:
+            state = dest.domains.state(op.uuid)
+            if (
+                state is PowerState.PAUSED
+                and forced == "paused"
+                and op.state is InstanceState.RUNNING
+            ):
+                dest.domains.resume(op.uuid)
+                state = PowerState.RUNNING
+        except ZcomputeError as err:
+            LOG.warning("instance %s: state after its migration unknown: %s", op.uuid, err)
+            return op.state
+        return InstanceState.PAUSED if state is PowerState.PAUSED else InstanceState.RUNNING
+
+    def _own_disk_targets(self, op: Operation) -> tuple[str, ...]:
+        """The guest's disks in its folder that QEMU copies (its config drive, read-only, was
+        sent as a file; volumes are the storage's)."""
+        folder = str(self._ctx.instances_dir / op.uuid)
+        plan = self._guests.replan(self._ctx.db.get_instance(op.uuid))
+        return tuple(
+            d.target
+            for d in plan.disks
+            if d.source.startswith(folder + "/") and d.source.rsplit("/", 1)[-1] in _OWN_DISKS
+        )
+
+    def _copy_offline(self, op: Operation, dest: ComputeDriver) -> None:
+        """A stopped guest's own disks, copied over the ones the destination made."""
+        here, there = self._ctx.instances_dir / op.uuid, dest.instances_dir / op.uuid
+        image = dest.images.get(op.instance.image.id)
+        if (here / ROOT_DISK).is_file():
+            dest.images.copy_overlay(here / ROOT_DISK, image, there / ROOT_DISK)
+        for name in (EPHEMERAL_DISK, SWAP_DISK):
+            if (here / name).is_file():
+                shutil.copyfile(here / name, there / name)
+        fault_point("migrate.copied")
+
+    def _xml_for(self, op: Operation, dest: ComputeDriver, *, inactive: bool) -> str:
+        """The domain as the source has it, with the paths that are the destination's."""
+        xml = self._migrations.domain_xml(op.uuid, inactive=inactive)
+        moves = {str(self._ctx.instances_dir / op.uuid): str(dest.instances_dir / op.uuid)}
+        for image in (op.instance.image,):
+            if image.path is not None:
+                moves[str(image.path.parent)] = str(dest.images.images_dir / image.id)
+        for old, new in moves.items():
+            xml = xml.replace(f"{old}/", f"{new}/")
+        return xml

@@ -1,0 +1,161 @@
+"""Migration between two zcompute hosts on this machine: this one and the second host (its
+own libvirtd and virtlogd in private namespaces, scripts/second-host).
+
+What counts is what survives: a value a process holds in the guest's RAM, a counter that
+keeps counting, the data on its disk (copied while it runs: storage is not shared), its
+console log with the earliest boot messages; and that one host has the guest, recorded,
+and the other nothing (no domain, folder, record). An abort leaves it running here; a
+migration that would not converge (the guest dirties memory faster than the stream's
+bandwidth) completes when forced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import threading
+import time
+import uuid as uuidlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zcompute.config import Config
+from zcompute.driver import ComputeDriver
+from zcompute.errors import NotFound, ZcomputeError
+
+from .conftest import DATA_DIR, RUN_ID, TINY, imported_test_image
+from .lifecycle_support import BOOTED, open_shell, run
+
+MEMORY_DIRTIER = (
+    "(while true; do dd if=/dev/urandom of=/tmp/dirt bs=1M count=48 2>/dev/null; done) "
+    ">/dev/null 2>&1 & true"
+)
+
+
+@pytest.fixture(scope="module")
+def host_b(second_host: Any) -> Iterator[ComputeDriver]:
+    """zcompute on the second host: its own data directory, its libvirtd."""
+    data = DATA_DIR / "tests" / f"hostb-{RUN_ID}-{uuidlib.uuid4().hex[:6]}"
+    driver = ComputeDriver(Config(virt_type="qemu", uri=second_host.uri, data_dir=data))
+    driver.init_host()
+    driver.db.add_flavor(TINY)
+    yield driver
+    for inst in driver.db.list_instances():
+        with contextlib.suppress(ZcomputeError):
+            driver.destroy(inst.uuid)
+    driver.close()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def _gone(driver: ComputeDriver, uuid: str) -> None:
+    """Nothing of the guest on this host."""
+    with pytest.raises(NotFound):
+        driver.get_instance(uuid)
+    assert not driver.domains.exists(uuid)
+    assert not (driver.instances_dir / uuid).exists()
+
+
+def _prepare_guest(driver: ComputeDriver, name: str) -> None:
+    with open_shell(driver, name) as shell:
+        run(shell, "echo zc-ram-4711 > /tmp/value")
+        run(shell, "(i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.2; done) & true")
+        run(shell, "printf ZCDISK01 | dd of=/dev/vda conv=fsync 2>/dev/null")
+        time.sleep(1)
+
+
+def _check_guest(driver: ComputeDriver, name: str) -> int:
+    with open_shell(driver, name) as shell:
+        assert run(shell, "cat /tmp/value") == "zc-ram-4711"
+        first = int(run(shell, "cat /tmp/count"))
+        time.sleep(1)
+        second = int(run(shell, "cat /tmp/count"))
+        assert second > first, "the counter stopped"
+        assert run(shell, "head -c 8 /dev/vda; echo") == "ZCDISK01"
+    return second
+
+
+@pytest.mark.feature("live-migration")
+@pytest.mark.parametrize("arch", ["s390x", "x86_64"])
+def test_live_migration_there_and_back(
+    driver: ComputeDriver, host_b: ComputeDriver, arch: str, guest_name: str
+) -> None:
+    inst = driver.spawn(guest_name, imported_test_image(driver, arch), TINY.name, wait_for=BOOTED)
+    _prepare_guest(driver, guest_name)
+    there = driver.migrate(guest_name, host_b)
+    print(f"\n{arch}: live migration A->B {there.seconds:.2f} s, downtime {there.downtime_ms} ms")
+    assert there.instance.state.value == "running"
+    _gone(driver, inst.uuid)
+    count = _check_guest(host_b, guest_name)
+    log = (host_b.instances_dir / inst.uuid / "console.log").read_text(errors="replace")
+    assert "Linux version" in log  # the earliest boot messages came along
+    assert BOOTED in log
+
+    back = host_b.migrate(guest_name, driver)
+    print(f"{arch}: live migration B->A {back.seconds:.2f} s, downtime {back.downtime_ms} ms")
+    _gone(host_b, inst.uuid)
+    assert _check_guest(driver, guest_name) > count
+    assert "Linux version" in driver.console_log_path(guest_name).read_text(errors="replace")
+    driver.destroy(guest_name)
+
+
+@pytest.mark.feature("live-migration", arch="s390x")
+def test_abort_leaves_the_guest_here_and_force_completes_one_that_would_not_converge(
+    driver: ComputeDriver, host_b: ComputeDriver, guest_name: str
+) -> None:
+    inst = driver.spawn(
+        guest_name, imported_test_image(driver, "s390x"), TINY.name, wait_for=BOOTED
+    )
+    _prepare_guest(driver, guest_name)
+    with open_shell(driver, guest_name) as shell:
+        run(shell, MEMORY_DIRTIER)
+    # 4 MiB/s: slower than the guest dirties its memory, so it never converges by itself
+    outcome: list[object] = []
+
+    def migrate(**extra: Any) -> None:
+        try:
+            outcome.append(driver.migrate(guest_name, host_b, bandwidth_mib=4, **extra))
+        except ZcomputeError as err:
+            outcome.append(err)
+
+    worker = threading.Thread(target=migrate)
+    worker.start()
+    time.sleep(3)
+    driver.abort_migration(guest_name)
+    worker.join(60)
+    assert isinstance(outcome[0], ZcomputeError), outcome
+    _gone(host_b, inst.uuid)  # the destination's preparation is undone
+    assert driver.get_instance(guest_name).task is None
+    _check_guest(driver, guest_name)
+
+    started = time.monotonic()
+    result = driver.migrate(guest_name, host_b, bandwidth_mib=4, force_after=3)
+    print(f"\ns390x: forced migration ({result.forced}) {time.monotonic() - started:.1f} s, "
+          f"downtime {result.downtime_ms} ms")  # fmt: skip
+    assert result.forced == "paused"
+    assert result.instance.state.value == "running"  # paused to finish, running there
+    _gone(driver, inst.uuid)
+    _check_guest(host_b, guest_name)
+    host_b.destroy(guest_name)
+
+
+@pytest.mark.feature("live-migration", arch="s390x")
+def test_offline_migration_of_a_stopped_guest(
+    driver: ComputeDriver, host_b: ComputeDriver, guest_name: str
+) -> None:
+    inst = driver.spawn(
+        guest_name, imported_test_image(driver, "s390x"), TINY.name, wait_for=BOOTED
+    )
+    with open_shell(driver, guest_name) as shell:
+        run(shell, "printf ZCDISK01 | dd of=/dev/vda conv=fsync 2>/dev/null")
+    driver.power_off(guest_name, timeout=0)
+    result = driver.migrate(guest_name, host_b, live=False)
+    assert result.instance.state.value == "shutoff"
+    _gone(driver, inst.uuid)
+    host_b.power_on(guest_name)
+    with open_shell(host_b, guest_name) as shell:
+        assert run(shell, "head -c 8 /dev/vda; echo") == "ZCDISK01"
+    assert Path(host_b.instances_dir / inst.uuid / "disk.qcow2").is_file()
+    host_b.destroy(guest_name)
