@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from zcompute._faults import fault_point
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import ROOT_DISK, DriverContext
 from zcompute.driver._guests import Guests, has_root_disk
@@ -78,6 +79,7 @@ class IncomingOps:
                 "delete the instance record",
                 lambda: ctx.db.delete_instance(inst.uuid, missing_ok=True),
             )
+            fault_point("incoming.recorded")
             folder = ctx.instances_dir / inst.uuid
             folder.mkdir(mode=0o700)
             undo.push("remove the instance directory", lambda: shutil.rmtree(folder))
@@ -94,6 +96,7 @@ class IncomingOps:
                         functools.partial(ctx.taps.remove, inst.uuid, nic.tap),
                     )
                     ctx.taps.create(inst.uuid, nic.tap, nic.mtu)
+            fault_point("incoming.ready")
             undo.forget()
         return folder
 

@@ -111,16 +111,19 @@ class MigrationOps:
         started = time.monotonic()
         with self._ops.run(name_or_uuid, Task.MIGRATING, allowed, verb) as op:
             self._refuse_unmovable(op, dest)
-            arrival = self._arrival(op)
-            dest.receive(arrival)
-            fault_point("migrate.prepared")
+            dest.receive(self._arrival(op))
+            forced, downtime = None, 0
             try:
+                fault_point("migrate.prepared")
                 request = self._request(op, dest, live, address, postcopy)
                 request = dataclasses.replace(request, bandwidth_mib=bandwidth_mib)
                 forced, downtime = self._move(op, dest, request, timeout, force_after, progress)
             except BaseException:
-                dest.abandon_incoming(op.uuid)
-                raise
+                if self._ctx.domains.exists(op.uuid):  # the guest is still here
+                    with contextlib.suppress(ZcomputeError):  # else: the other's recovery
+                        dest.abandon_incoming(op.uuid)
+                    raise
+                LOG.warning("instance %s moved although its migration failed", op.uuid)
             fault_point("migrate.moved")
             state = self._arrived_state(op, dest, forced)
             moved = dest.finish_incoming(op.uuid, state)

@@ -143,7 +143,8 @@ class Recovery:
                 LOG.warning("instance %s: after the failed %s: %s", inst.name, task.value, done)
         except ZcomputeError as err:
             LOG.error("instance %s: could not undo the failed %s: %s", uuid, task.value, err)
-            return task not in _RESCUE_TASKS
+            # a half-removed migrated guest keeps its task: the next command finishes it
+            return task not in _RESCUE_TASKS and task is not Task.MIGRATING
         return True
 
     def _partial_work(
@@ -151,6 +152,9 @@ class Recovery:
     ) -> list[str]:
         """Undo what ``task`` left half-done; ``touched``: the devices it changed (None after
         a kill, when nobody knows: then every device is checked)."""
+        if task is Task.MIGRATING and not self._ctx.domains.exists(inst.uuid):
+            self.remove_guest(inst)  # it moved before the failure: only leftovers are here
+            return ["the guest had moved to the other host: its files and record here removed"]
         if task is Task.SNAPSHOTTING:
             return [
                 *Quiescer(self._ctx).thaw_after_interrupted_snapshot(inst),
