@@ -20,15 +20,18 @@ from zcompute.driver._api import Capabilities, ComputeAPI
 from zcompute.driver._devicetags import TaggedDevice
 from zcompute.driver._driver import ComputeDriver
 from zcompute.driver._host import recorded_kvm_probe
+from zcompute.driver._incoming import Arrival
+from zcompute.driver._migrate import MigrationResult, MigrationTarget
 from zcompute.driver._power import HostBootReport
 from zcompute.driver._reports import HostReport, InstanceInfo
 from zcompute.driver._serial import SerialConsole
 from zcompute.model import KERNEL_ID_PROPERTY
 from zcompute.plan import DiskPlan, GuestPlan, HostView, NicPlan, PlanRequest, make_plan
-from zcompute.virt import ConsoleClosed, ConsoleStream, LifecycleEvent
+from zcompute.virt import ConsoleClosed, ConsoleStream, LifecycleEvent, MigrationProgress
 
 __all__ = [
     "KERNEL_ID_PROPERTY",
+    "Arrival",
     "Capabilities",
     "ComputeAPI",
     "ComputeDriver",
@@ -42,6 +45,9 @@ __all__ = [
     "HostView",
     "InstanceInfo",
     "LifecycleEvent",
+    "MigrationProgress",
+    "MigrationResult",
+    "MigrationTarget",
     "NicPlan",
     "PlanRequest",
     "SerialConsole",

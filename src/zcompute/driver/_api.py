@@ -22,7 +22,7 @@ from zcompute.configdrive import ConfigDrive
 from zcompute.driver._agent import GuestAgentInfo
 from zcompute.driver._devicetags import TaggedDevice
 from zcompute.driver._incoming import Arrival
-from zcompute.driver._migrate import MigrationResult
+from zcompute.driver._migrate import MigrationResult, MigrationTarget
 from zcompute.driver._power import HostBootReport
 from zcompute.driver._recovery import RepairReport
 from zcompute.driver._reports import HostReport, InstanceInfo
@@ -185,6 +185,18 @@ class ComputeAPI(Protocol):
         postcopy: bool = ...,
         bandwidth_mib: int = ...,
     ) -> MigrationResult: ...
+    def move_out(
+        self,
+        name_or_uuid: str,
+        target: MigrationTarget,
+        *,
+        timeout: float = ...,
+        force_after: float | None = ...,
+        progress: Callable[[MigrationProgress], None] | None = ...,
+        postcopy: bool = ...,
+        bandwidth_mib: int = ...,
+    ) -> tuple[InstanceState, str | None, int]: ...
+    def migration_arrival(self, name_or_uuid: str) -> Arrival: ...
     def abort_migration(self, name_or_uuid: str) -> None: ...
     def force_migration(self, name_or_uuid: str) -> str: ...
     def receive(self, arrival: Arrival, *, managed_by: str | None = ...) -> Path: ...

@@ -36,7 +36,12 @@ from zcompute.driver._guests import Guests
 from zcompute.driver._hostops import HostOps
 from zcompute.driver._incoming import Arrival, IncomingOps
 from zcompute.driver._iscsi import IscsiVolumeOps
-from zcompute.driver._migrate import DEFAULT_MIGRATION_TIMEOUT, MigrationOps, MigrationResult
+from zcompute.driver._migrate import (
+    DEFAULT_MIGRATION_TIMEOUT,
+    MigrationOps,
+    MigrationResult,
+    MigrationTarget,
+)
 from zcompute.driver._operations import Operations
 from zcompute.driver._power import DEFAULT_SHUTDOWN_TIMEOUT, HostBootReport, PowerOps
 from zcompute.driver._queries import Queries
@@ -406,6 +411,32 @@ class ComputeDriver(VolumeOperations):
             postcopy=postcopy,
             bandwidth_mib=bandwidth_mib,
         )
+
+    @operation("live-migration")
+    def move_out(
+        self,
+        name_or_uuid: str,
+        target: MigrationTarget,
+        *,
+        timeout: float = DEFAULT_MIGRATION_TIMEOUT,
+        force_after: float | None = None,
+        progress: Callable[[MigrationProgress], None] | None = None,
+        postcopy: bool = False,
+        bandwidth_mib: int = 0,
+    ) -> tuple[InstanceState, str | None, int]:
+        return self._migration.move_out(
+            name_or_uuid,
+            target,
+            timeout=timeout,
+            force_after=force_after,
+            progress=progress,
+            postcopy=postcopy,
+            bandwidth_mib=bandwidth_mib,
+        )
+
+    @operation("live-migration")
+    def migration_arrival(self, name_or_uuid: str) -> Arrival:
+        return self._migration.arrival(name_or_uuid)
 
     @operation("live-migration")
     def abort_migration(self, name_or_uuid: str) -> None:

@@ -24,6 +24,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zcompute._faults import fault_point
@@ -39,12 +40,19 @@ from zcompute.driver._state import ACTIVE, ANY_STOPPED
 from zcompute.errors import InvalidInput, InvalidState, Timeout, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task, validate_timeout
 from zcompute.plan import EPHEMERAL_DISK, SWAP_DISK
-from zcompute.virt import MigrationProgress, MigrationRequest, Migrations, PowerState
+from zcompute.virt import (
+    Domains,
+    Hypervisor,
+    MigrationProgress,
+    MigrationRequest,
+    Migrations,
+    PowerState,
+)
 
 if TYPE_CHECKING:
     from zcompute.driver._driver import ComputeDriver
 
-__all__ = ["DEFAULT_MIGRATION_TIMEOUT", "MigrationOps", "MigrationResult"]
+__all__ = ["DEFAULT_MIGRATION_TIMEOUT", "MigrationOps", "MigrationResult", "MigrationTarget"]
 
 LOG = logging.getLogger("zcompute.driver")
 DEFAULT_MIGRATION_TIMEOUT = 1800.0
@@ -52,6 +60,17 @@ _POLL = 0.25  # seconds between progress reports
 _OWN_DISKS = (ROOT_DISK, EPHEMERAL_DISK, SWAP_DISK)
 
 Progress = Callable[[MigrationProgress], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class MigrationTarget:
+    """Where a guest migrates to: the other host's libvirt URI, the folders its zcompute
+    keeps guests and images in, and its address for the migration stream."""
+
+    uri: str
+    instances_dir: Path
+    images_dir: Path
+    address: str = "127.0.0.1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,41 +114,54 @@ class MigrationOps:
         destination's address for the migration stream; ``postcopy``: forcing may switch to
         post-copy (QEMU needs userfaultfd on the destination), else it pauses the guest;
         ``bandwidth_mib``: a limit in MiB/s for the migration stream (0: none)."""
-        validate_timeout(timeout)
-        if force_after is not None:
-            validate_timeout(force_after)
-        if (
-            isinstance(bandwidth_mib, bool)
-            or not isinstance(bandwidth_mib, int)
-            or bandwidth_mib < 0
-        ):
-            raise InvalidInput(
-                "bandwidth_mib", f"invalid {bandwidth_mib!r}", "MiB/s >= 0 (0: none)"
-            )
-        allowed = ACTIVE if live else ANY_STOPPED
-        verb = "live-migrate" if live else "migrate"
+        _check_how(timeout, force_after, bandwidth_mib)
+        target = MigrationTarget(
+            dest.config.uri, dest.instances_dir, dest.images.images_dir, address
+        )
+        how = _How(live, timeout, force_after, progress, postcopy, bandwidth_mib)
         started = time.monotonic()
-        with self._ops.run(name_or_uuid, Task.MIGRATING, allowed, verb) as op:
-            self._refuse_unmovable(op, dest)
+        with self._ops.run(name_or_uuid, Task.MIGRATING, how.allowed, how.verb) as op:
+            self._refuse_unmovable(op, target)
             dest.receive(self._arrival(op))
-            forced, downtime = None, 0
-            try:
-                fault_point("migrate.prepared")
-                request = self._request(op, dest, live, address, postcopy)
-                request = dataclasses.replace(request, bandwidth_mib=bandwidth_mib)
-                forced, downtime = self._move(op, dest, request, timeout, force_after, progress)
-            except BaseException:
-                if self._ctx.domains.exists(op.uuid):  # the guest is still here
-                    with contextlib.suppress(ZcomputeError):  # else: the other's recovery
-                        dest.abandon_incoming(op.uuid)
-                    raise
-                LOG.warning("instance %s moved although its migration failed", op.uuid)
-            fault_point("migrate.moved")
-            state = self._arrived_state(op, dest, forced)
+
+            def copy_offline() -> None:
+                self._copy_offline(op, dest)
+
+            state, forced, downtime = self._out(
+                op, target, how, copy_offline, lambda: dest.abandon_incoming(op.uuid)
+            )
             moved = dest.finish_incoming(op.uuid, state)
             fault_point("migrate.finished")
             self._recovery.remove_guest(op.instance)  # its domain is gone: files, record, ...
         return MigrationResult(moved, time.monotonic() - started, downtime, forced)
+
+    def move_out(
+        self,
+        name_or_uuid: str,
+        target: MigrationTarget,
+        *,
+        timeout: float = DEFAULT_MIGRATION_TIMEOUT,
+        force_after: float | None = None,
+        progress: Progress | None = None,
+        postcopy: bool = False,
+        bandwidth_mib: int = 0,
+    ) -> tuple[InstanceState, str | None, int]:
+        """The source's part of a live migration whose destination another process prepared
+        (:meth:`arrival` there, with :meth:`~._incoming.IncomingOps.prepare`) and finishes:
+        Nova's steps. Returns the guest's state there, how it was forced, its downtime. The
+        record here stays until :meth:`~zcompute.driver.ComputeDriver.destroy` removes what
+        is left of the guest (its domain is gone)."""
+        _check_how(timeout, force_after, bandwidth_mib)
+        how = _How(True, timeout, force_after, progress, postcopy, bandwidth_mib)
+        with self._ops.run(name_or_uuid, Task.MIGRATING, how.allowed, how.verb) as op:
+            self._refuse_unmovable(op, target)
+            return self._out(op, target, how, None, None)
+
+    def arrival(self, name_or_uuid: str) -> Arrival:
+        """What the destination needs to receive the guest (see :class:`Arrival`)."""
+        inst = self._ctx.db.get_instance(name_or_uuid)
+        with self._ctx.locks.hold(inst.name, inst.uuid):
+            return self._arrival_of(inst)
 
     def abort(self, name_or_uuid: str) -> None:
         """Cancel the migration of the guest that another process runs; the guest stays."""
@@ -147,9 +179,9 @@ class MigrationOps:
 
     # -- the steps ------------------------------------------------------------------------
 
-    def _refuse_unmovable(self, op: Operation, dest: ComputeDriver) -> None:
+    def _refuse_unmovable(self, op: Operation, target: MigrationTarget) -> None:
         inst = op.instance
-        if dest.config.data_dir == self._ctx.config.data_dir:
+        if target.instances_dir == self._ctx.instances_dir:
             raise InvalidInput("dest", "is this host (the same data directory)", "another host")
         if kept_state(self._ctx, inst.uuid) is not None:
             raise InvalidState(f"{inst.name} has a resize to confirm or revert first")
@@ -163,64 +195,89 @@ class MigrationOps:
             raise InvalidState(f"{inst.name}'s console listens on a TCP port of this host")
 
     def _arrival(self, op: Operation) -> Arrival:
-        inst = self._ctx.db.get_instance(op.uuid)
-        folder = self._ctx.instances_dir / op.uuid
+        return self._arrival_of(self._ctx.db.get_instance(op.uuid))
+
+    def _arrival_of(self, inst: Instance) -> Arrival:
+        folder = self._ctx.instances_dir / inst.uuid
         files = {n: (folder / n).read_bytes() for n in SENT_FILES if (folder / n).is_file()}
         boot_image = self._guests.boot_image_for(inst.image)  # the kernel a disk image names
-        connections = self._ctx.db.volume_connections(op.uuid)
+        connections = self._ctx.db.volume_connections(inst.uuid)
         return Arrival(inst, boot_image, files, connections)
 
+    def _out(
+        self,
+        op: Operation,
+        target: MigrationTarget,
+        how: _How,
+        copy_offline: Callable[[], None] | None,
+        abandon: Callable[[], object] | None,
+    ) -> tuple[InstanceState, str | None, int]:
+        """Move the guest to the prepared destination; a failure while it is still here
+        abandons the destination's side, one after it left is not one (it is there)."""
+        there = Hypervisor(target.uri)
+        try:
+            forced, downtime = None, 0
+            try:
+                fault_point("migrate.prepared")
+                request = self._request(op, target, how, copy_offline)
+                forced, downtime = self._move(op, there, request, how)
+            except BaseException:
+                if self._ctx.domains.exists(op.uuid):  # the guest is still here
+                    if abandon is not None:
+                        with contextlib.suppress(ZcomputeError):  # else: the other's recovery
+                            abandon()
+                    raise
+                LOG.warning("instance %s moved although its migration failed", op.uuid)
+            fault_point("migrate.moved")
+            return self._arrived_state(op, Domains(there), forced), forced, downtime
+        finally:
+            there.close()
+
     def _request(
-        self, op: Operation, dest: ComputeDriver, live: bool, address: str, postcopy: bool
+        self,
+        op: Operation,
+        target: MigrationTarget,
+        how: _How,
+        copy_offline: Callable[[], None] | None,
     ) -> MigrationRequest:
-        persist = self._xml_for(op, dest, inactive=True)
-        if not live:
-            self._copy_offline(op, dest)
-            return MigrationRequest(persist, persist, address, live=False)
+        persist = self._xml_for(op, target, inactive=True)
+        if not how.live:
+            if copy_offline is None:
+                raise InvalidInput(
+                    "live", "an offline move needs the destination's disks", ["True"]
+                )
+            copy_offline()
+            return MigrationRequest(persist, persist, target.address, live=False)
         return MigrationRequest(
-            dest_xml=self._xml_for(op, dest, inactive=False),
+            dest_xml=self._xml_for(op, target, inactive=False),
             persist_xml=persist,
-            address=address,
+            address=target.address,
             copy_disks=self._own_disk_targets(op),
-            postcopy=postcopy,
+            postcopy=how.postcopy,
+            bandwidth_mib=how.bandwidth_mib,
         )
 
     def _move(
-        self,
-        op: Operation,
-        dest: ComputeDriver,
-        request: MigrationRequest,
-        timeout: float,
-        force_after: float | None,
-        progress: Progress | None,
+        self, op: Operation, there: Hypervisor, request: MigrationRequest, how: _How
     ) -> tuple[str | None, int]:
         """Run libvirt's migration, watching it; returns how it was forced and its downtime."""
         failure: list[BaseException] = []
 
         def run() -> None:
             try:
-                self._migrations.migrate(op.uuid, dest.hv, request)
+                self._migrations.migrate(op.uuid, there, request)
             except BaseException as err:
                 failure.append(err)
 
         worker = threading.Thread(target=run, name=f"migrate-{op.uuid}", daemon=True)
         worker.start()
-        forced = self._watch(op.uuid, worker, timeout, force_after, progress, request.postcopy)
+        forced = self._watch(op.uuid, worker, how)
         worker.join()
         if failure:
             raise failure[0]
-        last = self._completed_downtime(op.uuid, dest)
-        return forced, last
+        return forced, self._completed_downtime(op.uuid, there)
 
-    def _watch(
-        self,
-        uuid: str,
-        worker: threading.Thread,
-        timeout: float,
-        force_after: float | None,
-        progress: Progress | None,
-        postcopy: bool,
-    ) -> str | None:
+    def _watch(self, uuid: str, worker: threading.Thread, how: _How) -> str | None:
         started = time.monotonic()
         forced = None
         while worker.is_alive():
@@ -228,16 +285,16 @@ class MigrationOps:
             elapsed = time.monotonic() - started
             if not worker.is_alive():
                 break
-            if elapsed > timeout:
+            if elapsed > how.timeout:
                 self._migrations.abort(uuid)
                 worker.join()
-                raise Timeout(f"the migration of {uuid} did not complete in {timeout:.0f} s")
-            if force_after is not None and forced is None and elapsed > force_after:
-                forced = self._force(uuid, postcopy)
-            if progress is not None:
+                raise Timeout(f"the migration of {uuid} did not complete in {how.timeout:.0f} s")
+            if how.force_after is not None and forced is None and elapsed > how.force_after:
+                forced = self._force(uuid, how.postcopy)
+            if how.progress is not None:
                 found = self._migrations.progress(uuid)
                 if found is not None:
-                    progress(found)
+                    how.progress(found)
         return forced
 
     def _force(self, uuid: str, postcopy: bool) -> str:
@@ -253,28 +310,26 @@ class MigrationOps:
             self._migrations.unthrottle(uuid)
         return "paused"
 
-    def _completed_downtime(self, uuid: str, dest: ComputeDriver) -> int:
+    def _completed_downtime(self, uuid: str, there: Hypervisor) -> int:
         try:
-            done = Migrations(dest.hv).progress(uuid, completed=True)
+            done = Migrations(there).progress(uuid, completed=True)
         except Exception:
             return 0
         return 0 if done is None else done.downtime_ms
 
-    def _arrived_state(
-        self, op: Operation, dest: ComputeDriver, forced: str | None
-    ) -> InstanceState:
+    def _arrived_state(self, op: Operation, there: Domains, forced: str | None) -> InstanceState:
         """The guest's state on the destination; one paused only to complete the migration
         runs again. Past the move nothing may fail: the guest is the destination's."""
         if op.state not in ACTIVE:
             return InstanceState.SHUTOFF
         try:
-            state = dest.domains.state(op.uuid)
+            state = there.state(op.uuid)
             if (
                 state is PowerState.PAUSED
                 and forced == "paused"
                 and op.state is InstanceState.RUNNING
             ):
-                dest.domains.resume(op.uuid)
+                there.resume(op.uuid)
                 state = PowerState.RUNNING
         except ZcomputeError as err:
             LOG.warning("instance %s: state after its migration unknown: %s", op.uuid, err)
@@ -303,13 +358,41 @@ class MigrationOps:
                 shutil.copyfile(here / name, there / name)
         fault_point("migrate.copied")
 
-    def _xml_for(self, op: Operation, dest: ComputeDriver, *, inactive: bool) -> str:
+    def _xml_for(self, op: Operation, target: MigrationTarget, *, inactive: bool) -> str:
         """The domain as the source has it, with the paths that are the destination's."""
         xml = self._migrations.domain_xml(op.uuid, inactive=inactive)
-        moves = {str(self._ctx.instances_dir / op.uuid): str(dest.instances_dir / op.uuid)}
+        moves = {str(self._ctx.instances_dir / op.uuid): str(target.instances_dir / op.uuid)}
         for image in (op.instance.image,):
             if image.path is not None:
-                moves[str(image.path.parent)] = str(dest.images.images_dir / image.id)
+                moves[str(image.path.parent)] = str(target.images_dir / image.id)
         for old, new in moves.items():
             xml = xml.replace(f"{old}/", f"{new}/")
         return xml
+
+
+@dataclasses.dataclass(frozen=True)
+class _How:
+    """How a migration runs (checked by :func:`_check_how`)."""
+
+    live: bool
+    timeout: float
+    force_after: float | None
+    progress: Progress | None
+    postcopy: bool
+    bandwidth_mib: int
+
+    @property
+    def allowed(self) -> frozenset[InstanceState]:
+        return frozenset(ACTIVE if self.live else ANY_STOPPED)
+
+    @property
+    def verb(self) -> str:
+        return "live-migrate" if self.live else "migrate"
+
+
+def _check_how(timeout: float, force_after: float | None, bandwidth_mib: int) -> None:
+    validate_timeout(timeout)
+    if force_after is not None:
+        validate_timeout(force_after)
+    if isinstance(bandwidth_mib, bool) or not isinstance(bandwidth_mib, int) or bandwidth_mib < 0:
+        raise InvalidInput("bandwidth_mib", f"invalid {bandwidth_mib!r}", "MiB/s >= 0 (0: none)")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from zcompute.arch import FEATURES, IMPLEMENTATION, PROFILES, ArchProfile, Claim, ImplState, Status
-from zcompute.driver import ComputeDriver
+from zcompute.driver import ComputeDriver, MigrationTarget
 from zcompute.driver._features import Binding, binding, host_operation, operation
 from zcompute.errors import FeatureUnsupported
 from zcompute.model import Image, Instance, NICSpec
@@ -150,6 +150,8 @@ CALLS: dict[str, Callable[[ComputeDriver, str, str], object]] = {
     "resize": lambda d, n, i: d.resize(n, FLAVOR.name),
     "migrate": lambda d, n, i: d.migrate(n, d),
     "abort_migration": lambda d, n, i: d.abort_migration(n),
+    "move_out": lambda d, n, i: d.move_out(n, MigrationTarget("x", Path("/x"), Path("/y"))),
+    "migration_arrival": lambda d, n, i: d.migration_arrival(n),
     "force_migration": lambda d, n, i: d.force_migration(n),
     "confirm_resize": lambda d, n, i: d.confirm_resize(n),
     "revert_resize": lambda d, n, i: d.revert_resize(n),
