@@ -12,8 +12,11 @@ A preparation whose process died is undone by recovery unless the guest runs her
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import functools
+import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,11 +30,12 @@ from zcompute.driver._recovery import Recovery
 from zcompute.driver._scratch import create_scratch_disks
 from zcompute.driver._undo import UndoStack
 from zcompute.driver._volumeconnect import connect_fc
-from zcompute.errors import Conflict, NotFound
+from zcompute.errors import Conflict, InvalidInput, NotFound
 from zcompute.model import Image, Instance, InstanceState, Task
 from zcompute.plan import CONFIG_DRIVE, CONSOLE_LOG, MANAGED_BY_KEY, boots_from_volume
+from zcompute.state import decode_image, decode_instance, encode_image, encode_instance
 
-__all__ = ["Arrival", "IncomingOps"]
+__all__ = ["Arrival", "IncomingOps", "arrival_from_json", "arrival_to_json"]
 
 #: The files of an instance folder a source sends along (the disks are copied by QEMU).
 SENT_FILES = (CONFIG_DRIVE, CONSOLE_LOG)
@@ -47,6 +51,34 @@ class Arrival:
     boot_image: Image | None = None
     files: Mapping[str, bytes] = dataclasses.field(default_factory=dict, repr=False)
     connections: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+
+def arrival_to_json(arrival: Arrival) -> str:
+    """``arrival`` as text another host's zcompute reads (:func:`arrival_from_json`)."""
+    return json.dumps(
+        {
+            "instance": encode_instance(arrival.instance),
+            "boot_image": None if arrival.boot_image is None else encode_image(arrival.boot_image),
+            "files": {n: base64.b64encode(data).decode() for n, data in arrival.files.items()},
+            "connections": {t: dict(c) for t, c in arrival.connections.items()},
+        }
+    )
+
+
+def arrival_from_json(text: str) -> Arrival:
+    """The arrival :func:`arrival_to_json` wrote; every record is checked again."""
+    try:
+        data = json.loads(text)
+        files = {str(n): base64.b64decode(v, validate=True) for n, v in data["files"].items()}
+        boot = data["boot_image"]
+        return Arrival(
+            decode_instance(data["instance"]),
+            None if boot is None else decode_image(boot),
+            {n: v for n, v in files.items() if n in SENT_FILES},
+            {str(t): dict(c) for t, c in data["connections"].items()},
+        )
+    except (KeyError, TypeError, ValueError, binascii.Error) as err:
+        raise InvalidInput("arrival", f"not a migrating guest's description: {err}") from None
 
 
 @map_os_errors  # as the driver's own methods did (see :mod:`._boundary`)

@@ -199,7 +199,7 @@ class MigrationOps:
 
     def _arrival_of(self, inst: Instance) -> Arrival:
         folder = self._ctx.instances_dir / inst.uuid
-        files = {n: (folder / n).read_bytes() for n in SENT_FILES if (folder / n).is_file()}
+        files = {n: _sent(folder / n) for n in SENT_FILES if (folder / n).is_file()}
         boot_image = self._guests.boot_image_for(inst.image)  # the kernel a disk image names
         connections = self._ctx.db.volume_connections(inst.uuid)
         return Arrival(inst, boot_image, files, connections)
@@ -396,3 +396,21 @@ def _check_how(timeout: float, force_after: float | None, bandwidth_mib: int) ->
         validate_timeout(force_after)
     if isinstance(bandwidth_mib, bool) or not isinstance(bandwidth_mib, int) or bandwidth_mib < 0:
         raise InvalidInput("bandwidth_mib", f"invalid {bandwidth_mib!r}", "MiB/s >= 0 (0: none)")
+
+
+_SENT_MAX = 4 << 20  # bytes of a file sent along; a longer console log keeps head and tail
+
+
+def _sent(path: Path) -> bytes:
+    """A small file of the folder as the destination gets it: a console log longer than
+    :data:`_SENT_MAX` keeps its first half (the earliest boot messages) and its last."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        if size <= _SENT_MAX:
+            return handle.read()
+        half = _SENT_MAX // 2
+        head = handle.read(half)
+        handle.seek(size - half)
+        tail = handle.read()
+    gap = f"\n[zcompute: {size - 2 * half} bytes of this log stayed on the source host]\n"
+    return head + gap.encode() + tail

@@ -42,6 +42,12 @@ _OPTS = [
         "architecture it runs, emulated ones included. Reported as COMPUTE_ARCH_* traits.",
     ),
     cfg.StrOpt(
+        "migration_inbound_uri",
+        help="The libvirt URI other compute hosts reach this host's libvirtd with when a guest "
+        "migrates here (default: [libvirt] connection_uri unless it is local, else "
+        "qemu+tcp://<my_ip>/system).",
+    ),
+    cfg.StrOpt(
         "console_form",
         choices=("console", "serial"),
         help="The SCLP console form on s390x (see zcompute's docs/s390x.md).",

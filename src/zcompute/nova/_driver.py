@@ -35,6 +35,7 @@ from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
 from zcompute.nova._imagecache import ImageCacheMethods
 from zcompute.nova._interfaces import InterfaceMethods
+from zcompute.nova._livemigrate import LiveMigrateMethods
 from zcompute.nova._migrate import MigrateMethods, reverting_here
 from zcompute.nova._power import PowerMethods
 from zcompute.nova._rescue import RescueMethods
@@ -63,6 +64,7 @@ _NODE_ID_FILE = "nova-compute-id"
 
 class ZComputeDriver(
     ImageCacheMethods,
+    LiveMigrateMethods,
     MigrateMethods,
     VolumeMethods,
     InterfaceMethods,
@@ -119,6 +121,7 @@ class ZComputeDriver(
         self._images.remove_staging_leftovers()
         self._events = EventBridge(self._owns, self.emit_event)
         zc.watch_lifecycle(self._events.on_lifecycle)
+        self.remember_inbound(config.uri)  # this service's settings, read once
 
     def cleanup_host(self, host: str) -> None:
         if self._events is not None:

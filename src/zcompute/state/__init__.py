@@ -14,7 +14,14 @@ visible on the next start (:meth:`StateDB.instances_with_task`)::
 
 from __future__ import annotations
 
-from zcompute.state._codec import flavor_from_json, flavor_to_json
+from zcompute.state._codec import (
+    decode_image,
+    decode_instance,
+    encode_image,
+    encode_instance,
+    flavor_from_json,
+    flavor_to_json,
+)
 from zcompute.state._db import UPDATABLE_FIELDS, InstanceSummary, StateDB
 from zcompute.state._owner import owner_alive, this_process
 from zcompute.state._reserve import RESERVE_BYTES, SpaceReserve
@@ -29,6 +36,10 @@ __all__ = [
     "SpaceReserve",
     "StateDB",
     "StateError",
+    "decode_image",
+    "decode_instance",
+    "encode_image",
+    "encode_instance",
     "flavor_from_json",
     "flavor_to_json",
     "owner_alive",

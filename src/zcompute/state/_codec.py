@@ -295,3 +295,41 @@ def _volume_source(source: Path | NetworkDiskSource) -> str | dict[str, Any]:
     if isinstance(source, NetworkDiskSource):
         return dataclasses.asdict(source)
     return str(source)
+
+
+def encode_instance(instance: Instance) -> dict[str, Any]:
+    """An instance with its image(s) and devices as one JSON-safe mapping (for another host's
+    zcompute: a migration); :func:`decode_instance` checks everything again."""
+    images = [image_row(instance.image)]
+    if instance.rescue is not None:
+        images.append(image_row(instance.rescue.image))
+    attached: list[BlockDeviceSpec | NICSpec] = [*instance.block_devices, *instance.nics]
+    devices = [attachment_row(d) for d in attached]
+    return {
+        "instance": instance_row(instance),
+        "images": images,
+        "devices": [{"kind": k, "target": t, "source": src} for k, t, src in devices],
+    }
+
+
+def decode_instance(data: Mapping[str, Any]) -> Instance:
+    """The instance :func:`encode_instance` described; InvalidInput naming a bad field."""
+    try:
+        row = data["instance"]
+        images = {i["id"]: image_from_row(i) for i in data["images"]}
+        rescue = images.get(row["rescue_image_id"]) if row.get("rescue_image_id") else None
+        return instance_from_row(row, images[row["image_id"]], data["devices"], rescue)
+    except (KeyError, TypeError, ValueError) as err:
+        raise InvalidInput("instance", f"an incomplete description: {err}") from None
+
+
+def encode_image(image: Image) -> dict[str, Any]:
+    """An image record as a JSON-safe mapping (:func:`decode_image` reads it back)."""
+    return image_row(image)
+
+
+def decode_image(data: Mapping[str, Any]) -> Image:
+    try:
+        return image_from_row(data)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError) as err:
+        raise InvalidInput("image", f"an incomplete description: {err}") from None

@@ -396,12 +396,13 @@ def _made_by_nova(dom: Any) -> bool:
     return True
 
 
-def remove_guests(prefix: str, data_root: Path) -> None:
-    """Remove what a test left on the host: its domains (by name prefix), their tap devices,
-    the libvirt secrets of its guests (their usage ids name the instance uuid) and its data
-    directories. A passing test leaves nothing; this is for one that failed."""
+def remove_guests(prefix: str, data_root: Path, uri: str = "qemu:///system") -> None:
+    """Remove what a test left on the host (``uri``: its libvirt): its domains (by name
+    prefix), their tap devices, the libvirt secrets of its guests (their usage ids name the
+    instance uuid) and its data directories. A passing test leaves nothing; this is for one
+    that failed."""
     uuids = {p.name for p in data_root.glob("*/instances/*")}
-    conn = libvirt.open("qemu:///system")
+    conn = libvirt.open(uri)
     try:
         for dom in conn.listAllDomains():
             if not dom.name().startswith(prefix):
