@@ -71,6 +71,8 @@ def build_domain(plan: GuestPlan) -> Domain:
         dom.features = features
     if plan.cpu.mode is not None:
         dom.cpu = Cpu(mode=plan.cpu.mode, model=plan.cpu.model)
+        if plan.cpu.fallback is not None:
+            dom.cpu.model_fallback = plan.cpu.fallback
     if plan.file_backed_memory:
         # as Nova's libvirt driver: a shared file mapping (the page cache backs it), allocated
         # when the guest starts, and its pages given back when it stops

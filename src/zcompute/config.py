@@ -100,6 +100,11 @@ class Config:
     ``file_backed_memory_mib`` (0: off), like Nova's ``[libvirt] file_backed_memory``: guests'
     memory is a shared file mapping in QEMU's ``memory_backing_dir`` (qemu.conf, by default
     ``/var/lib/libvirt/qemu/ram``), and this many MiB is the host's memory capacity for guests.
+    ``cpu_baseline_model`` (empty: off, KVM guests get host-model) pins the CPU model of KVM
+    guests for a fleet of mixed CPU generations, so that they can move to every host of it:
+    ``"z14"`` (a model an architecture's profile knows) or ``"s390x=z14,x86_64=Haswell-noTSX"``;
+    it is parsed and checked by the architecture layer. A guest gets it when it is defined
+    (spawn, hard reboot); TCG guests keep their emulated model.
     """
 
     uri: str = "qemu:///system"
@@ -116,6 +121,7 @@ class Config:
     guest_arches: str = ""
     serial_tcp: str = ""
     file_backed_memory_mib: int = 0
+    cpu_baseline_model: str = ""
 
     def __post_init__(self) -> None:
         if self.virt_type not in VIRT_TYPES:
@@ -124,7 +130,7 @@ class Config:
             raise ConfigError("console_form", f"unknown value {self.console_form!r}", CONSOLE_FORMS)
         if not self.uri:
             raise ConfigError("uri", "must not be empty")
-        for name in ("uri", "machine_types", "volume_dirs", "guest_arches"):
+        for name in ("uri", "machine_types", "volume_dirs", "guest_arches", "cpu_baseline_model"):
             if _CONTROL.search(getattr(self, name)):
                 raise ConfigError(name, "control characters are not allowed", "printable text")
         _check_data_dir(str(self.data_dir))

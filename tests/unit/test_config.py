@@ -134,3 +134,20 @@ def test_serial_tcp_comes_from_the_environment_and_files(tmp_path: Path) -> None
     assert load_config(config_file=conf, environ=env).serial_tcp_endpoints is None
     with pytest.raises(ConfigError, match=r"serial_tcp: invalid value 'x'"):
         load_config(config_file=conf, environ={"ZCOMPUTE_SERIAL_TCP": "x"})
+
+
+def test_cpu_baseline_model_comes_from_files_and_the_environment(tmp_path: Path) -> None:
+    assert Config().cpu_baseline_model == ""  # off: KVM guests get host-model
+    conf = tmp_path / "zcompute.toml"
+    conf.write_text('cpu_baseline_model = "z14"\n')
+    assert load_config(config_file=conf, environ={}).cpu_baseline_model == "z14"
+    env = {"ZCOMPUTE_CPU_BASELINE_MODEL": "s390x=gen15a,x86_64=Haswell-noTSX"}
+    config = load_config(config_file=conf, environ=env)
+    assert config.cpu_baseline_model == "s390x=gen15a,x86_64=Haswell-noTSX"
+    # Its models are the architecture layer's to check (zcompute.arch.parse_cpu_baselines);
+    # the configuration refuses what no setting may hold.
+    with pytest.raises(ConfigError, match=r"cpu_baseline_model: control characters"):
+        Config(cpu_baseline_model="z14\n")
+    conf.write_text("cpu_baseline_model = 14\n")
+    with pytest.raises(ConfigError, match=r"cpu_baseline_model: expected a string, got 14"):
+        load_config(config_file=conf, environ={})

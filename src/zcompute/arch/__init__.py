@@ -13,6 +13,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from zcompute.arch._baseline import baseline_model, parse_cpu_baselines
+from zcompute.arch._cpucompat import (
+    BASELINE_OPTION,
+    CpuCatalog,
+    CpuCompat,
+    CpuGeneration,
+    GuestCpu,
+    HostCpuFacts,
+)
 from zcompute.arch._guest import IMAGE_ARCH_PROPERTY, GuestPlatform, choose_guest, offered_arches
 from zcompute.arch._lint import LintFinding, domain_arch, parse_domain_xml
 from zcompute.arch._machine import (
@@ -91,6 +100,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARCHES",
+    "BASELINE_OPTION",
     "CLOUD_IMAGE_ARCHES",
     "DOMAIN_TYPES",
     "FEATURES",
@@ -107,11 +117,16 @@ __all__ = [
     "Claim",
     "ConsoleLayout",
     "ConsoleSpec",
+    "CpuCatalog",
+    "CpuCompat",
+    "CpuGeneration",
     "CpuSpec",
     "Feature",
     "GraphicsPlan",
+    "GuestCpu",
     "GuestDomainType",
     "GuestPlatform",
+    "HostCpuFacts",
     "ImplState",
     "Implementation",
     "InputSpec",
@@ -129,6 +144,7 @@ __all__ = [
     "SupportRow",
     "TestImageRecipe",
     "WatchdogSpec",
+    "baseline_model",
     "canonical_arch",
     "choose_guest",
     "choose_machine_type",
@@ -141,6 +157,7 @@ __all__ = [
     "nova_matrix",
     "offered_arches",
     "one_of",
+    "parse_cpu_baselines",
     "parse_domain_xml",
     "parse_machine_type_mapping",
     "recipe_for",
@@ -162,9 +179,11 @@ def cpu_for(
     domain_type: str,
     host_cpu_model: str | None = None,
     domcaps: DomainCapabilities | None = None,
+    *,
+    baseline: str | None = None,
 ) -> CpuSpec:
     """Shorthand for ``get_profile(arch).cpu_for(...)``."""
-    return get_profile(arch).cpu_for(domain_type, host_cpu_model, domcaps)
+    return get_profile(arch).cpu_for(domain_type, host_cpu_model, domcaps, baseline=baseline)
 
 
 def lint(domain: Any, arch: str | None = None) -> list[LintFinding]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from zcompute.arch._cpucompat import CpuCompat
 from zcompute.arch._featuresets import POWER_ONLY, X86_ONLY
 from zcompute.arch._profile import ArchProfile, ConsoleLayout, ConsoleSpec
 from zcompute.arch._support import Claim, Status
@@ -31,6 +32,14 @@ def _layout(log_path: str, form: str, virtlogd: bool) -> ConsoleLayout:
     )
     return ConsoleLayout(specs, ("console=hvc0", "console=ttyAMA0"), "/dev/hvc0")
 
+
+# KVM guests on Arm run host-passthrough only (libvirt has no usable host-model there), so a
+# running guest moves only to a host with the same CPU model, vendor and features; a baseline
+# cannot be pinned. libvirt's aarch64 capabilities may name no CPU model: then no running KVM
+# guest is moved (zcompute cannot tell the CPUs are the same).
+_CPU_COMPAT = CpuCompat(
+    baselines="none",
+)
 
 _SUPPORT = MappingProxyType(
     {
@@ -97,6 +106,7 @@ AARCH64 = ArchProfile(
     # libvirt has no usable host-model for Arm; under TCG cortex-a57 boots generic kernels.
     kvm_cpu_modes=("host-passthrough",),
     tcg_cpu_models=("cortex-a57", "max"),
+    cpu_compat=_CPU_COMPAT,
     uefi_loaders=(
         "/usr/share/AAVMF/AAVMF_CODE.fd",
         "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",

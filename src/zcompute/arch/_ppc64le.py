@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from zcompute.arch._cpucompat import CpuCatalog, CpuCompat, CpuGeneration
 from zcompute.arch._featuresets import ACPI, ARM_ONLY, X86_ONLY
 from zcompute.arch._profile import ArchProfile, ConsoleLayout, ConsoleSpec
 from zcompute.arch._support import Claim, Status
@@ -30,6 +31,16 @@ def _layout(log_path: str, form: str, virtlogd: bool) -> ConsoleLayout:
     )
     return ConsoleLayout(specs, ("console=hvc1", "console=hvc0"), "/dev/hvc1")
 
+
+# libvirt's POWER models (cpu_map/ppc64): a newer processor runs an older one's model in its
+# compatibility mode, so a guest moves to a host of its model's generation or newer; a
+# host-passthrough guest only to the same processor. Little-endian guests start at POWER8.
+_CPU_COMPAT = CpuCompat(
+    baselines="catalog",
+    catalog=CpuCatalog(
+        models=tuple(CpuGeneration(f"POWER{n}", n, 1, f"POWER{n}") for n in (8, 9, 10))
+    ),
+)
 
 _SUPPORT = MappingProxyType(
     {
@@ -60,7 +71,9 @@ _SUPPORT = MappingProxyType(
         "disk-rate-limit": Claim(COMPLETE),
         "file-backed-memory": Claim(PARTIAL, "a shared memory-backend-file; untested"),
         "boot-from-volume": Claim(PARTIAL, "as on x86_64; untested"),
-        "live-migration": Claim(COMPLETE),
+        "live-migration": Claim(
+            COMPLETE, "a KVM guest only to a host of its CPU model's POWER generation or newer"
+        ),
         "resize": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (POWER PEF is not modelled)"),
     }
@@ -98,6 +111,7 @@ PPC64LE = ArchProfile(
     sound=True,
     kvm_cpu_modes=("host-model", "host-passthrough"),
     tcg_cpu_models=("POWER9", "POWER8"),
+    cpu_compat=_CPU_COMPAT,
     fc_transport="scsi-scan",
     console_forms=MappingProxyType({"console": 0, "serial": 0}),
     console_layout=_layout,

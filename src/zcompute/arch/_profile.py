@@ -18,6 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
+from zcompute.arch._cpucompat import (
+    BASELINE_OPTION,
+    CpuCompat,
+    GuestCpu,
+    HostCpuFacts,
+    cpu_move_problem,
+)
 from zcompute.arch._lint import LintFinding, lint_domain
 from zcompute.arch._support import (
     FEATURE_KEYS,
@@ -28,11 +35,12 @@ from zcompute.arch._support import (
     feature,
 )
 from zcompute.arch._testimage import TestImageRecipe
-from zcompute.errors import FeatureUnsupported, InvalidInput
+from zcompute.errors import ConfigError, FeatureUnsupported, InvalidInput
 from zcompute.xml import (
     AddressType,
     CharType,
     ConsoleTarget,
+    CpuFallback,
     CpuMode,
     DiskBus,
     DiskDevice,
@@ -174,11 +182,13 @@ class GraphicsPlan:
 
 @dataclasses.dataclass(frozen=True)
 class CpuSpec:
-    """The ``<cpu>`` decision. ``mode`` None means: write no ``<cpu>``, QEMU's default applies."""
+    """The ``<cpu>`` decision. ``mode`` None means: write no ``<cpu>``, QEMU's default applies.
+    ``fallback`` ``forbid``: libvirt must not replace the model by a similar one."""
 
     mode: CpuMode | None
     model: str | None = None
     reason: str = ""
+    fallback: CpuFallback | None = None
 
 
 LayoutFn = Callable[[str, str, bool], ConsoleLayout]
@@ -234,6 +244,8 @@ class ArchProfile:
     uefi_loaders: tuple[str, ...] = ()
     # Whether a missing host CPU model may be derived from /proc/cpuinfo (IBM Z format).
     cpu_model_from_cpuinfo: bool = False
+    # The guest CPU across hosts: which hosts a guest may move to, which baselines may be pinned.
+    cpu_compat: CpuCompat
     # How Fibre Channel LUNs appear: "zfcp" (IBM Z FCP channels, unit_add) or "scsi-scan"
     # (PCI HBAs, SCSI host scan); None where FC volumes are not supported.
     fc_transport: str | None = None
@@ -408,15 +420,64 @@ class ArchProfile:
         domain_type: str,
         host_cpu_model: str | None = None,
         domcaps: DomainCapabilities | None = None,
+        *,
+        baseline: str | None = None,
     ) -> CpuSpec:
-        """The CPU: host-model/passthrough only under KVM; under TCG a model domcaps accepts."""
+        """The CPU: host-model/passthrough only under KVM; under TCG a model domcaps accepts.
+
+        ``baseline`` (the model ``cpu_baseline_model`` pins for this architecture, see
+        :meth:`cpu_baseline`) replaces host-model for KVM guests, so that they can move to any
+        host of the fleet; a TCG guest keeps its emulated model. A baseline this host cannot
+        run is a ConfigError naming the option.
+        """
         if domain_type not in DOMAIN_TYPES:
             raise InvalidInput("domain type", f"unknown type {domain_type!r}", DOMAIN_TYPES)
         if domain_type == "kvm":
+            if baseline is not None:
+                return self._baseline_cpu(baseline, host_cpu_model, domcaps)
             kvm = self._kvm_cpu(host_cpu_model, domcaps)
             if kvm is not None:
                 return kvm
         return self._tcg_cpu(domcaps)
+
+    def cpu_baseline(self, model: str, where: str = "value") -> str:
+        """How a configured baseline ``model`` is written for this architecture (aliases
+        resolved, QEMU's spelling); ConfigError naming the option for a model it cannot take."""
+        return self.cpu_compat.baseline(self.arch, model, where)
+
+    def migration_cpu_problem(
+        self, guest: GuestCpu, source: HostCpuFacts, dest: HostCpuFacts
+    ) -> str | None:
+        """Why ``guest``, running on ``source``, must not move to ``dest``'s CPU: one line naming
+        the guest's CPU model, the destination's and what to do; None when it may move.
+        TCG guests always may (their CPU is emulated); see :mod:`zcompute.arch._cpucompat`."""
+        return cpu_move_problem(self.arch, self.cpu_compat, guest, source, dest)
+
+    def _baseline_cpu(
+        self, baseline: str, host_model: str | None, domcaps: DomainCapabilities | None
+    ) -> CpuSpec:
+        usable = None if domcaps is None else _usable(domcaps, baseline)
+        if usable == "no":
+            raise ConfigError(
+                BASELINE_OPTION,
+                f"this host cannot run {self.arch} CPU model {baseline} (libvirt marks it not "
+                "usable here); pin one every host of the fleet runs",
+                domcaps.cpu.usable_models if domcaps is not None else None,
+            )
+        mine, here = self.cpu_compat.generation(baseline), self.cpu_compat.generation(host_model)
+        if mine is not None and here is not None and mine.generation > here.generation:
+            raise ConfigError(
+                BASELINE_OPTION,
+                f"{baseline} ({mine.label}) is newer than this host's CPU {host_model} "
+                f"({here.label}): guests could not start here; pin one every host runs",
+            )
+        # forbid: a fleet's baseline is that model or nothing, never a similar one
+        return CpuSpec(
+            "custom",
+            baseline,
+            reason=f"KVM: the fleet's baseline ({BASELINE_OPTION})",
+            fallback="forbid",
+        )
 
     def _kvm_cpu(
         self, host_model: str | None, domcaps: DomainCapabilities | None

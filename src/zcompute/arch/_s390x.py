@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from zcompute.arch._cpucompat import CpuCatalog, CpuCompat, CpuGeneration
 from zcompute.arch._featuresets import ACPI, ARM_ONLY, POWER_ONLY, X86_ONLY
 from zcompute.arch._profile import ArchProfile, ConsoleLayout, ConsoleSpec
 from zcompute.arch._support import Claim, Status
@@ -46,6 +47,44 @@ def _layout(log_path: str, form: str, virtlogd: bool) -> ConsoleLayout:
         )
     return ConsoleLayout(specs, _KERNEL_ARGS, _INTERACTIVE_DEVICE)
 
+
+# QEMU's IBM Z CPU models in release order (target/s390x/cpu_models.c: name, generation, GA
+# level). A newer generation runs the models of older ones; the machine (its /proc/cpuinfo
+# machine type) is the hardware of its generation (8561 -> z15 -> gen15a, facts file).
+_GENERATION_NAMES = MappingProxyType(
+    {7: "z900", 8: "z990", 9: "z9", 10: "z10", 11: "z196", 12: "zEC12", 13: "z13", 14: "z14",
+     15: "z15", 16: "z16", 17: "z17"}
+)  # fmt: skip
+_QEMU_MODELS = (
+    ("z900", 7, 1), ("z900.2", 7, 2), ("z900.3", 7, 3), ("z800", 7, 3),
+    ("z990", 8, 1), ("z990.2", 8, 2), ("z990.3", 8, 3), ("z890", 8, 3), ("z990.4", 8, 4),
+    ("z890.2", 8, 4), ("z990.5", 8, 5), ("z890.3", 8, 5),
+    ("z9EC", 9, 1), ("z9EC.2", 9, 2), ("z9BC", 9, 2), ("z9EC.3", 9, 3), ("z9BC.2", 9, 3),
+    ("z10EC", 10, 1), ("z10EC.2", 10, 2), ("z10BC", 10, 2), ("z10EC.3", 10, 3), ("z10BC.2", 10, 3),
+    ("z196", 11, 1), ("z196.2", 11, 2), ("z114", 11, 2),
+    ("zEC12", 12, 1), ("zEC12.2", 12, 2), ("zBC12", 12, 2),
+    ("z13", 13, 1), ("z13.2", 13, 2), ("z13s", 13, 2),
+    ("z14", 14, 1), ("z14.2", 14, 2), ("z14ZR1", 14, 1),
+    ("gen15a", 15, 1), ("gen15b", 15, 1),
+    ("gen16a", 16, 1), ("gen16b", 16, 1),
+    ("gen17a", 17, 1), ("gen17b", 17, 1),
+)  # fmt: skip
+_CPU_CATALOG = CpuCatalog(
+    models=tuple(CpuGeneration(n, g, ga, _GENERATION_NAMES[g]) for n, g, ga in _QEMU_MODELS),
+    # From z15 on QEMU names models genNNa/b; operators say z15, z16, z17 (the flagship model).
+    aliases=MappingProxyType({"z15": "gen15a", "z16": "gen16a", "z17": "gen17a"}),
+    # QEMU registers NAME and NAME-base (the static model); "-full" names only a feature set.
+    variants=("-base",),
+    tolerated=("-full",),
+)
+# A KVM guest moves only to a host whose generation is its CPU model's or newer (host-model: the
+# model of the host it started on, as libvirt expands it in the live XML), host-passthrough only
+# to the same model; cpu_baseline_model (e.g. z14) pins an older model for a mixed fleet. Within
+# one generation (GA levels, gen16a/gen16b) QEMU on the destination makes the final check.
+_CPU_COMPAT = CpuCompat(
+    baselines="catalog",
+    catalog=_CPU_CATALOG,
+)
 
 _SUPPORT = MappingProxyType(
     {
@@ -90,7 +129,11 @@ _SUPPORT = MappingProxyType(
         "boot-from-volume": Claim(
             COMPLETE, "IPL from the virtio-blk-ccw root volume (or its kernel); FC via zFCP"
         ),
-        "live-migration": Claim(COMPLETE, "not for Secure Execution guests"),
+        "live-migration": Claim(
+            COMPLETE,
+            "not for Secure Execution guests; a KVM guest only to a host of its CPU model's "
+            "generation or newer (cpu_baseline_model pins an older model for a mixed fleet)",
+        ),
         "resize": Claim(COMPLETE, "vCPUs and memory as the new flavor; virtio-blk disks grow"),
         "secure-execution": Claim(
             PARTIAL,
@@ -132,6 +175,7 @@ S390X = ArchProfile(
     kvm_cpu_modes=("host-model", "host-passthrough"),
     tcg_cpu_models=("qemu", "max"),
     cpu_model_from_cpuinfo=True,
+    cpu_compat=_CPU_COMPAT,
     fc_transport="zfcp",
     console_forms=MappingProxyType({"console": 0, "serial": 3_010_000}),
     console_layout=_layout,

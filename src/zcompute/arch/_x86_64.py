@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from zcompute.arch._cpucompat import CpuCompat
 from zcompute.arch._featuresets import ARM_ONLY, POWER_ONLY
 from zcompute.arch._profile import ArchProfile, ConsoleLayout, ConsoleSpec
 from zcompute.arch._support import Claim, Status
@@ -33,6 +34,15 @@ def _layout(log_path: str, form: str, virtlogd: bool) -> ConsoleLayout:
     )
     return ConsoleLayout(specs, ("console=ttyS1", "console=ttyS0"), "/dev/ttyS1")
 
+
+# x86 CPU models have no order zcompute could trust (vendors, microcode, feature flags), so a
+# guest's named model (host-model: the source host's, as libvirt expands it) must be one the
+# destination offers: its domain capabilities list it usable, or (without them) it is the
+# destination's own CPU model. The features host-model adds to the model are libvirt's to
+# check when the guest arrives (it refuses a host CPU without them, before anything moves).
+_CPU_COMPAT = CpuCompat(
+    baselines="any",
+)
 
 _SUPPORT = MappingProxyType(
     {
@@ -66,7 +76,11 @@ _SUPPORT = MappingProxyType(
         "disk-rate-limit": Claim(COMPLETE),
         "file-backed-memory": Claim(COMPLETE),
         "boot-from-volume": Claim(COMPLETE),
-        "live-migration": Claim(COMPLETE),
+        "live-migration": Claim(
+            COMPLETE,
+            "a KVM guest only to a host offering its CPU model (cpu_baseline_model pins one "
+            "for a mixed fleet)",
+        ),
         "resize": Claim(COMPLETE),
         "secure-execution": Claim(MISSING, "IBM Z only (AMD SEV / Intel TDX are not modelled)"),
     }
@@ -110,6 +124,7 @@ X86_64 = ArchProfile(
     sound=True,
     kvm_cpu_modes=("host-model", "host-passthrough"),
     tcg_cpu_models=("qemu64", "max"),
+    cpu_compat=_CPU_COMPAT,
     uefi_loaders=("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/edk2/ovmf/OVMF_CODE.fd"),
     fc_transport="scsi-scan",
     console_forms=MappingProxyType({"console": 0, "serial": 0}),

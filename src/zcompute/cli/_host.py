@@ -131,7 +131,9 @@ def host_show(
             model = dataclasses.replace(
                 model, domain_capabilities=model.domain_capabilities + tuple(extra)
             )
-    conclusions = conclude(model, app.config.virt_type, app.config.machine_types)
+    conclusions = conclude(
+        model, app.config.virt_type, app.config.machine_types, app.config.cpu_baseline_model
+    )
     policy = VolumePolicy(parse_volume_dirs(app.config.volume_dirs), app.config.data_dir)
     if as_json:
         report = model.to_dict()

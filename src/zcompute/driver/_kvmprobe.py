@@ -65,8 +65,11 @@ def probe_kvm(ctx: DriverContext, guests: Guests) -> KvmProbe:
         virt_type="kvm",
     )
     host = dataclasses.replace(ctx.host, kvm_usable=True)
+    # KVM itself is the question, with the host's own CPU: a baseline the operator pinned (and
+    # may have got wrong) must not make the recorded answer "no KVM".
+    config = dataclasses.replace(ctx.config, cpu_baseline_model="")
     try:
-        plan = make_plan(request, ctx.config, host)
+        plan = make_plan(request, config, host)
         guests.prepare_guest_files(workdir, plan)  # the folder, kernel and initrd copies
         ctx.domains.create_transient(build_domain_xml(plan))
         return _watch(ctx, uuid, Path(plan.console_log))

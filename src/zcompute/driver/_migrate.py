@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from zcompute._faults import fault_point
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import ROOT_DISK, DriverContext
+from zcompute.driver._cpucompat import cpu_move_problem
 from zcompute.driver._guests import Guests
 from zcompute.driver._incoming import SENT_FILES, Arrival
 from zcompute.driver._operations import Operation, Operations
@@ -193,6 +194,9 @@ class MigrationOps:
             )
         if inst.serial_port is not None:
             raise InvalidState(f"{inst.name}'s console listens on a TCP port of this host")
+        cpu_problem = cpu_move_problem(self._ctx, op, target.uri)  # the profile's CPU rule
+        if cpu_problem is not None:
+            raise InvalidState(f"{inst.name} cannot move: {cpu_problem}; nothing changed")
 
     def _arrival(self, op: Operation) -> Arrival:
         return self._arrival_of(self._ctx.db.get_instance(op.uuid))

@@ -5,7 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from zcompute.arch import PROFILES, choose_guest, explain_machine_type, parse_machine_type_mapping
+from zcompute.arch import (
+    PROFILES,
+    choose_guest,
+    explain_machine_type,
+    parse_cpu_baselines,
+    parse_machine_type_mapping,
+)
 from zcompute.errors import ConfigError, InvalidInput
 from zcompute.hostreport._model import HostModel
 
@@ -32,24 +38,29 @@ class GuestConclusion:
 
 
 def conclude(
-    model: HostModel, virt_type: str = "auto", machine_types: str = ""
+    model: HostModel,
+    virt_type: str = "auto",
+    machine_types: str = "",
+    cpu_baseline_model: str = "",
 ) -> list[GuestConclusion]:
     """One conclusion per profile arch the host offers, in profile order.
 
     What the host cannot do becomes a conclusion's ``problem``; a broken setting
-    (``virt_type``, ``machine_types``) is the operator's to fix and raises ConfigError.
+    (``virt_type``, ``machine_types``, ``cpu_baseline_model``) is the operator's to fix and
+    raises ConfigError.
     """
     parse_machine_type_mapping(machine_types)
+    baselines = parse_cpu_baselines(cpu_baseline_model)
     offered = model.capabilities.guest_arches
     return [
-        _conclude_arch(model, arch, virt_type, machine_types)
+        _conclude_arch(model, arch, virt_type, machine_types, baselines.get(arch))
         for arch in PROFILES
         if arch in offered
     ]
 
 
 def _conclude_arch(
-    model: HostModel, arch: str, virt_type: str, machine_types: str
+    model: HostModel, arch: str, virt_type: str, machine_types: str, baseline: str | None
 ) -> GuestConclusion:
     try:
         guest = choose_guest(arch, model.capabilities, virt_type, model.kvm_usable)
@@ -66,7 +77,7 @@ def _conclude_arch(
         return dataclasses.replace(result, problem=str(err))
     host_cpu = model.cpu_model if guest.domain_type == "kvm" else None
     domcaps = model.domcaps_for(arch, guest.domain_type)
-    cpu = PROFILES[arch].cpu_for(guest.domain_type, host_cpu, domcaps)
+    cpu = PROFILES[arch].cpu_for(guest.domain_type, host_cpu, domcaps, baseline=baseline)
     return dataclasses.replace(
         result,
         machine=machine.name,

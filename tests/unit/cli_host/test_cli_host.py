@@ -226,3 +226,25 @@ def test_xml_lint_arch_option_and_errors(run, tmp_path: Path) -> None:  # type: 
     gone = run("xml", "lint", str(tmp_path / "gone.xml"))
     assert gone.exit_code == 1
     assert "cannot read domain XML" in gone.output
+
+
+def test_host_show_with_a_cpu_baseline(
+    run, shared_testdata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A z15 of a fleet whose baseline is z14: its KVM guests get the z14 model."""
+    argv = (
+        "host", "show",
+        "--capabilities", str(shared_testdata / "hostcaps" / "vdsm-caps_libvirt_s390x.xml"),
+        "--cpuinfo", str(shared_testdata / "cpuinfo" / "cpuinfo-insights-core-z15-8561.txt"),
+        "--json",
+    )  # fmt: skip
+    monkeypatch.setenv("ZCOMPUTE_CPU_BASELINE_MODEL", "z14")
+    result = run(*argv)
+    assert result.exit_code == 0, result.output
+    (s390x,) = json.loads(result.output)["conclusions"]
+    assert (s390x["domain_type"], s390x["cpu_mode"], s390x["cpu_model"]) == ("kvm", "custom", "z14")
+    assert "cpu_baseline_model" in s390x["cpu_reason"]
+    monkeypatch.setenv("ZCOMPUTE_CPU_BASELINE_MODEL", "z16")  # newer than this z15
+    refused = run(*argv)
+    assert refused.exit_code != 0
+    assert "cpu_baseline_model: gen16a (z16) is newer than this host's CPU gen15a" in refused.output
