@@ -101,6 +101,9 @@ class ZComputeDriver(
         "supports_mem_backing_file": True,
         "supports_extend_volume": True,
         "supports_migrate_to_same_host": True,  # a cold migration: a resize to the same flavor
+        # an evacuation rebuilds the guest on another host from its image (its own disks are
+        # not shared: they stayed on the failed host, which removes the guest once it is back)
+        "supports_evacuate": True,
     }
 
     def init_host(self, host: str) -> None:

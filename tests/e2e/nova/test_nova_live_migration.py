@@ -21,7 +21,9 @@ BOOTED = "ZCOMPUTE-DEVICES-END"
 HOST_A, HOST_B = "zc-a", "zc-b"
 
 
-class TestNovaLiveMigration(NovaHarnessTest):
+class TwoHosts(NovaHarnessTest):
+    """Two compute services: zc-a on this machine's libvirtd, zc-b on the second host's."""
+
     def setUp(self) -> None:
         second_host_command("start")
         self.b_uri = second_host_command("uri")
@@ -41,6 +43,19 @@ class TestNovaLiveMigration(NovaHarnessTest):
         self.flags(connection_uri="qemu:///system", group="libvirt")
         return self.computes[HOST_A]
 
+    def boot_on(self, host: str, arch: str) -> dict[str, Any]:
+        image = self.upload_test_image(arch)
+        body = self._build_server(image_uuid=image, flavor_id=self.flavor(), networks="none")
+        body["availability_zone"] = f"nova:{host}"
+        server = self.wait_status(self.admin_api.post_server({"server": body}), "ACTIVE")
+        self.wait_console(server, BOOTED)
+        return dict(server)
+
+    def _zc(self, host: str) -> Any:
+        return self.computes[host].driver.zc
+
+
+class TestNovaLiveMigration(TwoHosts):
     def test_s390x_there_and_back(self) -> None:
         self._there_and_back("s390x")
 
@@ -48,11 +63,7 @@ class TestNovaLiveMigration(NovaHarnessTest):
         self._there_and_back("x86_64")
 
     def _there_and_back(self, arch: str) -> None:
-        image = self.upload_test_image(arch)
-        body = self._build_server(image_uuid=image, flavor_id=self.flavor(), networks="none")
-        body["availability_zone"] = f"nova:{HOST_A}"
-        server = self.wait_status(self.admin_api.post_server({"server": body}), "ACTIVE")
-        self.wait_console(server, BOOTED)
+        server = self.boot_on(HOST_A, arch)
         self._prepare(HOST_A, server)
         for source, dest in ((HOST_A, HOST_B), (HOST_B, HOST_A)):
             started = time.monotonic()
@@ -69,9 +80,6 @@ class TestNovaLiveMigration(NovaHarnessTest):
         assert self.host_leftovers(server) == []
         for host in (HOST_A, HOST_B):
             assert not self.computes[host].driver.zc.instance_exists(server["id"])
-
-    def _zc(self, host: str) -> Any:
-        return self.computes[host].driver.zc
 
     def _prepare(self, host: str, server: dict[str, Any]) -> None:
         with open_shell(self._zc(host), server["id"]) as shell:
@@ -91,3 +99,31 @@ class TestNovaLiveMigration(NovaHarnessTest):
         log = zc.console_log_path(server["id"]).read_text(errors="replace")
         assert "Linux version" in log, log[:500]
         assert BOOTED in log
+
+
+class TestNovaEvacuate(TwoHosts):
+    def test_s390x_guest_is_rebuilt_on_b_and_a_removes_its_leftover_when_back(self) -> None:
+        server = self.boot_on(HOST_A, "s390x")
+        self.computes[HOST_A].stop()  # the host failed: its guest goes on running there
+        service = self.admin_api.get_services(binary="nova-compute", host=HOST_A)[0]
+        self.admin_api.put_service(service["id"], {"forced_down": True})
+        started = time.monotonic()
+        # since API 2.95 an evacuated server waits stopped on its new host
+        server = self._evacuate_server(
+            server, {"host": HOST_B}, expected_host=HOST_B, expected_state="SHUTOFF"
+        )
+        server = self._start_server(server)
+        self.wait_console(server, BOOTED)
+        print(f"\ns390x: evacuated to {HOST_B}, booted {time.monotonic() - started:.1f} s later")
+        assert self._zc(HOST_B).get_instance(server["id"]).state.value == "running"
+        # host A comes back: its compute service removes the guest Nova moved away
+        assert "domain" in self.host_leftovers(server)  # A's guest runs on, unknown to Nova
+        self.computes[HOST_A] = self.restart_compute_service(
+            self.computes[HOST_A], keep_hypervisor_state=False
+        )
+        self.admin_api.put_service(service["id"], {"forced_down": False})
+        assert not self._zc(HOST_A).instance_exists(server["id"])
+        assert not (self._zc(HOST_A).instances_dir / server["id"]).exists()
+        self.admin_api.delete_server(server["id"])
+        self.wait_deleted(server)
+        assert self.host_leftovers(server) == []
