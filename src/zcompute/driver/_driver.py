@@ -44,6 +44,7 @@ from zcompute.driver._migrate import (
 )
 from zcompute.driver._operations import Operations
 from zcompute.driver._power import DEFAULT_SHUTDOWN_TIMEOUT, HostBootReport, PowerOps
+from zcompute.driver._pull import PullOps
 from zcompute.driver._queries import Queries
 from zcompute.driver._recovery import Recovery, RepairReport
 from zcompute.driver._reports import HostReport, InstanceInfo
@@ -108,6 +109,7 @@ class ComputeDriver(VolumeOperations):
         self._queries = Queries(ctx)
         self._agent = GuestAgentOps(ctx, ops)
         self._incoming = IncomingOps(ctx, guests, recovery)
+        self._pull = PullOps(ctx, guests, self._incoming)
         self._migration = MigrationOps(ctx, ops, guests, recovery)
         self._host_ops.follow_lifecycle_events()  # last: every part is there to handle them
 
@@ -449,6 +451,17 @@ class ComputeDriver(VolumeOperations):
     @host_operation("live-migration")
     def receive(self, arrival: Arrival, *, managed_by: str | None = None) -> Path:
         return self._incoming.prepare(arrival, managed_by=managed_by)
+
+    @host_operation("resize")
+    def pull(
+        self,
+        arrival: Arrival,
+        source: MigrationTarget,
+        *,
+        address: str = "127.0.0.1",
+        managed_by: str | None = None,
+    ) -> Instance:
+        return self._pull.pull(arrival, source, address=address, managed_by=managed_by)
 
     @host_operation("live-migration")
     def finish_incoming(self, uuid: str, state: InstanceState) -> Instance:

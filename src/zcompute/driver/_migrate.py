@@ -23,7 +23,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,7 @@ from zcompute.driver._secrets import secrets_of_volume
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
 from zcompute.errors import InvalidInput, InvalidState, Timeout, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task, validate_timeout
-from zcompute.plan import EPHEMERAL_DISK, SWAP_DISK
+from zcompute.plan import EPHEMERAL_DISK, SWAP_DISK, GuestPlan
 from zcompute.virt import (
     Domains,
     Hypervisor,
@@ -53,7 +53,14 @@ from zcompute.virt import (
 if TYPE_CHECKING:
     from zcompute.driver._driver import ComputeDriver
 
-__all__ = ["DEFAULT_MIGRATION_TIMEOUT", "MigrationOps", "MigrationResult", "MigrationTarget"]
+__all__ = [
+    "DEFAULT_MIGRATION_TIMEOUT",
+    "MigrationOps",
+    "MigrationResult",
+    "MigrationTarget",
+    "own_disk_targets",
+    "rewrite_paths",
+]
 
 LOG = logging.getLogger("zcompute.driver")
 DEFAULT_MIGRATION_TIMEOUT = 1800.0
@@ -341,15 +348,8 @@ class MigrationOps:
         return InstanceState.PAUSED if state is PowerState.PAUSED else InstanceState.RUNNING
 
     def _own_disk_targets(self, op: Operation) -> tuple[str, ...]:
-        """The guest's disks in its folder that QEMU copies (its config drive, read-only, was
-        sent as a file; volumes are the storage's)."""
-        folder = str(self._ctx.instances_dir / op.uuid)
         plan = self._guests.replan(self._ctx.db.get_instance(op.uuid))
-        return tuple(
-            d.target
-            for d in plan.disks
-            if d.source.startswith(folder + "/") and d.source.rsplit("/", 1)[-1] in _OWN_DISKS
-        )
+        return own_disk_targets(plan, self._ctx.instances_dir / op.uuid)
 
     def _copy_offline(self, op: Operation, dest: ComputeDriver) -> None:
         """A stopped guest's own disks, copied over the ones the destination made."""
@@ -366,12 +366,28 @@ class MigrationOps:
         """The domain as the source has it, with the paths that are the destination's."""
         xml = self._migrations.domain_xml(op.uuid, inactive=inactive)
         moves = {str(self._ctx.instances_dir / op.uuid): str(target.instances_dir / op.uuid)}
-        for image in (op.instance.image,):
-            if image.path is not None:
-                moves[str(image.path.parent)] = str(target.images_dir / image.id)
-        for old, new in moves.items():
-            xml = xml.replace(f"{old}/", f"{new}/")
-        return xml
+        image = op.instance.image
+        if image.path is not None:
+            moves[str(image.path.parent)] = str(target.images_dir / image.id)
+        return rewrite_paths(xml, moves)
+
+
+def own_disk_targets(plan: GuestPlan, folder: Path) -> tuple[str, ...]:
+    """The targets of a guest's own disks in its ``folder``, which QEMU copies when it moves
+    (its config drive, read-only, travels as a file; volumes are the storage's)."""
+    return tuple(
+        d.target
+        for d in plan.disks
+        if d.source.startswith(f"{folder}/") and d.source.rsplit("/", 1)[-1] in _OWN_DISKS
+    )
+
+
+def rewrite_paths(xml: str, moves: Mapping[str, str]) -> str:
+    """A domain's XML with each folder ``old`` (as a path prefix) replaced by ``new``: the
+    same guest with the paths of another host."""
+    for old, new in moves.items():
+        xml = xml.replace(f"{old}/", f"{new}/")
+    return xml
 
 
 @dataclasses.dataclass(frozen=True)

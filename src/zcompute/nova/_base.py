@@ -35,6 +35,8 @@ class AdapterBase(driver.ComputeDriver):
         self._zc: ComputeDriver | None = None
         self._images: GlanceImages | None = None
         self._events: EventBridge | None = None
+        # (libvirt URI, stream address) other hosts reach this one with for migrations
+        self._inbound: tuple[str, str] = ("", "")
         self._host = ""
         self._node_uuid = ""
 

@@ -50,7 +50,6 @@ class LiveMigrateMethods(AdapterBase):
 
     _aborted: set[str]
     _aborted_lock = threading.Lock()
-    _inbound: tuple[str, str] = ("", "")
 
     def remember_inbound(self, own_uri: str) -> None:
         """Where other hosts reach this one for migrations (libvirt URI, stream address), as

@@ -1,6 +1,6 @@
-"""Resize and cold migration, on this host only: Nova's four steps onto zcompute's resize.
+"""Resize and cold migration: Nova's four steps onto zcompute's resize, and its cold move.
 
-Nova resizes in steps on the source and destination services; with both this service
+Nova resizes in steps on the source and destination services. With both this service
 (``allow_resize_to_same_host = True``, or a cold migration to the same host, which sets
 ``supports_migrate_to_same_host``) they map onto zcompute's driver as:
 
@@ -14,17 +14,24 @@ Nova resizes in steps on the source and destination services; with both this ser
   the destination": for a guest whose resize is being reverted the adapter's ``destroy``
   leaves it to this step (:func:`reverting_here`).
 
-Another destination host is refused before anything changes (migration between hosts needs
-the disks copied there: not yet).
+To another host: ``migrate_disk_and_power_off`` powers the guest off and hands Nova (as its
+``disk_info``) the guest as zcompute records it and where the source's libvirt is; the
+destination's ``finish_migration`` fetches it (:meth:`~zcompute.driver.ComputeDriver.pull`:
+its own disks copied through libvirt, no shared file system), resizes it to the new flavor
+and starts it. The source keeps its stopped guest: ``confirm_migration`` removes it there, a
+revert (the destination's guest destroyed) starts it again (``finish_revert_migration``).
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from nova import exception, objects
 from nova.compute import task_states
 
+from zcompute.driver import MigrationTarget, arrival_from_json, arrival_to_json
 from zcompute.nova._base import OFF_STATES, AdapterBase
 from zcompute.nova._errors import nova_errors
 from zcompute.nova._translate import flavor_of
@@ -55,11 +62,23 @@ class MigrateMethods(AdapterBase):
         timeout: int = 0,
         retry_interval: int = 0,
     ) -> str:
-        self._refuse_other_host(context, instance, dest)
+        other = self._other_host(context, instance, dest)
         with self._guest(instance) as uuid:
+            arrival = self.zc.migration_arrival(uuid) if other else None  # movable? else: no
             if self.zc.get_info(uuid).state not in OFF_STATES:
                 self.zc.power_off(uuid, timeout=timeout)
-        return ""  # the disks stay here: nothing for finish_migration to fetch
+        if arrival is None:
+            return ""  # the disks stay here: nothing for finish_migration to fetch
+        return json.dumps(
+            {
+                "arrival": arrival_to_json(self.zc.migration_arrival(uuid)),
+                "source": {
+                    "uri": self._inbound[0],
+                    "instances": str(self.zc.instances_dir),
+                    "images": str(self.zc.images.images_dir),
+                },
+            }
+        )
 
     def finish_migration(
         self,
@@ -76,7 +95,8 @@ class MigrateMethods(AdapterBase):
         share_info: Any = None,
     ) -> None:
         if migration.source_compute != migration.dest_compute:
-            raise exception.MigrationError(reason=_other_host(migration.dest_compute))
+            self._fetch(instance, disk_info, resize_instance, power_on)
+            return
         with self._guest(instance) as uuid:
             # instance.flavor is the new flavor now (a cold migration: the same one)
             self.zc.resize(uuid, flavor_of(instance.flavor), start=power_on, timeout=0)
@@ -84,6 +104,11 @@ class MigrateMethods(AdapterBase):
     def confirm_migration(
         self, context: Any, migration: Any, instance: Any, network_info: Any
     ) -> None:
+        if migration.source_compute != migration.dest_compute:
+            if self._owns(instance.uuid):  # the source's stopped guest, kept for a revert
+                with nova_errors(instance.uuid):
+                    self.zc.destroy(instance.uuid)
+            return
         with self._guest(instance) as uuid:
             if self.zc.pending_resize(uuid) is not None:  # a confirm Nova repeats: done
                 self.zc.confirm_resize(uuid)
@@ -104,26 +129,31 @@ class MigrateMethods(AdapterBase):
             elif power_on and self.zc.get_info(uuid).state in OFF_STATES:
                 self.zc.power_on(uuid)  # reverted already (a repeated call): as Nova asks
 
-    def _refuse_other_host(self, context: Any, instance: Any, dest: str) -> None:
-        """A resize or cold migration to another host: refused, Nova rolls back cleanly."""
+    def _fetch(self, instance: Any, disk_info: Any, resize: bool, power_on: bool) -> None:
+        """The destination's part of a move to another host (see the module docs)."""
+        uuid = str(instance.uuid)
+        with nova_errors(uuid):
+            data = json.loads(str(disk_info))
+            where = data["source"]
+            source = MigrationTarget(
+                uri=str(where["uri"]),
+                instances_dir=Path(where["instances"]),
+                images_dir=Path(where["images"]),
+            )
+            arrival = arrival_from_json(str(data["arrival"]))
+            self.zc.pull(arrival, source, address=self._inbound[1], managed_by=self.manager)
+            if resize:  # instance.flavor is the new flavor now
+                self.zc.resize(uuid, flavor_of(instance.flavor), start=False, timeout=0)
+                self.zc.confirm_resize(uuid)  # a revert starts the source's guest instead
+            if power_on:
+                self.zc.power_on(uuid)
+
+    def _other_host(self, context: Any, instance: Any, dest: str) -> bool:
+        """Whether the resize or cold migration goes to another host."""
         try:
             migration = objects.Migration.get_by_instance_and_status(
                 context.elevated(), instance.uuid, "migrating"
             )
         except exception.MigrationNotFoundByStatus:
-            other = dest != self.get_host_ip_addr()
-            target = dest
-        else:
-            other = migration.dest_compute != self._host
-            target = migration.dest_compute
-        if other:
-            raise exception.InstanceFaultRollback(
-                inner_exception=exception.ResizeError(reason=_other_host(target))
-            )
-
-
-def _other_host(target: str) -> str:
-    return (
-        f"zcompute resizes and migrates on the same host only; {target} is another host "
-        "(migration between hosts is not implemented yet)"
-    )
+            return bool(dest != self.get_host_ip_addr())
+        return bool(migration.dest_compute != self._host)

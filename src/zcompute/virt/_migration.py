@@ -37,6 +37,7 @@ class MigrationRequest:
     live: bool = True
     postcopy: bool = False
     bandwidth_mib: int = 0  # MiB/s; 0: libvirt's default (unlimited)
+    keep_source: bool = False  # the source keeps the (stopped) domain's definition
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +70,9 @@ class Migrations:
     def migrate(self, uuid: str, dest: Hypervisor, request: MigrationRequest) -> None:
         """Move domain ``uuid`` to ``dest``; returns once it runs (or is defined) there and is
         gone here. libvirt's error (an abort included) leaves it on the source."""
-        flags = libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+        flags = libvirt.VIR_MIGRATE_PERSIST_DEST
+        if not request.keep_source:
+            flags |= libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
         params: dict[str, object] = {
             libvirt.VIR_MIGRATE_PARAM_DEST_XML: request.dest_xml,
             libvirt.VIR_MIGRATE_PARAM_PERSIST_XML: request.persist_xml,

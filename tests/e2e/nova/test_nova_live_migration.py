@@ -127,3 +127,44 @@ class TestNovaEvacuate(TwoHosts):
         self.admin_api.delete_server(server["id"])
         self.wait_deleted(server)
         assert self.host_leftovers(server) == []
+
+
+class TestNovaResizeAcrossHosts(TwoHosts):
+    def test_s390x_resize_to_the_other_host_revert_then_confirm(self) -> None:
+        server = self.boot_on(HOST_A, "s390x")
+        with open_shell(self._zc(HOST_A), server["id"]) as shell:
+            run(shell, "printf ZCDISK01 | dd of=/dev/vda conv=fsync 2>/dev/null")
+        bigger = self.flavor(memory_mb=768, disk_gb=2)
+        for ending in ("revertResize", "confirmResize"):
+            started = time.monotonic()
+            self.admin_api.post_server_action(server["id"], {"resize": {"flavorRef": bigger}})
+            server = self.wait_status(server, "VERIFY_RESIZE", timeout=180)
+            print(f"\ns390x: resized onto {server['OS-EXT-SRV-ATTR:host']} "
+                  f"{time.monotonic() - started:.1f} s")  # fmt: skip
+            assert server["OS-EXT-SRV-ATTR:host"] == HOST_B
+            self.wait_console(server, BOOTED)
+            with open_shell(self._zc(HOST_B), server["id"]) as shell:
+                assert run(shell, "head -c 8 /dev/vda; echo") == "ZCDISK01"  # its disk came
+                assert run(shell, "cat /sys/block/vda/size") == str(2 << 21)  # 2 GiB now
+                total = int(run(shell, "awk '/MemTotal/ {print $2}' /proc/meminfo"))
+            assert total > 600 * 1024, total  # the new flavor's memory
+            self.admin_api.post_server_action(server["id"], {ending: None})
+            server = self.wait_status(server, "ACTIVE", timeout=180)
+            self._wait_task_done(server)
+            here, gone = (HOST_A, HOST_B) if ending == "revertResize" else (HOST_B, HOST_A)
+            server = self.admin_api.get_server(server["id"])
+            assert server["OS-EXT-SRV-ATTR:host"] == here, (ending, server)
+            assert self._zc(here).get_instance(server["id"]).state.value == "running"
+            assert not self._zc(gone).instance_exists(server["id"]), (ending, gone)
+            assert not (self._zc(gone).instances_dir / server["id"]).exists()
+            with open_shell(self._zc(here), server["id"]) as shell:
+                assert run(shell, "head -c 8 /dev/vda; echo") == "ZCDISK01"
+        self.admin_api.delete_server(server["id"])
+        self.wait_deleted(server)
+        assert self.host_leftovers(server) == []
+
+    def _wait_task_done(self, server: dict[str, Any], timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while self.admin_api.get_server(server["id"])["OS-EXT-STS:task_state"] is not None:
+            assert time.monotonic() < deadline, "the task never ended"
+            time.sleep(0.3)
