@@ -35,9 +35,10 @@ STEPS = {
         "incoming.recorded", "incoming.ready", "migrate.prepared", "migrate.moved",
         "migrate.finished", "destroy.secrets_removed", "destroy.files_removed",
     ],
+    # the destination pulls the stopped guest (started paused there, its disks over NBD)
     "offline": [
-        "incoming.recorded", "incoming.ready", "migrate.prepared", "migrate.copied",
-        "migrate.moved", "migrate.finished", "destroy.secrets_removed", "destroy.files_removed",
+        "incoming.recorded", "incoming.ready", "pull.prepared", "pull.moved",
+        "migrate.finished", "destroy.secrets_removed", "destroy.files_removed",
     ],
 }  # fmt: skip
 

@@ -460,8 +460,11 @@ class ComputeDriver(VolumeOperations):
         *,
         address: str = "127.0.0.1",
         managed_by: str | None = None,
+        keep_source: bool = True,
     ) -> Instance:
-        return self._pull.pull(arrival, source, address=address, managed_by=managed_by)
+        return self._pull.pull(
+            arrival, source, address=address, managed_by=managed_by, keep_source=keep_source
+        )
 
     @host_operation("live-migration")
     def finish_incoming(self, uuid: str, state: InstanceState) -> Instance:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -130,15 +129,18 @@ class MigrationOps:
         started = time.monotonic()
         with self._ops.run(name_or_uuid, Task.MIGRATING, how.allowed, how.verb) as op:
             self._refuse_unmovable(op, target)
-            dest.receive(self._arrival(op))
-
-            def copy_offline() -> None:
-                self._copy_offline(op, dest)
-
-            state, forced, downtime = self._out(
-                op, target, how, copy_offline, lambda: dest.abandon_incoming(op.uuid)
-            )
-            moved = dest.finish_incoming(op.uuid, state)
+            forced, downtime = None, 0
+            if live:
+                dest.receive(self._arrival(op))
+                state, forced, downtime = self._out(
+                    op, target, how, lambda: dest.abandon_incoming(op.uuid)
+                )
+                moved = dest.finish_incoming(op.uuid, state)
+            else:  # the destination fetches the stopped guest through libvirt
+                here = MigrationTarget(
+                    self._ctx.config.uri, self._ctx.instances_dir, self._ctx.images.images_dir
+                )
+                moved = dest.pull(self._arrival(op), here, address=address, keep_source=False)
             fault_point("migrate.finished")
             self._recovery.remove_guest(op.instance)  # its domain is gone: files, record, ...
         return MigrationResult(moved, time.monotonic() - started, downtime, forced)
@@ -163,7 +165,7 @@ class MigrationOps:
         how = _How(True, timeout, force_after, progress, postcopy, bandwidth_mib)
         with self._ops.run(name_or_uuid, Task.MIGRATING, how.allowed, how.verb) as op:
             self._refuse_unmovable(op, target)
-            return self._out(op, target, how, None, None)
+            return self._out(op, target, how, None)
 
     def arrival(self, name_or_uuid: str) -> Arrival:
         """What the destination needs to receive the guest (see :class:`Arrival`)."""
@@ -220,7 +222,6 @@ class MigrationOps:
         op: Operation,
         target: MigrationTarget,
         how: _How,
-        copy_offline: Callable[[], None] | None,
         abandon: Callable[[], object] | None,
     ) -> tuple[InstanceState, str | None, int]:
         """Move the guest to the prepared destination; a failure while it is still here
@@ -230,7 +231,7 @@ class MigrationOps:
             forced, downtime = None, 0
             try:
                 fault_point("migrate.prepared")
-                request = self._request(op, target, how, copy_offline)
+                request = self._request(op, target, how)
                 forced, downtime = self._move(op, there, request, how)
             except BaseException:
                 if self._ctx.domains.exists(op.uuid):  # the guest is still here
@@ -244,24 +245,10 @@ class MigrationOps:
         finally:
             there.close()
 
-    def _request(
-        self,
-        op: Operation,
-        target: MigrationTarget,
-        how: _How,
-        copy_offline: Callable[[], None] | None,
-    ) -> MigrationRequest:
-        persist = self._xml_for(op, target, inactive=True)
-        if not how.live:
-            if copy_offline is None:
-                raise InvalidInput(
-                    "live", "an offline move needs the destination's disks", ["True"]
-                )
-            copy_offline()
-            return MigrationRequest(persist, persist, target.address, live=False)
+    def _request(self, op: Operation, target: MigrationTarget, how: _How) -> MigrationRequest:
         return MigrationRequest(
             dest_xml=self._xml_for(op, target, inactive=False),
-            persist_xml=persist,
+            persist_xml=self._xml_for(op, target, inactive=True),
             address=target.address,
             copy_disks=self._own_disk_targets(op),
             postcopy=how.postcopy,
@@ -350,17 +337,6 @@ class MigrationOps:
     def _own_disk_targets(self, op: Operation) -> tuple[str, ...]:
         plan = self._guests.replan(self._ctx.db.get_instance(op.uuid))
         return own_disk_targets(plan, self._ctx.instances_dir / op.uuid)
-
-    def _copy_offline(self, op: Operation, dest: ComputeDriver) -> None:
-        """A stopped guest's own disks, copied over the ones the destination made."""
-        here, there = self._ctx.instances_dir / op.uuid, dest.instances_dir / op.uuid
-        image = dest.images.get(op.instance.image.id)
-        if (here / ROOT_DISK).is_file():
-            dest.images.copy_overlay(here / ROOT_DISK, image, there / ROOT_DISK)
-        for name in (EPHEMERAL_DISK, SWAP_DISK):
-            if (here / name).is_file():
-                shutil.copyfile(here / name, there / name)
-        fault_point("migrate.copied")
 
     def _xml_for(self, op: Operation, target: MigrationTarget, *, inactive: bool) -> str:
         """The domain as the source has it, with the paths that are the destination's."""

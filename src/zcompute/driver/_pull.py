@@ -45,10 +45,12 @@ class PullOps:
         *,
         address: str = "127.0.0.1",
         managed_by: str | None = None,
+        keep_source: bool = True,
     ) -> Instance:
         """Fetch the stopped guest ``arrival`` describes from ``source`` (see the module
         docs); returns it as recorded here, stopped. ``address``: this host's address for
-        the migration stream."""
+        the migration stream; ``keep_source``: the source keeps its stopped domain (for a
+        revert), else libvirt removes its definition there."""
         uuid = arrival.instance.uuid
         there = Hypervisor(source.uri)
         try:
@@ -58,7 +60,7 @@ class PullOps:
             self._incoming.prepare(arrival, managed_by=managed_by)
             try:
                 fault_point("pull.prepared")
-                self._move(arrival, source, there, address)
+                self._move(arrival, source, there, address, keep_source)
             except BaseException:
                 with contextlib.suppress(ZcomputeError):
                     their.destroy_if_exists(uuid)  # stopped again if it was started paused
@@ -74,7 +76,12 @@ class PullOps:
             there.close()
 
     def _move(
-        self, arrival: Arrival, source: MigrationTarget, there: Hypervisor, address: str
+        self,
+        arrival: Arrival,
+        source: MigrationTarget,
+        there: Hypervisor,
+        address: str,
+        keep_source: bool,
     ) -> None:
         uuid = arrival.instance.uuid
         Domains(there).start(uuid, paused=True)
@@ -92,6 +99,6 @@ class PullOps:
             persist_xml=persist,
             address=address,
             copy_disks=own_disk_targets(plan, here),
-            keep_source=True,  # the source's stopped guest stays until the move is confirmed
+            keep_source=keep_source,
         )
         migrations.migrate(uuid, self._ctx.hv, request)

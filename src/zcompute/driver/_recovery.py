@@ -65,6 +65,7 @@ from zcompute.errors import NotFound, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task
 from zcompute.plan import CONFIG_DRIVE, EPHEMERAL_DISK, SWAP_DISK
 from zcompute.state import owner_alive, this_process
+from zcompute.virt import PowerState
 from zcompute.xml import Domain
 
 __all__ = ["Recovery", "RepairReport"]
@@ -155,6 +156,11 @@ class Recovery:
         if task is Task.MIGRATING and not self._ctx.domains.exists(inst.uuid):
             self.remove_guest(inst)  # it moved before the failure: only leftovers are here
             return ["the guest had moved to the other host: its files and record here removed"]
+        cold = task in (Task.MIGRATING, Task.INCOMING) and inst.state is InstanceState.SHUTOFF
+        if cold and self._ctx.domains.state(inst.uuid) is not PowerState.SHUTOFF:
+            # a cold move starts the stopped guest paused to copy its disks: stopped again
+            self._ctx.domains.destroy_if_exists(inst.uuid)
+            return ["stopped again (a cold move had started it paused)"]
         if task is Task.SNAPSHOTTING:
             return [
                 *Quiescer(self._ctx).thaw_after_interrupted_snapshot(inst),

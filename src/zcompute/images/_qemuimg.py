@@ -167,17 +167,6 @@ def create_overlay(base: Path, base_format: str, dest: Path, size: int) -> None:
     )
 
 
-def rebase_in_place(path: Path, base: Path, base_format: str) -> None:
-    """Point the qcow2 ``path`` at ``base`` (the same bytes at another place: no data read)."""
-    check_fmt(base_format)
-    qemu_img(
-        ["rebase", "-q", "-u", "-f", "qcow2", "-b", str(base.absolute()), "-F", base_format,
-         str(path.absolute())],
-        what=f"pointing {path.name} at its image",
-        timeout=INFO_TIMEOUT,
-    )  # fmt: skip
-
-
 def create_blank(dest: Path, size: int) -> None:
     """Create ``dest``: an empty qcow2 of ``size`` bytes."""
     qemu_img(

@@ -289,13 +289,6 @@ class ImageStore:
         fmt = image.disk_format
         return _new_disk(dest, lambda tmp: qemu.create_overlay(base, fmt, tmp, size))
 
-    def copy_overlay(self, source: Path, image: Image, dest: Path) -> None:
-        """Copy an instance disk made on ``image`` (in another store) over ``dest``, pointed at
-        this store's copy of ``image``: a stopped guest's disk, migrating."""
-        shutil.copyfile(source, dest)
-        if image.path is not None and image.disk_format is not None:
-            qemu.rebase_in_place(dest, self._owned(image.path), image.disk_format)
-
     def create_blank(self, dest: Path, size_gib: int) -> Path:
         """Create ``dest``: an empty qcow2 disk of ``size_gib`` GiB (e.g. for a kernel boot guest).
 
