@@ -346,8 +346,8 @@ NOVA_ROWS: tuple[NovaRow, ...] = (
             "finish_revert_migration",
         ),
         note=(
-            "on the same host (allow_resize_to_same_host; a cold migration too): the old "
-            "disks and definition are kept until confirmed; another host is refused"
+            "same host: the old disks and definition are kept until confirmed; another host: "
+            "it fetches the stopped guest through libvirt, the source keeps it until confirmed"
         ),
     ),
     NovaRow(

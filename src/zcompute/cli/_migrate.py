@@ -47,6 +47,13 @@ __all__ = ["migrate"]
     help="Forcing switches to post-copy (QEMU needs userfaultfd there), else it pauses the guest.",
 )
 @click.option(
+    "--bandwidth",
+    type=click.IntRange(0),
+    default=0,
+    metavar="MIB_S",
+    help="A limit for the migration stream in MiB/s (0: none).",
+)
+@click.option(
     "--address",
     default="127.0.0.1",
     show_default=True,
@@ -66,6 +73,7 @@ def migrate(
     timeout: float,
     force_after: float | None,
     postcopy: bool,
+    bandwidth: int,
     address: str,
     abort: bool,
     force_complete: bool,
@@ -106,6 +114,7 @@ def migrate(
                     progress=report,
                     address=address,
                     postcopy=postcopy,
+                    bandwidth_mib=bandwidth,
                 )
         finally:
             dest.close()
