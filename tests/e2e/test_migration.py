@@ -25,8 +25,10 @@ import pytest
 from zcompute.config import Config
 from zcompute.driver import ComputeDriver
 from zcompute.errors import NotFound, ZcomputeError
+from zcompute.volumes import VolumeConnection
 
 from .conftest import DATA_DIR, RUN_ID, TINY, imported_test_image
+from .iscsi_target import IscsiTarget, iscsi_target_fixture  # noqa: F401 (the fixture)
 from .lifecycle_support import BOOTED, open_shell, run
 
 MEMORY_DIRTIER = (
@@ -158,4 +160,30 @@ def test_offline_migration_of_a_stopped_guest(
     with open_shell(host_b, guest_name) as shell:
         assert run(shell, "head -c 8 /dev/vda; echo") == "ZCDISK01"
     assert Path(host_b.instances_dir / inst.uuid / "disk.qcow2").is_file()
+    host_b.destroy(guest_name)
+
+
+@pytest.mark.feature("live-migration", arch="s390x")
+def test_a_guest_on_shared_storage_moves_only_its_memory(
+    driver: ComputeDriver, host_b: ComputeDriver, guest_name: str, iscsi_target: IscsiTarget
+) -> None:
+    """Its root is an iSCSI volume both hosts reach (a SAN's LUN): no disk is copied."""
+    lun = iscsi_target.export("shared-root", 16 << 20)
+    root = VolumeConnection(lun.connection_info("zc-shared-root"))
+    inst = driver.spawn(
+        guest_name,
+        imported_test_image(driver, "s390x"),
+        TINY.name,
+        boot_volume=root,
+        wait_for=BOOTED,
+    )
+    _prepare_guest(driver, guest_name)  # its marker goes onto the shared volume
+    copied: list[int] = []
+    result = driver.migrate(guest_name, host_b, progress=lambda p: copied.append(p.disk_remaining))
+    print(f"\ns390x on a shared volume: live migration {result.seconds:.2f} s, "
+          f"downtime {result.downtime_ms} ms")  # fmt: skip
+    assert not any(copied), "a disk was copied"
+    _gone(driver, inst.uuid)
+    _check_guest(host_b, guest_name)
+    assert lun.backing.read_bytes()[:8] == b"ZCDISK01"  # written by the guest, on the LUN
     host_b.destroy(guest_name)
