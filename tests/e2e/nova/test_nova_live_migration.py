@@ -168,3 +168,42 @@ class TestNovaResizeAcrossHosts(TwoHosts):
         while self.admin_api.get_server(server["id"])["OS-EXT-STS:task_state"] is not None:
             assert time.monotonic() < deadline, "the task never ended"
             time.sleep(0.3)
+
+
+class TestNovaForceCompleteAndAbort(TwoHosts):
+    """A migration slower than the guest dirties its memory (the stream limited to 4 MiB/s):
+    Nova's abort leaves the guest on A; Nova's force-complete finishes it (the guest paused
+    until it completed, then running on B)."""
+
+    def test_s390x_abort_then_force_complete(self) -> None:
+        self.flags(live_migration_bandwidth=4, group="libvirt")
+        server = self.boot_on(HOST_A, "s390x")
+        with open_shell(self._zc(HOST_A), server["id"]) as shell:
+            run(shell, "(while true; do dd if=/dev/urandom of=/tmp/dirt bs=1M count=48 "
+                       "2>/dev/null; done) >/dev/null 2>&1 & true")  # fmt: skip
+        for action in ("abort", "force_complete"):
+            self.admin_api.post_server_action(
+                server["id"], {"os-migrateLive": {"host": HOST_B, "block_migration": "auto"}}
+            )
+            migration = self._wait_for_migration_status(server, ["running"])
+            time.sleep(2)
+            path = f"/servers/{server['id']}/migrations/{migration['id']}"
+            if action == "abort":
+                self.admin_api.api_delete(path)
+                self._wait_for_migration_status(server, ["cancelled"])
+                server = self.wait_status(server, "ACTIVE")
+                assert server["OS-EXT-SRV-ATTR:host"] == HOST_A
+                assert not self._zc(HOST_B).instance_exists(server["id"])
+            else:
+                started = time.monotonic()
+                self.admin_api.api_post(f"{path}/action", {"force_complete": None})
+                self._wait_for_migration_status(server, ["completed"])
+                server = self.wait_status(server, "ACTIVE")
+                print(f"\ns390x: forced to complete {time.monotonic() - started:.1f} s after "
+                      "Nova's force_complete")  # fmt: skip
+                assert server["OS-EXT-SRV-ATTR:host"] == HOST_B
+                assert self._zc(HOST_B).get_info(server["id"]).state.value == "running"
+                assert not self._zc(HOST_A).instance_exists(server["id"])
+        self.admin_api.delete_server(server["id"])
+        self.wait_deleted(server)
+        assert self.host_leftovers(server) == []
