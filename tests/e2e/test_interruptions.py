@@ -73,6 +73,12 @@ STEPS = {
     "iscsi_attach": [
         "iscsi_attach.secrets_defined", "volume_attach.attached", "volume_attach.recorded",
     ],
+    # onto another CHAP LUN: its secret defined first; the old one's removed after the record
+    # (no fault point of its own: an interruption after "recorded" leaves it to recovery)
+    "iscsi_swap": [
+        "volume_swap.secrets_defined", "volume_swap.copying", "volume_swap.in_sync",
+        "volume_swap.pivoted", "volume_swap.defined", "volume_swap.recorded",
+    ],
     "iscsi_detach": ["detach.unplugged", "volume_detach.detached", "volume_detach.forgotten"],
     "nic_attach": ["nic_attach.attached", "nic_attach.recorded"],
     "nic_detach": ["detach.unplugged", "nic_detach.detached", "nic_detach.forgotten"],
@@ -257,6 +263,12 @@ def chap_lun(host: Host, target: IscsiTarget) -> tuple[Lun, Path]:
 
 
 @pytest.fixture(scope="module")
+def swap_lun(host: Host, target: IscsiTarget) -> tuple[Lun, Path]:
+    """Another LUN behind CHAP, of chap_lun's size: what the swap cases move the disk onto."""
+    return _chap_export(host, target, "swap", "zcswap")
+
+
+@pytest.fixture(scope="module")
 def root_lun(host: Host, target: IscsiTarget) -> tuple[Lun, Path]:
     """An iSCSI LUN behind CHAP that guests boot from (the test image's kernel boots)."""
     return _chap_export(host, target, "root", "zcroot")
@@ -272,6 +284,12 @@ def _iscsi_args(chap_lun: tuple[Lun, Path]) -> tuple[str, ...]:
     lun, password = chap_lun
     return ("--iscsi", lun.portal, "--iqn", lun.iqn, "--lun", str(lun.lun),
             "--chap-user", "zcint", "--chap-password-file", str(password))  # fmt: skip
+
+
+def _swap_args(swap_lun: tuple[Lun, Path]) -> tuple[str, ...]:
+    lun, password = swap_lun
+    return ("--iscsi", lun.portal, "--iqn", lun.iqn, "--lun", str(lun.lun),
+            "--chap-user", "zcswap", "--chap-password-file", str(password))  # fmt: skip
 
 
 def _volume(host: Host, label: str) -> Path:
@@ -391,6 +409,27 @@ def test_iscsi_attach(
         host.run("volume", "detach", running, spec.target)
 
 
+@pytest.mark.parametrize(("step", "action"), cases("iscsi_swap"))
+def test_iscsi_swap(
+    host: Host,
+    running: str,
+    chap_lun: tuple[Lun, Path],
+    swap_lun: tuple[Lun, Path],
+    step: str,
+    action: str,
+) -> None:
+    host.run("volume", "attach", running, *_iscsi_args(chap_lun), "--target", "vdb")
+    host.interrupted(f"{step}:{action}", "volume", "swap", running, "vdb", *_swap_args(swap_lun))
+    host.converge()  # the CHAP secret of the recorded volume, and no other one
+    (spec,) = host.driver.get_instance(running).block_devices
+    # undone before the switch-over, finished after it
+    before = step in ("volume_swap.secrets_defined", "volume_swap.copying", "volume_swap.in_sync")
+    lun = (chap_lun if before else swap_lun)[0]
+    assert str(spec.source).endswith(f"/{lun.iqn}/1")
+    host.manageable(running)
+    host.run("volume", "detach", running, "vdb")
+
+
 @pytest.mark.parametrize(("step", "action"), cases("iscsi_detach"))
 def test_iscsi_detach(
     host: Host, running: str, chap_lun: tuple[Lun, Path], step: str, action: str
@@ -486,6 +525,7 @@ def test_every_step_of_every_operation_has_its_cases(
     tap: str,
     tmp_path: Path,
     chap_lun: tuple[Lun, Path],
+    swap_lun: tuple[Lun, Path],
     root_lun: tuple[Lun, Path],
 ) -> None:
     def traced(*args: str) -> list[str]:
@@ -509,6 +549,7 @@ def test_every_step_of_every_operation_has_its_cases(
         "volume_detach": traced("volume", "detach", running, "vdc"),
         "iscsi_attach": traced("volume", "attach", running, *_iscsi_args(chap_lun),
                                "--target", "vdc"),
+        "iscsi_swap": traced("volume", "swap", running, "vdc", *_swap_args(swap_lun)),
         "iscsi_detach": traced("volume", "detach", running, "vdc"),
         "nic_attach": traced("interface", "attach", running, "--network", "zcompute-isolated",
                              "--mac", mac),

@@ -111,8 +111,8 @@ _SUPPORT = MappingProxyType(
         "attach-volume-iscsi": Claim(COMPLETE, "QEMU's iSCSI client; virtio-blk on the ccw bus"),
         "attach-interface": Claim(COMPLETE, "virtio-net on the ccw bus"),
         "swap-volume": Claim(
-            PARTIAL,
-            "onto a local or host-connected volume; not onto a LUN zcompute would connect",
+            COMPLETE,
+            "onto a file, block device, zFCP LUN or iSCSI LUN; virtio-blk on the ccw bus",
         ),
         "device-tags": Claim(COMPLETE, "CCW bus ids (0.0.xxxx) of virtio-ccw devices"),
         "trigger-crash-dump": Claim(

@@ -197,8 +197,10 @@ DECLARED: Mapping[str, Implementation] = MappingProxyType(
         ),
         "swap-volume": Implementation(
             _DONE,
-            "block copy onto a volume of the same size, then pivot; the new volume must be a "
-            "block device or file the host has (zcompute does not connect it itself yet)",
+            "block copy onto a volume of the same size, then pivot: a file or block device the "
+            "host has, or a Cinder volume zcompute connects as attach does (an FC LUN the host "
+            "connects, an iSCSI LUN QEMU logs in to, CHAP and LUKS secrets); the old volume's "
+            "connection and secrets go once the guest left it",
         ),
         "device-tags": Implementation(
             _DONE,

@@ -26,7 +26,7 @@ TESTED_ON: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "console-log": ("s390x", "x86_64", "aarch64"),
         "interactive-console": ("s390x", "x86_64"),
         "attach-volume": ("s390x", "x86_64"),
-        "attach-volume-fc": ("s390x",),
+        "attach-volume-fc": ("s390x", "x86_64"),
         "attach-volume-iscsi": ("s390x", "x86_64"),
         "attach-interface": ("s390x", "x86_64"),
         "swap-volume": ("s390x", "x86_64"),

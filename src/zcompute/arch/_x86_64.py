@@ -64,10 +64,7 @@ _SUPPORT = MappingProxyType(
         "attach-volume-fc": Claim(COMPLETE, "PCI HBA; pci-...-fc-... by-path names"),
         "attach-volume-iscsi": Claim(COMPLETE),
         "attach-interface": Claim(COMPLETE),
-        "swap-volume": Claim(
-            PARTIAL,
-            "onto a local or host-connected volume; not onto a LUN zcompute would connect",
-        ),
+        "swap-volume": Claim(COMPLETE, "onto a file, block device, FC LUN or iSCSI LUN"),
         "device-tags": Claim(COMPLETE, "PCI addresses"),
         "trigger-crash-dump": Claim(COMPLETE, "NMI"),
         "watchdog": Claim(COMPLETE, "i6300esb"),

@@ -337,19 +337,72 @@ def volume_extend(app: AppContext, name: str, target: str) -> None:
 @volume_group.command("swap")
 @click.argument("name")
 @click.argument("target")
-@click.argument("new_volume", type=click.Path(exists=True, dir_okay=False))
+@click.argument("new_volume", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--fc",
+    "fc_paths",
+    multiple=True,
+    metavar="DEVNO:WWPN:LUN",
+    help="The new volume is this Fibre Channel LUN (repeat for multipath); it is connected.",
+)
+@click.option("--iscsi", "portal", metavar="HOST:PORT", help="The new volume's iSCSI portal.")
+@click.option("--iqn", help="The iSCSI target's name (with --iscsi).")
+@click.option("--lun", type=click.IntRange(0, 16383), help="The LUN behind it (with --iscsi).")
+@click.option("--chap-user", help="CHAP user name for the iSCSI login.")
+@click.option(
+    "--chap-password-file",
+    metavar="FILE",
+    help="File holding the CHAP password ('-': read stdin); never give it on the command line.",
+)
+@click.option(
+    "--luks-passphrase-file",
+    metavar="FILE",
+    help="The new iSCSI volume is LUKS: QEMU opens it with the passphrase in FILE ('-': stdin).",
+)
+@click.option("--serial", help="The new volume's id, the disk serial of its record (FC, iSCSI).")
 @pass_app
-def volume_swap(app: AppContext, name: str, target: str, new_volume: str) -> None:
-    """Move volume TARGET of running guest NAME onto NEW_VOLUME, under the running guest.
+def volume_swap(
+    app: AppContext,
+    name: str,
+    target: str,
+    new_volume: str | None,
+    fc_paths: tuple[str, ...],
+    portal: str | None,
+    iqn: str | None,
+    lun: int | None,
+    chap_user: str | None,
+    chap_password_file: str | None,
+    luks_passphrase_file: str | None,
+    serial: str | None,
+) -> None:
+    """Move volume TARGET of running guest NAME onto another volume, under the running guest.
 
-    QEMU copies the disk onto NEW_VOLUME (overwriting what it holds) and switches the guest
-    over; the guest keeps its device and data, and writes to NEW_VOLUME from then on. The old
-    volume is left as it was at the switch-over. NEW_VOLUME must have the disk's size and
-    live in a volume directory. An interrupted swap is undone (the guest keeps the old volume)
-    or finished by the next command.
+    The new volume is a file or block device (NEW_VOLUME), an FC LUN the host connects
+    (--fc) or an iSCSI LUN QEMU logs in to (--iscsi). QEMU copies the disk onto it
+    (overwriting what it holds) and switches the guest over; the guest keeps its device and
+    data, and writes to the new volume from then on. The old volume is left as it was at the
+    switch-over (an FC LUN is disconnected, iSCSI secrets removed). The new volume must have
+    the disk's size (a file: live in a volume directory). An interrupted swap is undone (the
+    guest keeps the old volume) or finished by the next command.
     """
+    if sum((new_volume is not None, bool(fc_paths), portal is not None)) != 1:
+        raise click.UsageError(
+            "give one of NEW_VOLUME, --fc DEVNO:WWPN:LUN or --iscsi PORTAL --iqn IQN --lun N"
+        )
+    paths = [parse_fc_path(p) for p in fc_paths]
     with open_driver(app) as driver, stderr_console().status(f"swapping {target} ..."):
-        spec = driver.swap_volume(name, target, Path(os.path.abspath(new_volume)))
+        if portal is not None:
+            info, encryption = _iscsi_request(
+                portal, iqn, lun, chap_user, chap_password_file, luks_passphrase_file, serial,
+                False,
+            )  # fmt: skip
+            spec = driver.swap_volume_connection(name, target, info, encryption=encryption)
+        elif paths:
+            volume_id = serial or f"{paths[0].wwpn}-{paths[0].lun}"
+            spec = driver.swap_volume_connection(name, target, fc_connection_info(paths, volume_id))
+        else:
+            assert new_volume is not None
+            spec = driver.swap_volume(name, target, Path(os.path.abspath(new_volume)))
     click.echo(f"{target} of {name} now uses {spec.source}")
 
 

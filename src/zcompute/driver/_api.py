@@ -255,6 +255,18 @@ class ComputeAPI(Protocol):
         *,
         timeout: float = ...,
     ) -> BlockDeviceSpec: ...
+    def swap_volume_connection(
+        self,
+        name_or_uuid: str,
+        target: str,
+        connection_info: Mapping[str, Any],
+        *,
+        encryption: VolumeEncryption | None = ...,
+        timeout: float = ...,
+        root: Path = ...,
+        host_arch: str | None = ...,
+        connector_options: Mapping[str, Any] | None = ...,
+    ) -> BlockDeviceSpec: ...
     def attach_iscsi_volume(
         self,
         name_or_uuid: str,

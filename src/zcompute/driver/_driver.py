@@ -53,6 +53,7 @@ from zcompute.driver._resize import ResizeOps
 from zcompute.driver._serial import ConsoleOps, SerialConsole
 from zcompute.driver._snapshot import DEFAULT_COPY_TIMEOUT, SnapshotOps
 from zcompute.driver._spawn import SpawnOps
+from zcompute.driver._swapconnect import SwapConnectionOps
 from zcompute.driver._volumeapi import VolumeOperations
 from zcompute.driver._volumeswap import VolumeChangeOps
 from zcompute.images import ImageStore
@@ -101,6 +102,7 @@ class ComputeDriver(VolumeOperations):
         self._devices = DeviceOps(ctx, ops)
         self._fc = FcVolumeOps(ctx, self._devices)
         self._volume_changes = VolumeChangeOps(ctx, ops)
+        self._swap_connections = SwapConnectionOps(ctx, ops, self._volume_changes)
         self._iscsi = IscsiVolumeOps(ctx, self._devices)
         self._snapshot = SnapshotOps(ctx, ops)
         self._rescue = RescueOps(ctx, ops, guests)

@@ -16,7 +16,7 @@ from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
 from zcompute.driver._devices import DEFAULT_DETACH_TIMEOUT, DeviceOps
 from zcompute.driver._undo import UndoStack
-from zcompute.driver._volumeconnect import connect_fc, disconnect_fc
+from zcompute.driver._volumeconnect import connect_fc, connections_of, disconnect_fc
 from zcompute.errors import ZcomputeError
 from zcompute.model import BlockDeviceSpec
 from zcompute.state import StateDB
@@ -74,11 +74,12 @@ class FcVolumeOps:
     def detach_volume(
         self, name_or_uuid: str, target: str, timeout: float = DEFAULT_DETACH_TIMEOUT
     ) -> BlockDeviceSpec:
-        """Detach the volume; one a connector made local is disconnected on the host too."""
+        """Detach the volume; one a connector made local is disconnected on the host too
+        (with the other volume of a swap that did not settle)."""
         uuid = self._ctx.db.get_instance(name_or_uuid).uuid
-        record = self._ctx.db.volume_connections(uuid).get(target)
+        records = connections_of(self._ctx.db, uuid).get(target, [])
         spec = self._devices.detach_volume(name_or_uuid, target, timeout)
-        if record is not None:
+        for record in records:
             disconnect_fc(record)
         return spec
 
@@ -89,9 +90,10 @@ def release_volume_connections(db: StateDB, uuid: str) -> list[str]:
     A function of the records alone: destroy and recovery release what attach recorded.
     """
     failed = []
-    for target, record in db.volume_connections(uuid).items():
-        try:
-            disconnect_fc(record)
-        except ZcomputeError as err:
-            failed.append(f"{target}: {err}")
+    for target, records in connections_of(db, uuid).items():
+        for record in records:
+            try:
+                disconnect_fc(record)
+            except ZcomputeError as err:
+                failed.append(f"{target}: {err}")
     return failed

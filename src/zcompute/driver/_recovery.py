@@ -15,7 +15,9 @@ recover it according to what libvirt shows:
   image store removes its own half-made image), file systems it froze thawed;
 * ``swapping_volume``: a copy onto the new volume that was not switched over is aborted (the
   guest keeps the old volume); a switch-over that happened is finished, the definition and the
-  record following the live disk (:func:`~zcompute.driver._volumeswap.settle_swap`);
+  record following the live disk (:func:`~zcompute.driver._volumeswap.settle_swap`); the host
+  connection of the volume the guest does not use is disconnected, the secrets no recorded
+  volume names are removed;
 * attaching or detaching a volume or NIC: the guest's devices are made to match the record:
   a device the domain has but the record does not (an attach cut short) is detached, a record
   of a device the domain no longer has (a detach cut short) is dropped, and a tap device marked
@@ -25,9 +27,10 @@ recover it according to what libvirt shows:
 * anything else (power operations): the task is cleared and the state libvirt reports recorded.
 
 ``repair`` goes further: it also aborts block jobs that no running snapshot owns, makes every
-guest's devices match its record, removes image-store leftovers of dead processes, and removes
-domains that live in this data directory but have no record, and tap devices marked as made for
-an instance of this data directory that has no record (never a device chosen by its name).
+guest's devices match its record, settles the host connections of swaps whose own settle failed
+(a disconnect refused), removes image-store leftovers of dead processes, and removes domains
+that live in this data directory but have no record, and tap devices marked as made for an
+instance of this data directory that has no record (never a device chosen by its name).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from zcompute.driver._secrets import (
     remove_unused_secrets,
 )
 from zcompute.driver._state import ACTIVE
+from zcompute.driver._volumeconnect import connections_of, disconnect_fc
 from zcompute.driver._volumeswap import settle_swap
 from zcompute.errors import NotFound, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task
@@ -324,6 +328,9 @@ class Recovery:
                 continue
             find = disk_with_target(volume.target)
             self._force_detach(inst, live, f"disk {volume.target}", find)
+            # and its host connections (a swap's too): the record is all that names them
+            for record in connections_of(self._ctx.db, inst.uuid).get(volume.target, []):
+                disconnect_fc(record)
             self._ctx.db.remove_attachment(inst.uuid, "volume", volume.target)
             done.append(f"half-detached disk {volume.target} detached, its record dropped")
         for nic in inst.nics:
@@ -389,6 +396,7 @@ class Recovery:
                     *Quiescer(self._ctx).thaw_after_interrupted_snapshot(inst),
                     *self._abort_block_jobs(inst),
                     *self._match_devices_to_record(inst),
+                    *self._settle_swap_journals(inst),
                 ]
             actions += [f"{inst.name}: {what}" for what in found]
         recovery = self._ctx.images.recover()
@@ -399,6 +407,12 @@ class Recovery:
         known = {inst.uuid for inst in self._ctx.db.list_instances()}
         actions += remove_unrecorded_secrets(self._ctx, known)
         return RepairReport(tuple(actions))
+
+    def _settle_swap_journals(self, inst: Instance) -> list[str]:
+        """The host connections of swaps whose own settle failed (libvirt or a disconnect
+        refused): settled as recovery does, the record following the live disk first."""
+        journals = self._ctx.db.swap_journals(inst.uuid)
+        return [done for t in journals for done in settle_swap(self._ctx, inst.uuid, t)]
 
     def _remove_unrecorded_domains(self) -> list[str]:
         """Domains whose files live in this data directory but that have no record."""

@@ -2,7 +2,8 @@
 
 A mixin of the driver's facade (kept apart so that the facade stays readable): each method is
 bound to its support-matrix feature and delegates to its part, which the driver builds
-(:mod:`._devices`, :mod:`._fc`, :mod:`._iscsi`, extend and swap in :mod:`._volumeswap`).
+(:mod:`._devices`, :mod:`._fc`, :mod:`._iscsi`, extend and swap in :mod:`._volumeswap`, swap
+onto a volume zcompute connects in :mod:`._swapconnect`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from zcompute.driver._devices import DEFAULT_DETACH_TIMEOUT, DeviceOps
 from zcompute.driver._fc import FcVolumeOps
 from zcompute.driver._features import host_operation, operation
 from zcompute.driver._iscsi import IscsiVolumeOps
+from zcompute.driver._swapconnect import SwapConnectionOps
 from zcompute.driver._volumeswap import DEFAULT_SWAP_TIMEOUT, VolumeChangeOps
 from zcompute.model import BlockDeviceSpec
 from zcompute.volumes import (
@@ -35,6 +37,7 @@ class VolumeOperations:  # the driver's map_os_errors wraps these methods too
     _fc: FcVolumeOps
     _iscsi: IscsiVolumeOps
     _volume_changes: VolumeChangeOps
+    _swap_connections: SwapConnectionOps
 
     @operation("attach-volume")
     def attach_volume(
@@ -104,6 +107,36 @@ class VolumeOperations:  # the driver's map_os_errors wraps these methods too
         timeout: float = DEFAULT_SWAP_TIMEOUT,
     ) -> BlockDeviceSpec:
         return self._volume_changes.swap_volume(name_or_uuid, target, new_volume, timeout=timeout)
+
+    @operation("swap-volume")
+    def swap_volume_connection(
+        self,
+        name_or_uuid: str,
+        target: str,
+        connection_info: Mapping[str, Any],
+        *,
+        encryption: VolumeEncryption | None = None,
+        timeout: float = DEFAULT_SWAP_TIMEOUT,
+        root: Path = Path("/"),
+        host_arch: str | None = None,
+        connector_options: Mapping[str, Any] | None = None,
+    ) -> BlockDeviceSpec:
+        """Move volume ``target`` of a running guest onto a Cinder volume by its
+        ``connection_info``, which zcompute connects as attach does (``fibre_channel``: the
+        host connects the LUN; ``iscsi``: QEMU logs in itself, CHAP and LUKS secrets defined
+        for the instance); the old volume's connection and secrets go once the guest left it.
+        ``encryption`` opens a LUKS volume (iSCSI only); ``root``, ``host_arch`` and
+        ``connector_options`` as for :meth:`attach_fc_volume`."""
+        return self._swap_connections.swap_volume_connection(
+            name_or_uuid,
+            target,
+            connection_info,
+            encryption=encryption,
+            timeout=timeout,
+            root=root,
+            host_arch=host_arch,
+            connector_options=connector_options,
+        )
 
     @operation("attach-volume-iscsi")
     def attach_iscsi_volume(

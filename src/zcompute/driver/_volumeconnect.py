@@ -5,6 +5,12 @@ volume's libvirt secrets (the CHAP password, a LUKS passphrase) are named here a
 by the caller once the instance's record exists (:mod:`._secrets`). Fibre Channel: the
 connector makes the LUN a local block device; its undo is registered before anything else
 can fail, and the connection is recorded with the disk so destroy and recovery undo it.
+
+A swap journals both volumes' connections (:func:`journal_swap`) before the guest can switch
+over, and settles them (:func:`settle_swap_connections`) once it is known which volume the guest
+uses: that one's connection stays recorded, the other one is disconnected, then forgotten. A
+disconnect repeated after an interruption finds nothing left to undo, so every step may run
+again; detach and destroy release the connections of an unsettled journal too.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from zcompute.driver._context import DriverContext
 from zcompute.driver._secrets import NewSecret
 from zcompute.driver._undo import UndoStack
 from zcompute.errors import InvalidInput
-from zcompute.model import new_uuid
+from zcompute.model import BlockDeviceSpec, new_uuid
+from zcompute.state import StateDB
 from zcompute.volumes import (
     FC_VOLUME_TYPE,
     LUKS_PROVIDERS,
@@ -32,7 +39,17 @@ from zcompute.volumes import (
     parse_iscsi_connection_info,
 )
 
-__all__ = ["FC", "PreparedVolume", "connect_fc", "disconnect_fc", "prepare_iscsi", "prepare_volume"]
+__all__ = [
+    "FC",
+    "PreparedVolume",
+    "connect_fc",
+    "connections_of",
+    "disconnect_fc",
+    "journal_swap",
+    "prepare_iscsi",
+    "prepare_volume",
+    "settle_swap_connections",
+]
 
 FC = "fc"  # the driver name a recorded FC connection carries
 
@@ -125,6 +142,66 @@ def disconnect_fc(record: Mapping[str, Any]) -> None:
     """Undo a recorded FC connection (its guest let go of the LUN)."""
     connected = ConnectedVolume.from_dict(record["connected"])
     _connector(record).disconnect(record["connection_info"], connected)
+
+
+def journal_swap(
+    ctx: DriverContext,
+    uuid: str,
+    old: BlockDeviceSpec,
+    new_source: str,
+    new_connection: Mapping[str, Any] | None,
+) -> None:
+    """Journal a swap of volume ``old`` onto ``new_source`` (connected as ``new_connection``,
+    if at all) before the guest can switch over; nothing when neither volume has a connection."""
+    old_connection = ctx.db.volume_connections(uuid).get(old.target)
+    if old_connection is None and new_connection is None:
+        return
+    journal = {
+        "old": {"source": str(old.source), "connection": old_connection},
+        "new": {"source": new_source, "connection": _plain(new_connection)},
+    }
+    ctx.db.set_swap_journal(uuid, old.target, journal)
+
+
+def settle_swap_connections(ctx: DriverContext, uuid: str, target: str) -> list[str]:
+    """Settle the journal of a swap of ``target``: the connection of the volume the record
+    names stays recorded, the other one is disconnected and the journal forgotten (each step
+    can run again); says what was done."""
+    journal = ctx.db.swap_journals(uuid).get(target)
+    if journal is None:
+        return []
+    inst = ctx.db.get_instance(uuid)
+    spec = next((b for b in inst.block_devices if b.target == target), None)
+    uses_new = spec is not None and str(spec.source) == journal["new"]["source"]
+    kept, dropped = (journal["new"], journal["old"])
+    if not uses_new:
+        kept, dropped = dropped, kept
+    ctx.db.settle_volume_connection(uuid, target, kept["connection"])
+    done = []
+    if dropped["connection"] is not None:
+        disconnect_fc(dropped["connection"])
+        done.append(f"FC volume {dropped['source']}, which {target} no longer uses, disconnected")
+    ctx.db.set_swap_journal(uuid, target, None)
+    return done
+
+
+def connections_of(db: StateDB, uuid: str) -> dict[str, list[dict[str, Any]]]:
+    """target -> every host connection recorded for it: the volume's own and, while a swap is
+    unsettled, those of its journal (each once)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for target, record in db.volume_connections(uuid).items():
+        found.setdefault(target, []).append(record)
+    for target, journal in db.swap_journals(uuid).items():
+        records = found.setdefault(target, [])
+        for side in ("old", "new"):
+            record = journal[side]["connection"]
+            if record is not None and record not in records:
+                records.append(record)
+    return found
+
+
+def _plain(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if record is None else dict(record)
 
 
 def _connector(record: Mapping[str, Any]) -> FibreChannelConnector:

@@ -5,6 +5,12 @@ Nova calls ``extend_volume`` after Cinder grew a volume (the guest is told the n
 the new volume under it, zcompute's block copy and pivot). Both translate Nova's objects and call
 zcompute's driver, which refuses what it cannot do (a shrink, a new volume of another size) with
 an error Nova reports.
+
+The new volume of a swap is connected the way an attach connects it: an iSCSI volume is a
+network disk QEMU logs in to (its CHAP and LUKS secrets defined for the guest), an FC volume a
+LUN the host connects (``swap_volume_connection``); zcompute disconnects the old volume and
+removes its secrets once the guest left it. A volume whose ``connection_info`` already names a
+host device (``local``, or FC with a ``device_path``) is swapped onto that device.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ from nova import exception
 from zcompute.errors import InvalidInput, NotFound
 from zcompute.nova._base import AdapterBase
 from zcompute.nova._devicemeta import mapped_volumes
-from zcompute.volumes import DiskSource
+from zcompute.nova._volumes import volume_encryption
+from zcompute.volumes import FC_VOLUME_TYPE, ISCSI, DiskSource
 
-__all__ = ["SwapVolumeMethods", "volume_source_of"]
+__all__ = ["SwapVolumeMethods", "connects_itself", "volume_source_of"]
 
 _GIB = 1 << 30
 _LOCAL_TYPES = ("local", "fibre_channel")
@@ -46,7 +53,15 @@ class SwapVolumeMethods(AdapterBase):
     ) -> None:
         with self._guest(instance) as uuid:
             target = mountpoint.rpartition("/")[2]  # "/dev/vdb" -> "vdb"
-            swapped = self.zc.swap_volume(uuid, target, volume_source_of(new_connection_info))
+            if connects_itself(new_connection_info):
+                swapped = self.zc.swap_volume_connection(
+                    uuid,
+                    target,
+                    new_connection_info,
+                    encryption=volume_encryption(context, new_connection_info, None),
+                )
+            else:
+                swapped = self.zc.swap_volume(uuid, target, volume_source_of(new_connection_info))
             if resize_to and resize_to * _GIB > (swapped.size_bytes or 0):
                 self.zc.extend_volume(uuid, target, resize_to * _GIB)
 
@@ -61,11 +76,16 @@ class SwapVolumeMethods(AdapterBase):
         raise NotFound("volume", f"{volume_id} of instance {uuid}")
 
 
-# The new volume of a swap must be a block device the host already has: a "local" volume, or
-# a "fibre_channel" one whose data names its device path. Swapping onto a volume zcompute
-# would connect itself (an FC LUN to scan, an iSCSI LUN QEMU logs in to) is not done yet.
+def connects_itself(connection_info: Mapping[str, Any]) -> bool:
+    """Whether zcompute connects the volume (an iSCSI one; an FC one without a device)."""
+    kind = connection_info.get("driver_volume_type")
+    data = connection_info.get("data") or {}
+    return kind == ISCSI or (kind == FC_VOLUME_TYPE and not data.get("device_path"))
+
+
 def volume_source_of(connection_info: Mapping[str, Any]) -> DiskSource:
-    """The guest disk ``connection_info`` describes (see the note above)."""
+    """The block device the host already has that ``connection_info`` names: a "local"
+    volume, or a "fibre_channel" one whose data names its device path."""
     kind = connection_info.get("driver_volume_type")
     data = connection_info.get("data") or {}
     path = data.get("device_path")

@@ -29,7 +29,13 @@ from zcompute.nova._devnames import short_name
 from zcompute.nova._errors import nova_errors
 from zcompute.volumes import VolumeConnection, VolumeEncryption
 
-__all__ = ["VolumeMethods", "is_root", "root_mapping", "volume_image_properties"]
+__all__ = [
+    "VolumeMethods",
+    "is_root",
+    "root_mapping",
+    "volume_encryption",
+    "volume_image_properties",
+]
 
 LOG = logging.getLogger(__name__)
 
@@ -102,7 +108,7 @@ class VolumeMethods(AdapterBase):
         mapped = mapped_volumes(context, uuid).get(short_name(bdm["mount_device"]))
         return VolumeConnection(
             info,
-            encryption=_encryption(context, info, None),
+            encryption=volume_encryption(context, info, None),
             tag=mapped.tag if mapped else None,
             shareable=bool(info.get("multiattach") or data.get("multiattach")),
         )
@@ -123,7 +129,7 @@ class VolumeMethods(AdapterBase):
             connection_info,
             target=target,
             shareable=bool(connection_info.get("multiattach") or data.get("multiattach")),
-            encryption=_encryption(context, connection_info, encryption),
+            encryption=volume_encryption(context, connection_info, encryption),
             tag=mapped.tag if mapped else None,
         )
 
@@ -148,7 +154,7 @@ def volume_image_properties(instance: Any) -> dict[str, Any]:
     return dict(image.get("properties") or {})
 
 
-def _encryption(
+def volume_encryption(
     context: Any, connection_info: Mapping[str, Any], encryption: Any
 ) -> VolumeEncryption | None:
     """The LUKS passphrase of an encrypted volume, from Nova's key manager (as Nova's libvirt

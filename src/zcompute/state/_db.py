@@ -45,6 +45,7 @@ from zcompute.model import (
     validate_uuid,
 )
 from zcompute.state import _codec as codec
+from zcompute.state._journal import SwapJournalRecords
 from zcompute.state._owner import owner_alive, this_process
 from zcompute.state._schema import StateError, migrate, schema_version
 
@@ -76,7 +77,7 @@ class InstanceSummary:
     memory_kib: int
 
 
-class StateDB:
+class StateDB(SwapJournalRecords):
     """zcompute's persistent state (see the module documentation for the design)."""
 
     def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
@@ -538,7 +539,8 @@ class StateDB:
 
     def replace_volume(self, uuid: str, volume: BlockDeviceSpec) -> Instance:
         """Record ``volume`` in place of the volume attached under its target (an extend or a
-        swap); the host connection recorded for the old one, if any, is kept with it."""
+        swap); the host connection recorded for the old one, if any, is kept with it (a swap's
+        journal settles which one stays: :class:`SwapJournalRecords`)."""
         kind, target, source = codec.attachment_row(volume)
         with self.transaction():
             current = self.get_instance(uuid)

@@ -117,6 +117,10 @@ _V8_RESCUE: Migration = (
     "ALTER TABLE instances ADD COLUMN rescue_config_drive INTEGER",
 )
 
+# A swap of a volume that has (or gets) a host connection keeps both volumes' connections
+# until it settles (zcompute.driver._swapconnect): none is forgotten, whatever interrupts it.
+_V9_SWAP_JOURNAL: Migration = ("ALTER TABLE attachments ADD COLUMN swap_journal TEXT",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_TABLES,
     _V2_DEFAULT_FLAVORS,
@@ -126,6 +130,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V6_SERIAL_PORT,
     _V7_FLAVOR_EPHEMERAL_SWAP,
     _V8_RESCUE,
+    _V9_SWAP_JOURNAL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

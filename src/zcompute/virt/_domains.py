@@ -300,9 +300,10 @@ class Domains:
         """Start mirroring disk ``disk`` (a target such as ``vda``) into ``<disk>`` ``dest_xml``.
 
         The whole backing chain is copied (the copy stands alone). The job is transient, which
-        libvirt requires for a persistent guest: it does not survive a libvirtd restart, and a
-        pivot changes only the live definition. ``reuse``: the destination exists already (a
-        volume) and is written as it is, never created or formatted by libvirt.
+        libvirt requires for a persistent guest: it does not survive a libvirtd restart (a
+        pivot may still rewrite the persistent disk's source: libvirt 11.3 does). ``reuse``:
+        the destination exists already (a volume) and is written as it is, never created or
+        formatted by libvirt.
         """
         flags = libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB
         if reuse:

@@ -124,9 +124,10 @@ class ZfcpStrategy:
         failures: list[str] = []
         for unit in units:
             attribute = f"{_port_dir(unit)}/unit_remove"
-            if fs.exists(_port_dir(unit)):
+            # A vanished port took its units with it, and a unit removed before (a disconnect
+            # repeated after an interruption) is gone: zfcp refuses to remove it again.
+            if fs.exists(f"{_port_dir(unit)}/{unit.fcp_lun}"):
                 _write(fs, attribute, unit.fcp_lun, failures)
-            # A vanished port took its units with it: nothing is left to remove.
         return failures
 
 

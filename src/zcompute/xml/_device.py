@@ -110,6 +110,7 @@ class Disk(Device):
         "vendor", "product", "encryption", *_DEVICE_TAIL,
         # a network source's children, in libvirt's order
         "source/host", "source/snapshot", "source/config", "source/initiator", "source/auth",
+        "source/encryption",
     )  # fmt: skip
 
     type: Attr[DiskType] = Attr("@type", choice(DiskType))
@@ -147,6 +148,16 @@ class Disk(Device):
     encryption_format: Attr[EncryptionFormat] = Attr("encryption/@format", choice(EncryptionFormat))
     encryption_engine: Attr[EncryptionEngine] = Attr("encryption/@engine", choice(EncryptionEngine))
     encryption_secret_uuid: Attr[str] = Attr("encryption/secret[@type='passphrase']/@uuid", UUID)
+    # the same, as libvirt writes it where it rewrote the storage source (a block copy's pivot)
+    source_encryption_format: Attr[EncryptionFormat] = Attr(
+        "source/encryption/@format", choice(EncryptionFormat)
+    )
+    source_encryption_engine: Attr[EncryptionEngine] = Attr(
+        "source/encryption/@engine", choice(EncryptionEngine)
+    )
+    source_encryption_secret_uuid: Attr[str] = Attr(
+        "source/encryption/secret[@type='passphrase']/@uuid", UUID
+    )
 
 
 class Controller(Device):

@@ -1,5 +1,5 @@
 """Cinder volumes through Nova's REST API on real guests: iSCSI with and without CHAP, tags,
-multiattach, volumes given at boot.
+multiattach, volumes given at boot, a volume Cinder migrates (swap).
 
 The volumes are LUNs of a userspace iSCSI target (tgtd) this test starts on 127.0.0.1 (see
 tests/e2e/iscsi_target.py); Nova's Cinder fixture hands each volume's ``connection_info`` to
@@ -241,4 +241,48 @@ class TestNovaBootVolume(VolumeHarness):
         )
         self.api.delete_server(server["id"])
         self.wait_deleted(server)
+        assert self.host_leftovers(server) == []
+
+
+class TestNovaSwapVolume(VolumeHarness):
+    def test_s390x_cinder_migrates_an_attached_iscsi_volume_onto_a_chap_one(self) -> None:
+        """Cinder's volume migration calls Nova's swap (``PUT .../os-volume_attachments/OLD``
+        with the new volume): the guest's data moves onto the new LUN under the running
+        guest, which keeps its disk; the new volume's CHAP secret is the guest's only one."""
+        server = self.boot_test_server("s390x")
+        old_id, new_id = self.cinder.SWAP_OLD_VOL, self.cinder.SWAP_NEW_VOL
+        old = self.target.export(f"swap-old-{self.token}", 32 * MIB)
+        new = self.target.export(
+            f"swap-new-{self.token}", 32 * MIB, chap=("zcswap", "zc-swap-secret-77")
+        )
+        self.cinder.VOLUME_CONNECTION_INFO[old_id] = old.connection_info(old_id)
+        self.cinder.VOLUME_CONNECTION_INFO[new_id] = new.connection_info(new_id)
+        self.attach(server, old_id)
+        name = self.wait_attached(server, old_id, 32 * MIB)
+        stream = self.computes["compute"].driver.zc.open_console(server["id"])
+        try:
+            wait_for_shell(stream)
+            run(stream, f"echo ZC-NOVA-SWAPPED-DATA > /dev/{name}; sync")
+        finally:
+            stream.close()
+        started = time.monotonic()
+        self.api.put_server_volume(server["id"], old_id, new_id)
+        deadline = started + 180
+        while self.attachments(server) != [new_id]:
+            assert time.monotonic() < deadline, f"still attached: {self.attachments(server)}"
+            time.sleep(0.3)
+        print(f"\ns390x: Nova's swap onto an iSCSI volume done {time.monotonic() - started:.2f} "
+              "s after the request")  # fmt: skip
+        with new.backing.open("rb") as handle:
+            assert handle.read(20) == b"ZC-NOVA-SWAPPED-DATA"  # the guest's data moved
+        xml = self.domain_xml(server)
+        assert new.iqn in xml
+        assert old.iqn not in xml
+        assert "zc-swap-secret-77" not in xml
+        assert "<auth username='zcswap'>" in xml, xml
+        assert len(self.zcompute_secrets(server)) == 1, self.zcompute_secrets(server)
+        assert "ZCOMPUTE-BLOCK removed" not in self.console(server)  # the same disk all along
+        self.api.delete_server(server["id"])
+        self.wait_deleted(server)
+        assert self.zcompute_secrets(server) == []
         assert self.host_leftovers(server) == []

@@ -190,6 +190,25 @@ def test_extend_and_swap_of_what_is_not_there(
     assert "instance 'ghost' not found" in swap.err
 
 
+def test_swap_takes_one_new_volume_and_iscsi_options_in_full(
+    zc: Zc, make_guest: GuestFactory, files: Path
+) -> None:
+    guest = make_guest(persistent=True)
+    disk = files / "new.img"
+    disk.write_bytes(b"\0" * 4096)
+    for args in ([], [str(disk), "--iscsi", "192.0.2.1:3260"]):
+        both = zc("volume", "swap", guest.name, "vdb", *args)
+        assert both.code == 2, both
+        assert "give one of NEW_VOLUME, --fc DEVNO:WWPN:LUN or --iscsi" in both.err
+    no_iqn = zc("volume", "swap", guest.name, "vdb", "--iscsi", "192.0.2.1:3260")
+    assert no_iqn.code == 2
+    assert "--iscsi needs --iqn IQN and --lun N" in no_iqn.err
+    iscsi = ("--iscsi", "192.0.2.1:3260", "--iqn", "iqn.2010-10.org.x:v", "--lun", "1")
+    missing = zc("volume", "swap", guest.name, "vdq", *iscsi)
+    assert missing.code == 3, missing
+    assert f"no volume 'vdq' is attached to instance {guest.name}" in missing.err
+
+
 def test_detach_of_a_target_that_is_not_attached(zc: Zc, make_guest: GuestFactory) -> None:
     guest = make_guest(persistent=True)
     result = zc("volume", "detach", guest.name, "vdq")

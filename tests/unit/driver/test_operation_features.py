@@ -129,6 +129,7 @@ CALLS: dict[str, Callable[[ComputeDriver, str, str], object]] = {
     "device_metadata": lambda d, n, i: d.device_metadata(n),
     "extend_volume": lambda d, n, i: d.extend_volume(n, "vdb"),
     "swap_volume": lambda d, n, i: d.swap_volume(n, "vdb", "/var/lib/zcompute-none.img"),
+    "swap_volume_connection": lambda d, n, i: d.swap_volume_connection(n, "vdb", {"data": {}}),
     "domain_xml": lambda d, n, i: d.domain_xml(n),
     "guest_agent_info": lambda d, n, i: d.guest_agent_info(n, "debian"),
     "quiesce": lambda d, n, i: d.quiesce(n),

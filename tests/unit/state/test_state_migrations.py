@@ -40,7 +40,7 @@ def test_version_1_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> No
     path = tmp_path / "old.sqlite3"
     image_id, uuid = _version_1_database(path)
     with StateDB(path) as db:
-        assert db.schema_version == SCHEMA_VERSION == 8
+        assert db.schema_version == SCHEMA_VERSION == 9
         old = db.get_instance(uuid)
         assert old.name == "old-vm"
         assert old.state is InstanceState.RUNNING

@@ -20,7 +20,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -238,10 +238,11 @@ class KernelSim:
         *,
         appear_delay: float = 0.0,
         dm_delay: float = 0.0,
-        device_target: Path | None = None,
+        device_target: Path | Mapping[int, Path] | None = None,
     ) -> None:
         """``device_target``: make each /dev/sdX a symlink to this real file or block device
-        (e.g. a loop device in an end-to-end test) instead of a plain file."""
+        (e.g. a loop device in an end-to-end test) instead of a plain file; a mapping gives
+        each SCSI LUN number its own (LUNs it does not name get a plain file)."""
         self.tree = tree
         self.device_target = device_target
         self.appear_delay = appear_delay
@@ -414,10 +415,13 @@ class KernelSim:
         _link(block / "device", disk.scsi_dir)
         _link(tree.p(f"/sys/block/{disk.name}"), block)
         node = tree.p(f"/dev/{disk.name}")
-        if self.device_target is None:
+        target = self.device_target
+        if isinstance(target, Mapping):
+            target = target.get(disk.scsi_lun)
+        if target is None:
             node.write_bytes(b"\0" * 4096)
         else:
-            node.symlink_to(self.device_target)
+            node.symlink_to(target)
         for name in self._link_names(disk):
             link = tree.by_path(name)
             _link(link, node)

@@ -189,7 +189,7 @@ def golden_disk_backing_store() -> Domain:
 def golden_disk_iscsi() -> Domain:
     """Network (iSCSI) volumes as zcompute attaches them: QEMU's initiator logs in with a
     name of the host's and a CHAP user whose password is a libvirt secret; a shared one;
-    a LUKS volume QEMU decrypts with a passphrase secret."""
+    a LUKS volume QEMU decrypts with a passphrase secret; one as a swap leaves it."""
     dom = skeleton("disk-iscsi")
     devices = dom.devices
     devices.add(
@@ -224,8 +224,23 @@ def golden_disk_iscsi() -> Domain:
     shared.encryption_engine = "qemu"
     shared.encryption_secret_uuid = "0d4f3c2b-1a09-4e8d-b7c6-a5f4e3d2c1b0"
     devices.add(shared)
+    # a LUKS volume as libvirt writes it back after a block copy's pivot (a swap): the
+    # encryption of the storage source inside <source>
+    pivoted = Disk(type="network", device="disk", driver_name="qemu", driver_type="raw")
+    pivoted.source_protocol = "iscsi"
+    pivoted.source_name = "iqn.2010-10.org.openstack:volume-3/1"
+    pivoted.source_host_name = "192.0.2.10"
+    pivoted.source_host_port = 3260
+    pivoted.source_encryption_format = "luks"
+    pivoted.source_encryption_engine = "qemu"
+    pivoted.source_encryption_secret_uuid = "5c3e1f0a-2b4d-4e6f-8a9b-0c1d2e3f4a5b"
+    pivoted.target_dev = "vdd"
+    pivoted.target_bus = "virtio"
+    devices.add(pivoted)
 
     disks = devices.disks
+    assert disks[2].encryption_secret_uuid is None
+    assert disks[2].source_encryption_secret_uuid == "5c3e1f0a-2b4d-4e6f-8a9b-0c1d2e3f4a5b"
     assert (disks[0].source_auth_username, disks[0].source_auth_secret_type) == (
         "chapuser",
         "iscsi",
