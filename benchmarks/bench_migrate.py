@@ -1,5 +1,7 @@
-"""Live migration of an s390x guest (TCG) from this host to the second host (scripts/second-host):
-zcompute's ``migrate`` against the raw libvirt ``migrate3`` it wraps, side by side.
+"""Live migration of s390x guests (TCG) to a second host: zcompute against raw libvirt.
+
+``ComputeDriver.migrate`` against the ``migrate3`` it wraps, side by side, from this host to
+the second host on this machine (scripts/second-host, started if it is not running).
 
     .venv/bin/python benchmarks/bench_migrate.py [--rounds 5] [--disk-mib 32] [--settle 2]
 
@@ -172,7 +174,6 @@ def _case(
             with open_shell(a, name) as shell:
                 run(shell, f"dd if=/dev/urandom of=/dev/vda bs=1M count={args.disk_mib} conv=fsync "
                            "2>/dev/null", timeout=300)  # fmt: skip
-    conn_a, conn_b = a.hv.conn, b.hv.conn
     at_a = Place(
         a.instances_dir / raw.uuid,
         str(a.instances_dir / raw.uuid / "kernel"),
@@ -198,9 +199,9 @@ def _case(
             None if image.path is None else str(b.images.get(image.id).path),
         )
         time.sleep(settle)
-        figures["raw"].append(_raw_move(conn_a, conn_b, raw.uuid, at_a, at_b, size))
+        figures["raw"].append(_raw_move(a.hv.conn, b.hv.conn, raw.uuid, at_a, at_b, size))
         (at_a.folder / DISK).unlink(missing_ok=True)  # the raw side's disk there is stale
-        _raw_move(conn_b, conn_a, raw.uuid, at_b, at_a, size)
+        _raw_move(b.hv.conn, a.hv.conn, raw.uuid, at_b, at_a, size)
         shutil.rmtree(at_b.folder)
         print(", ".join(f"{side} {rows[-1]}" for side, rows in figures.items()))
     for uuid in (zc.uuid, raw.uuid):
