@@ -17,7 +17,7 @@ import hashlib
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,31 @@ def iscsi_connection_info(
     return {"driver_volume_type": "iscsi", "serial": data["volume_id"], "data": data}
 
 
+def _iscsi_options(portal_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options naming an iSCSI LUN and its CHAP login (attach and swap take them)."""
+    options = [
+        click.option("--iscsi", "portal", metavar="HOST:PORT", help=portal_help),
+        click.option("--iqn", help="The iSCSI target's name (with --iscsi)."),
+        click.option(
+            "--lun", type=click.IntRange(0, 16383), help="The LUN behind it (with --iscsi)."
+        ),
+        click.option("--chap-user", help="CHAP user name for the iSCSI login."),
+        click.option(
+            "--chap-password-file",
+            metavar="FILE",
+            help="File holding the CHAP password ('-': read stdin); never give it on the "
+            "command line.",
+        ),
+    ]
+
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):  # listed in --help as written here
+            command = option(command)
+        return command
+
+    return apply
+
+
 @volume_group.command("attach")
 @click.argument("name")
 @click.option(
@@ -181,15 +206,7 @@ def iscsi_connection_info(
     metavar="DEVNO:WWPN:LUN",
     help="A Fibre Channel path: FCP device, target WWPN, LUN (repeat for multipath).",
 )
-@click.option("--iscsi", "portal", metavar="HOST:PORT", help="An iSCSI target portal.")
-@click.option("--iqn", help="The iSCSI target's name (with --iscsi).")
-@click.option("--lun", type=click.IntRange(0, 16383), help="The LUN behind it (with --iscsi).")
-@click.option("--chap-user", help="CHAP user name for the iSCSI login.")
-@click.option(
-    "--chap-password-file",
-    metavar="FILE",
-    help="File holding the CHAP password ('-': read stdin); never give it on the command line.",
-)
+@_iscsi_options("An iSCSI target portal.")
 @click.option(
     "--luks-passphrase-file",
     metavar="FILE",
@@ -345,15 +362,7 @@ def volume_extend(app: AppContext, name: str, target: str) -> None:
     metavar="DEVNO:WWPN:LUN",
     help="The new volume is this Fibre Channel LUN (repeat for multipath); it is connected.",
 )
-@click.option("--iscsi", "portal", metavar="HOST:PORT", help="The new volume's iSCSI portal.")
-@click.option("--iqn", help="The iSCSI target's name (with --iscsi).")
-@click.option("--lun", type=click.IntRange(0, 16383), help="The LUN behind it (with --iscsi).")
-@click.option("--chap-user", help="CHAP user name for the iSCSI login.")
-@click.option(
-    "--chap-password-file",
-    metavar="FILE",
-    help="File holding the CHAP password ('-': read stdin); never give it on the command line.",
-)
+@_iscsi_options("The new volume's iSCSI portal.")
 @click.option(
     "--luks-passphrase-file",
     metavar="FILE",
