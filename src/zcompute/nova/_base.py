@@ -37,6 +37,7 @@ class AdapterBase(driver.ComputeDriver):
         self._events: EventBridge | None = None
         # (libvirt URI, stream address) other hosts reach this one with for migrations
         self._inbound: tuple[str, str] = ("", "")
+        self._aborted: set[str] = set()  # live migrations Nova asked to abort
         self._host = ""
         self._node_uuid = ""
 

@@ -48,7 +48,6 @@ _GIB = 1 << 30
 class LiveMigrateMethods(AdapterBase):
     """Nova's live-migration steps for this service's guests (see the module docs)."""
 
-    _aborted: set[str]
     _aborted_lock = threading.Lock()
 
     def remember_inbound(self, own_uri: str) -> None:
@@ -189,7 +188,7 @@ class LiveMigrateMethods(AdapterBase):
     def live_migration_abort(self, instance: Any) -> None:
         with self._guest(instance) as uuid:
             with self._aborted_lock:
-                self._aborted_set().add(uuid)
+                self._aborted.add(uuid)
             self.zc.abort_migration(uuid)
 
     def post_live_migration(
@@ -205,15 +204,10 @@ class LiveMigrateMethods(AdapterBase):
     ) -> None:
         """The guest stayed here as it was: nothing to undo."""
 
-    def _aborted_set(self) -> set[str]:
-        if not hasattr(self, "_aborted"):
-            self._aborted = set()
-        return self._aborted
-
     def _take_aborted(self, uuid: str) -> bool:
         with self._aborted_lock:
-            found = uuid in self._aborted_set()
-            self._aborted_set().discard(uuid)
+            found = uuid in self._aborted
+            self._aborted.discard(uuid)
         return found
 
 
