@@ -18,7 +18,7 @@ from zcompute.volumes import VolumeEncryption
 from zcompute.xml import Domain
 
 from .conftest import TINY, imported_test_image
-from .iscsi_target import IscsiTarget, iscsi_target_fixture  # noqa: F401 (the fixture)
+from .iscsi_target import IscsiTarget, iscsi_target_fixture, luks_backing  # noqa: F401
 from .lifecycle_support import BOOTED, LogWatch, open_shell, run, timed
 
 MIB = 1 << 20
@@ -138,28 +138,7 @@ def test_iscsi_luks_volume(
     """A LUKS volume (made with qemu-img, content written through QEMU's LUKS driver): the
     guest sees the plain content and size; the passphrase is only in a libvirt secret."""
     passphrase = "6a7c2b19e4d0f3a58c1b2e7d9f0a4c3b"  # what Nova passes: the key's hex
-    folder = iscsi_target.directory
-    secret_file = folder / "passphrase"
-    secret_file.write_text(passphrase)
-    secret_file.chmod(0o600)
-    backing = folder / "luks.img"
-    obj = f"secret,id=sec0,file={secret_file}"
-    create = ["qemu-img", "create", "-q", "-f", "luks", "--object", obj,
-              "-o", "key-secret=sec0", str(backing), "16M"]  # fmt: skip
-    for attempt in range(3):
-        # QEMU 7.2 times its PBKDF with getrusage and gives up on a busy host ("Unable to get
-        # accurate CPU usage"); another try measures again
-        done = subprocess.run(create, capture_output=True, text=True, check=False)
-        if done.returncode == 0:
-            break
-        assert "accurate CPU usage" in done.stderr, done.stderr
-        assert attempt < 2, done.stderr
-    subprocess.run(
-        ["qemu-io", "--object", obj, "--image-opts",
-         f"driver=luks,key-secret=sec0,file.filename={backing}", "-c", "write -P 0x5a 0 1M"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    assert b"\x5a" * 64 not in backing.read_bytes()  # encrypted at rest
+    backing = luks_backing(iscsi_target.directory, passphrase)
     lun = iscsi_target.export("luks", backing=backing)
     name = guest_name
     driver.spawn(name, imported_test_image(driver, arch), TINY.name, wait_for=BOOTED)

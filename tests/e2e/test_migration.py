@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 import threading
 import time
 import uuid as uuidlib
@@ -24,11 +25,12 @@ import pytest
 
 from zcompute.config import Config
 from zcompute.driver import ComputeDriver
-from zcompute.errors import NotFound, ZcomputeError
-from zcompute.volumes import VolumeConnection
+from zcompute.errors import InvalidInput, NotFound, ZcomputeError
+from zcompute.model import InstanceState
+from zcompute.volumes import VolumeConnection, VolumeEncryption, VolumeSecrets
 
 from .conftest import DATA_DIR, RUN_ID, TINY, imported_test_image
-from .iscsi_target import IscsiTarget, iscsi_target_fixture  # noqa: F401 (the fixture)
+from .iscsi_target import IscsiTarget, iscsi_target_fixture, luks_backing  # noqa: F401
 from .lifecycle_support import BOOTED, open_shell, run
 
 MEMORY_DIRTIER = (
@@ -187,3 +189,80 @@ def test_a_guest_on_shared_storage_moves_only_its_memory(
     _check_guest(host_b, guest_name)
     assert lun.backing.read_bytes()[:8] == b"ZCDISK01"  # written by the guest, on the LUN
     host_b.destroy(guest_name)
+
+
+def _secrets_of(driver: ComputeDriver, uuid: str) -> list[str]:
+    """The libvirt secrets the driver's host keeps for the instance (their usage names it)."""
+    listed = subprocess.run(
+        ["virsh", "-c", driver.config.uri, "secret-list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return sorted(line.split()[0] for line in listed.splitlines() if uuid in line)
+
+
+@pytest.mark.feature("live-migration", arch="s390x")
+def test_volumes_with_chap_and_luks_move_with_their_secrets(
+    driver: ComputeDriver, host_b: ComputeDriver, guest_name: str, iscsi_target: IscsiTarget
+) -> None:
+    """libvirt keeps a volume's secrets private to its host: the destination defines them
+    again from what the caller gives (refused, with nothing changed, without them), and its
+    QEMU logs in with the destination's own initiator name, which the target's ACL admits."""
+    chap = ("zcmove", "zc-move-chap-secret")
+    initiators = (driver.iscsi_initiator_name(), host_b.iscsi_initiator_name())
+    assert initiators[0] != initiators[1]
+    chap_lun = iscsi_target.export("move-chap", 16 << 20, chap=chap, initiator=initiators)
+    passphrase = "0b1c2d3e4f5a6978899aabbccddeeff0"
+    luks_lun = iscsi_target.export(
+        "move-luks", backing=luks_backing(iscsi_target.directory, passphrase)
+    )
+    inst = driver.spawn(
+        guest_name, imported_test_image(driver, "s390x"), TINY.name, wait_for=BOOTED
+    )
+    driver.attach_volume_connection(guest_name, chap_lun.connection_info("zc-move-chap"))
+    encryption = VolumeEncryption(passphrase.encode())
+    info = luks_lun.connection_info("zc-move-luks", encrypted=True)
+    driver.attach_volume_connection(guest_name, info, encryption=encryption)
+    with open_shell(driver, guest_name) as shell:
+        run(shell, "printf ZCCHAP01 | dd of=/dev/vdb conv=fsync 2>/dev/null")
+    before = _secrets_of(driver, inst.uuid)
+    assert len(before) == 2
+
+    with pytest.raises(InvalidInput, match=r"secrets\.vdb\.chap_password"):
+        driver.migrate(guest_name, host_b, secrets={"vdc": VolumeSecrets(encryption=encryption)})
+    assert driver.get_instance(guest_name).state is InstanceState.RUNNING
+    assert _secrets_of(driver, inst.uuid) == before
+    _gone(host_b, inst.uuid)
+    assert _secrets_of(host_b, inst.uuid) == []
+
+    given = {
+        "vdb": VolumeSecrets(chap_password=chap[1].encode()),
+        "vdc": VolumeSecrets(encryption=encryption),
+    }
+    result = driver.migrate(guest_name, host_b, secrets=given)
+    print(f"\ns390x with CHAP and LUKS volumes: live migration {result.seconds:.2f} s, "
+          f"downtime {result.downtime_ms} ms")  # fmt: skip
+    _gone(driver, inst.uuid)
+    assert _secrets_of(driver, inst.uuid) == []
+    assert _secrets_of(host_b, inst.uuid) == before  # the same UUIDs, defined there
+    xml = host_b.domains.xml(inst.uuid)
+    assert chap[1] not in xml
+    assert passphrase not in xml
+    assert f"<iqn name='{initiators[1]}'/>" in xml
+    assert initiators[0] not in xml
+    recorded = [b.source for b in host_b.get_instance(guest_name).block_devices]
+    assert all(getattr(s, "initiator", initiators[1]) == initiators[1] for s in recorded)
+    with open_shell(host_b, guest_name) as shell:
+        assert run(shell, "head -c 8 /dev/vdb; echo") == "ZCCHAP01"
+        assert run(shell, "head -c 4 /dev/vdc | od -An -tx1").split() == ["5a"] * 4
+    # and back, stopped: host A pulls it (its disks copied) and defines the secrets again
+    host_b.power_off(guest_name, timeout=0)
+    host_b.migrate(guest_name, driver, live=False, secrets=given)
+    _gone(host_b, inst.uuid)
+    assert _secrets_of(host_b, inst.uuid) == []
+    assert _secrets_of(driver, inst.uuid) == before
+    assert f"<iqn name='{initiators[0]}'/>" in driver.domains.xml(inst.uuid, inactive=True)
+    assert driver.get_instance(guest_name).state is InstanceState.SHUTOFF
+    driver.destroy(guest_name)
+    assert _secrets_of(driver, inst.uuid) == []

@@ -16,6 +16,9 @@ import click
 from zcompute.cli._app import AppContext, cli, pass_app
 from zcompute.cli._render import human_bytes, open_driver, stderr_console
 from zcompute.cli._types import SECONDS
+from zcompute.cli._volumes import read_secret
+from zcompute.errors import InvalidInput
+from zcompute.volumes import VolumeEncryption, VolumeSecrets
 
 __all__ = ["migrate"]
 
@@ -59,6 +62,21 @@ __all__ = ["migrate"]
     show_default=True,
     help="The other host's address for the migration stream.",
 )
+@click.option(
+    "--chap-password-file",
+    "chap_files",
+    multiple=True,
+    metavar="TARGET=FILE",
+    help="The CHAP password of GUEST's iSCSI volume TARGET (vdb, ...), which libvirt keeps "
+    "private to this host: the other host defines it again (repeat per volume; '-': stdin).",
+)
+@click.option(
+    "--luks-passphrase-file",
+    "luks_files",
+    multiple=True,
+    metavar="TARGET=FILE",
+    help="The LUKS passphrase of GUEST's encrypted iSCSI volume TARGET (repeat per volume).",
+)
 @click.option("--abort", is_flag=True, help="Cancel the migration of GUEST that is running.")
 @click.option(
     "--force-complete", is_flag=True, help="Make the running migration of GUEST complete."
@@ -75,6 +93,8 @@ def migrate(
     postcopy: bool,
     bandwidth: int,
     address: str,
+    chap_files: tuple[str, ...],
+    luks_files: tuple[str, ...],
     abort: bool,
     force_complete: bool,
 ) -> None:
@@ -90,6 +110,7 @@ def migrate(
         return
     if to_uri is None or to_data_dir is None:
         raise click.UsageError("give --to URI and --to-data-dir DIR (or --abort, --force-complete)")
+    secrets = _volume_secrets(chap_files, luks_files)
     from zcompute.driver import ComputeDriver
 
     there = dataclasses.replace(app.config, uri=to_uri, data_dir=to_data_dir.absolute())
@@ -115,6 +136,7 @@ def migrate(
                     address=address,
                     postcopy=postcopy,
                     bandwidth_mib=bandwidth,
+                    secrets=secrets,
                 )
         finally:
             dest.close()
@@ -123,3 +145,30 @@ def migrate(
         f"{name}: migrated to {to_uri} in {result.seconds:.1f} s, downtime "
         f"{result.downtime_ms} ms{forced}; now {result.instance.state.value} there"
     )
+
+
+def _volume_secrets(
+    chap_files: tuple[str, ...], luks_files: tuple[str, ...]
+) -> dict[str, VolumeSecrets]:
+    """The volumes' secrets the options name, by target (each file read once)."""
+    chap = _by_target(chap_files, "--chap-password-file")
+    luks = _by_target(luks_files, "--luks-passphrase-file")
+    return {
+        target: VolumeSecrets(
+            chap_password=chap[target].encode() if target in chap else None,
+            encryption=VolumeEncryption(luks[target].encode()) if target in luks else None,
+        )
+        for target in sorted(set(chap) | set(luks))
+    }
+
+
+def _by_target(values: tuple[str, ...], option: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for value in values:
+        target, sep, path = value.partition("=")
+        if not sep or not target or not path:
+            raise InvalidInput(option, f"{value!r} is not TARGET=FILE", "e.g. vdb=/root/chap")
+        if target in found:
+            raise InvalidInput(option, f"volume {target} is given twice", "one file per volume")
+        found[target] = read_secret(path, option)
+    return found

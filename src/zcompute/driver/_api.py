@@ -45,6 +45,7 @@ from zcompute.volumes import (
     VolumeConnection,
     VolumeEncryption,
     VolumePolicy,
+    VolumeSecrets,
 )
 
 __all__ = ["Capabilities", "ComputeAPI", "capabilities_of"]
@@ -184,6 +185,7 @@ class ComputeAPI(Protocol):
         address: str = ...,
         postcopy: bool = ...,
         bandwidth_mib: int = ...,
+        secrets: Mapping[str, VolumeSecrets] | None = ...,
     ) -> MigrationResult: ...
     def move_out(
         self,
@@ -199,7 +201,13 @@ class ComputeAPI(Protocol):
     def migration_arrival(self, name_or_uuid: str) -> Arrival: ...
     def abort_migration(self, name_or_uuid: str) -> None: ...
     def force_migration(self, name_or_uuid: str) -> str: ...
-    def receive(self, arrival: Arrival, *, managed_by: str | None = ...) -> Path: ...
+    def receive(
+        self,
+        arrival: Arrival,
+        *,
+        managed_by: str | None = ...,
+        secrets: Mapping[str, VolumeSecrets] | None = ...,
+    ) -> Path: ...
     def pull(
         self,
         arrival: Arrival,
@@ -208,6 +216,7 @@ class ComputeAPI(Protocol):
         address: str = ...,
         managed_by: str | None = ...,
         keep_source: bool = ...,
+        secrets: Mapping[str, VolumeSecrets] | None = ...,
     ) -> Instance: ...
     def finish_incoming(self, uuid: str, state: InstanceState) -> Instance: ...
     def abandon_incoming(self, uuid: str) -> bool: ...

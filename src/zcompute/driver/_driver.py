@@ -80,6 +80,7 @@ from zcompute.virt import (
 from zcompute.volumes import (
     VolumeConnection,
     VolumePolicy,
+    VolumeSecrets,
 )
 
 
@@ -403,6 +404,7 @@ class ComputeDriver(VolumeOperations):
         address: str = "127.0.0.1",
         postcopy: bool = False,
         bandwidth_mib: int = 0,
+        secrets: Mapping[str, VolumeSecrets] | None = None,
     ) -> MigrationResult:
         return self._migration.migrate(
             name_or_uuid,
@@ -414,6 +416,7 @@ class ComputeDriver(VolumeOperations):
             address=address,
             postcopy=postcopy,
             bandwidth_mib=bandwidth_mib,
+            secrets=secrets,
         )
 
     @operation("live-migration")
@@ -451,8 +454,14 @@ class ComputeDriver(VolumeOperations):
         return self._migration.force_complete(name_or_uuid)
 
     @host_operation("live-migration")
-    def receive(self, arrival: Arrival, *, managed_by: str | None = None) -> Path:
-        return self._incoming.prepare(arrival, managed_by=managed_by)
+    def receive(
+        self,
+        arrival: Arrival,
+        *,
+        managed_by: str | None = None,
+        secrets: Mapping[str, VolumeSecrets] | None = None,
+    ) -> Path:
+        return self._incoming.prepare(arrival, managed_by=managed_by, secrets=secrets)
 
     @host_operation("resize")
     def pull(
@@ -463,9 +472,15 @@ class ComputeDriver(VolumeOperations):
         address: str = "127.0.0.1",
         managed_by: str | None = None,
         keep_source: bool = True,
+        secrets: Mapping[str, VolumeSecrets] | None = None,
     ) -> Instance:
         return self._pull.pull(
-            arrival, source, address=address, managed_by=managed_by, keep_source=keep_source
+            arrival,
+            source,
+            address=address,
+            managed_by=managed_by,
+            keep_source=keep_source,
+            secrets=secrets,
         )
 
     @host_operation("live-migration")

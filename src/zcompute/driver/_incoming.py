@@ -4,7 +4,10 @@ Before the source moves the guest, this host records it (task ``incoming``), ado
 into this store (same id, bytes checked), makes its folder with disks over the same backing
 chain and of the same sizes (a live migration copies their content into them), writes the
 small files the source sent (config drive, console log: the log goes on growing here),
-connects its FC volumes and creates its tap devices. Every step registers its undo: a failed
+defines the libvirt secrets of its network volumes (same UUIDs, values from the caller: they
+never travel in an :class:`Arrival`), connects its FC volumes and creates its tap devices. Its
+iSCSI volumes log in with this host's initiator name (the storage must let this host in, as it
+must zone an FC LUN to it). Every step registers its undo: a failed
 preparation leaves nothing. Then the migration either ends (:meth:`IncomingOps.finish`: the
 guest is this host's) or is abandoned (:meth:`IncomingOps.abandon`: all of it goes again).
 A preparation whose process died is undone by recovery unless the guest runs here.
@@ -28,14 +31,29 @@ from zcompute.driver._context import ROOT_DISK, DriverContext
 from zcompute.driver._guests import Guests, has_root_disk
 from zcompute.driver._recovery import Recovery
 from zcompute.driver._scratch import create_scratch_disks
+from zcompute.driver._secrets import NewSecret, define_secrets, remove_secrets
 from zcompute.driver._undo import UndoStack
 from zcompute.driver._volumeconnect import connect_fc
 from zcompute.errors import Conflict, InvalidInput, NotFound
-from zcompute.model import Image, Instance, InstanceState, Task
+from zcompute.model import (
+    BlockDeviceSpec,
+    Image,
+    Instance,
+    InstanceState,
+    NetworkDiskSource,
+    Task,
+)
 from zcompute.plan import CONFIG_DRIVE, CONSOLE_LOG, MANAGED_BY_KEY, boots_from_volume
 from zcompute.state import decode_image, decode_instance, encode_image, encode_instance
+from zcompute.volumes import VolumeSecrets, iscsi_initiator_name
 
-__all__ = ["Arrival", "IncomingOps", "arrival_from_json", "arrival_to_json"]
+__all__ = [
+    "Arrival",
+    "IncomingOps",
+    "arrival_from_json",
+    "arrival_to_json",
+    "volume_secrets",
+]
 
 #: The files of an instance folder a source sends along (the disks are copied by QEMU).
 SENT_FILES = (CONFIG_DRIVE, CONSOLE_LOG)
@@ -90,12 +108,21 @@ class IncomingOps:
         self._guests = guests
         self._recovery = recovery
 
-    def prepare(self, arrival: Arrival, *, managed_by: str | None = None) -> Path:
+    def prepare(
+        self,
+        arrival: Arrival,
+        *,
+        managed_by: str | None = None,
+        secrets: Mapping[str, VolumeSecrets] | None = None,
+    ) -> Path:
         """Make the guest ready to arrive (see the module docs); returns its folder here.
-        ``managed_by``: the manager it belongs to here (Nova's ``nova:<host>``)."""
+        ``managed_by``: the manager it belongs to here (Nova's ``nova:<host>``);
+        ``secrets``: the secrets of its network volumes, by target (every volume with a
+        CHAP login or LUKS encryption needs them)."""
         ctx, inst = self._ctx, arrival.instance
         with ctx.locks.hold(inst.name, inst.uuid), UndoStack(guard=ctx.hv.when_back) as undo:
             self._refuse_taken(inst)
+            wanted = volume_secrets(inst, secrets or {})  # checked before anything changes
             ctx.reserve.require_room(f"receiving {inst.name}")
             if arrival.boot_image is not None:
                 ctx.images.adopt(arrival.boot_image)
@@ -104,7 +131,12 @@ class IncomingOps:
             if managed_by is not None:
                 metadata[MANAGED_BY_KEY] = managed_by
             here = dataclasses.replace(
-                inst, image=image, metadata=metadata, task=Task.INCOMING, rescue=None
+                inst,
+                image=image,
+                metadata=metadata,
+                task=Task.INCOMING,
+                rescue=None,
+                block_devices=self._logged_in_here(inst.block_devices),
             )
             ctx.db.add_instance(here)
             undo.push(
@@ -112,6 +144,12 @@ class IncomingOps:
                 lambda: ctx.db.delete_instance(inst.uuid, missing_ok=True),
             )
             fault_point("incoming.recorded")
+            if wanted:  # once the record names them, as attach defines them
+                undo.push(
+                    "remove the volumes' secrets",
+                    lambda: remove_secrets(ctx, [s.uuid for s in wanted]),
+                )
+                define_secrets(ctx, inst.uuid, wanted)
             folder = ctx.instances_dir / inst.uuid
             folder.mkdir(mode=0o700)
             undo.push("remove the instance directory", lambda: shutil.rmtree(folder))
@@ -143,6 +181,20 @@ class IncomingOps:
             raise Conflict(f"this host's libvirt has a domain with uuid {inst.uuid} already")
         if (self._ctx.instances_dir / inst.uuid).exists():
             raise Conflict(f"{self._ctx.instances_dir / inst.uuid} exists on this host already")
+
+    def _logged_in_here(self, devices: tuple[BlockDeviceSpec, ...]) -> tuple[BlockDeviceSpec, ...]:
+        """The guest's volumes with this host's iSCSI initiator name for their logins."""
+        own = self.initiator_name()
+        return tuple(
+            dataclasses.replace(spec, source=dataclasses.replace(spec.source, initiator=own))
+            if isinstance(spec.source, NetworkDiskSource) and spec.source.initiator is not None
+            else spec
+            for spec in devices
+        )
+
+    def initiator_name(self) -> str:
+        """This host's iSCSI initiator name, the one its guests' volumes log in with."""
+        return iscsi_initiator_name(self._ctx.config.data_dir)
 
     def _make_disks(self, inst: Instance, folder: Path) -> None:
         """Its own disks as its spawn made them: their sizes are the source's (a live
@@ -187,3 +239,40 @@ class IncomingOps:
         with self._ctx.locks.hold(inst.name, inst.uuid):
             self._recovery.remove_guest(inst)
         return True
+
+
+def volume_secrets(inst: Instance, given: Mapping[str, VolumeSecrets]) -> list[NewSecret]:
+    """The libvirt secrets the guest's network volumes name, with the values ``given`` (by
+    target); a missing value or a target the guest lacks is an error that names it."""
+    targets = [spec.target for spec in inst.block_devices]
+    unknown = sorted(set(given) - set(targets))
+    if unknown:
+        raise InvalidInput("secrets", f"{inst.name} has no volume {', '.join(unknown)}", targets)
+    wanted = []
+    for spec in inst.block_devices:
+        values = given.get(spec.target, VolumeSecrets())
+        volume = spec.serial or spec.target
+        if isinstance(spec.source, NetworkDiskSource) and spec.source.auth_secret is not None:
+            if values.chap_password is None:
+                raise InvalidInput(
+                    f"secrets.{spec.target}.chap_password",
+                    f"volume {spec.target} of {inst.name} logs in with CHAP: its password "
+                    "is needed on the destination",
+                    "the CHAP password it was attached with",
+                )
+            purpose = f"CHAP password of volume {volume}"
+            wanted.append(
+                NewSecret(spec.source.auth_secret, "iscsi", purpose, values.chap_password)
+            )
+        if spec.encryption_secret is not None:
+            if values.encryption is None:
+                raise InvalidInput(
+                    f"secrets.{spec.target}.encryption",
+                    f"volume {spec.target} of {inst.name} is LUKS-encrypted: its passphrase "
+                    "is needed on the destination",
+                    "the passphrase it was attached with",
+                )
+            purpose = f"LUKS passphrase of volume {volume}"
+            passphrase = values.encryption.passphrase
+            wanted.append(NewSecret(spec.encryption_secret, "volume", purpose, passphrase))
+    return wanted

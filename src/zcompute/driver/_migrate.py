@@ -1,7 +1,7 @@
 """Migration to another zcompute host: the guest, its disks, files and record move; one host has it.
 
-The source checks what it can (a guest that can move: not rescued, no resize pending, no
-network volume whose secret only libvirt holds), the destination prepares (:mod:`._incoming`),
+The source checks what it can (a guest that can move: not rescued, no resize pending, a CPU
+the destination has), the destination prepares (:mod:`._incoming`),
 and libvirt moves the domain: live (memory, and the guest's own disks copied over NBD while
 it runs, since storage is not shared) or offline (a stopped guest: its definition; zcompute
 copies its disks). The destination runs the guest from the domain XML the source runs, with
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,7 +36,6 @@ from zcompute.driver._incoming import SENT_FILES, Arrival
 from zcompute.driver._operations import Operation, Operations
 from zcompute.driver._recovery import Recovery
 from zcompute.driver._resizekept import kept_state
-from zcompute.driver._secrets import secrets_of_volume
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
 from zcompute.errors import InvalidInput, InvalidState, Timeout, ZcomputeError
 from zcompute.model import Instance, InstanceState, Task, validate_timeout
@@ -48,6 +48,7 @@ from zcompute.virt import (
     Migrations,
     PowerState,
 )
+from zcompute.volumes import VolumeSecrets
 
 if TYPE_CHECKING:
     from zcompute.driver._driver import ComputeDriver
@@ -58,6 +59,7 @@ __all__ = [
     "MigrationResult",
     "MigrationTarget",
     "own_disk_targets",
+    "rewrite_initiator",
     "rewrite_paths",
 ]
 
@@ -78,6 +80,7 @@ class MigrationTarget:
     instances_dir: Path
     images_dir: Path
     address: str = "127.0.0.1"
+    initiator: str | None = None  # its iSCSI initiator name, which its guests log in with
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,15 +118,22 @@ class MigrationOps:
         address: str = "127.0.0.1",
         postcopy: bool = False,
         bandwidth_mib: int = 0,
+        secrets: Mapping[str, VolumeSecrets] | None = None,
     ) -> MigrationResult:
         """Move the guest to ``dest`` (see the module docs). ``force_after``: seconds after
         which a live migration that has not completed is forced to; ``address``: the
         destination's address for the migration stream; ``postcopy``: forcing may switch to
         post-copy (QEMU needs userfaultfd on the destination), else it pauses the guest;
-        ``bandwidth_mib``: a limit in MiB/s for the migration stream (0: none)."""
+        ``bandwidth_mib``: a limit in MiB/s for the migration stream (0: none);
+        ``secrets``: the secrets of its network volumes, by target, which the destination
+        defines again (libvirt keeps them private here)."""
         _check_how(timeout, force_after, bandwidth_mib)
         target = MigrationTarget(
-            dest.config.uri, dest.instances_dir, dest.images.images_dir, address
+            dest.config.uri,
+            dest.instances_dir,
+            dest.images.images_dir,
+            address,
+            dest.iscsi_initiator_name(),
         )
         how = _How(live, timeout, force_after, progress, postcopy, bandwidth_mib)
         started = time.monotonic()
@@ -131,7 +141,7 @@ class MigrationOps:
             self._refuse_unmovable(op, target)
             forced, downtime = None, 0
             if live:
-                dest.receive(self._arrival(op))
+                dest.receive(self._arrival(op), secrets=secrets)
                 state, forced, downtime = self._out(
                     op, target, how, lambda: dest.abandon_incoming(op.uuid)
                 )
@@ -140,7 +150,9 @@ class MigrationOps:
                 here = MigrationTarget(
                     self._ctx.config.uri, self._ctx.instances_dir, self._ctx.images.images_dir
                 )
-                moved = dest.pull(self._arrival(op), here, address=address, keep_source=False)
+                moved = dest.pull(
+                    self._arrival(op), here, address=address, keep_source=False, secrets=secrets
+                )
             fault_point("migrate.finished")
             self._recovery.remove_guest(op.instance)  # its domain is gone: files, record, ...
         return MigrationResult(moved, time.monotonic() - started, downtime, forced)
@@ -195,12 +207,6 @@ class MigrationOps:
             raise InvalidInput("dest", "is this host (the same data directory)", "another host")
         if kept_state(self._ctx, inst.uuid) is not None:
             raise InvalidState(f"{inst.name} has a resize to confirm or revert first")
-        secret = [b.target for b in inst.block_devices if secrets_of_volume(b)]
-        if secret:
-            raise InvalidState(
-                f"{inst.name}'s volumes {', '.join(secret)} have CHAP or LUKS secrets that only "
-                "libvirt holds here; detach them, migrate, and attach them there"
-            )
         if inst.serial_port is not None:
             raise InvalidState(f"{inst.name}'s console listens on a TCP port of this host")
         cpu_problem = cpu_move_problem(self._ctx, op, target.uri)  # the profile's CPU rule
@@ -345,7 +351,7 @@ class MigrationOps:
         image = op.instance.image
         if image.path is not None:
             moves[str(image.path.parent)] = str(target.images_dir / image.id)
-        return rewrite_paths(xml, moves)
+        return rewrite_initiator(rewrite_paths(xml, moves), target.initiator)
 
 
 def own_disk_targets(plan: GuestPlan, folder: Path) -> tuple[str, ...]:
@@ -364,6 +370,17 @@ def rewrite_paths(xml: str, moves: Mapping[str, str]) -> str:
     for old, new in moves.items():
         xml = xml.replace(f"{old}/", f"{new}/")
     return xml
+
+
+_INITIATOR_IQN = re.compile(r"(<initiator>\s*<iqn name=)(['\"])[^'\"]*\2")
+
+
+def rewrite_initiator(xml: str, initiator: str | None) -> str:
+    """A domain's XML whose iSCSI disks log in with ``initiator`` (another host's name);
+    unchanged for None."""
+    if initiator is None:
+        return xml
+    return _INITIATOR_IQN.sub(lambda m: f"{m.group(1)}'{initiator}'", xml)
 
 
 @dataclasses.dataclass(frozen=True)

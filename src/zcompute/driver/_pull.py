@@ -13,16 +13,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 
 from zcompute._faults import fault_point
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
 from zcompute.driver._guests import Guests
 from zcompute.driver._incoming import Arrival, IncomingOps
-from zcompute.driver._migrate import MigrationTarget, own_disk_targets, rewrite_paths
+from zcompute.driver._migrate import (
+    MigrationTarget,
+    own_disk_targets,
+    rewrite_initiator,
+    rewrite_paths,
+)
 from zcompute.errors import InvalidState, ZcomputeError
 from zcompute.model import Instance, InstanceState
 from zcompute.virt import Domains, Hypervisor, MigrationRequest, Migrations, PowerState
+from zcompute.volumes import VolumeSecrets
 
 __all__ = ["PullOps"]
 
@@ -46,18 +53,20 @@ class PullOps:
         address: str = "127.0.0.1",
         managed_by: str | None = None,
         keep_source: bool = True,
+        secrets: Mapping[str, VolumeSecrets] | None = None,
     ) -> Instance:
         """Fetch the stopped guest ``arrival`` describes from ``source`` (see the module
         docs); returns it as recorded here, stopped. ``address``: this host's address for
         the migration stream; ``keep_source``: the source keeps its stopped domain (for a
-        revert), else libvirt removes its definition there."""
+        revert), else libvirt removes its definition there; ``secrets``: those of its network
+        volumes, by target (see :meth:`~._incoming.IncomingOps.prepare`)."""
         uuid = arrival.instance.uuid
         there = Hypervisor(source.uri)
         try:
             their = Domains(there)
             if their.state(uuid) is not PowerState.SHUTOFF:
                 raise InvalidState(f"{arrival.instance.name} runs on its host: stop it first")
-            self._incoming.prepare(arrival, managed_by=managed_by)
+            self._incoming.prepare(arrival, managed_by=managed_by, secrets=secrets)
             try:
                 fault_point("pull.prepared")
                 self._move(arrival, source, there, address, keep_source)
@@ -91,8 +100,13 @@ class PullOps:
         image = arrival.instance.image
         if image.path is not None:
             moves[str(image.path.parent)] = str(self._ctx.images.images_dir / image.id)
-        live = rewrite_paths(migrations.domain_xml(uuid, inactive=False), moves)
-        persist = rewrite_paths(migrations.domain_xml(uuid, inactive=True), moves)
+        own = self._incoming.initiator_name()
+        live = rewrite_initiator(
+            rewrite_paths(migrations.domain_xml(uuid, inactive=False), moves), own
+        )
+        persist = rewrite_initiator(
+            rewrite_paths(migrations.domain_xml(uuid, inactive=True), moves), own
+        )
         plan = self._guests.replan(self._ctx.db.get_instance(uuid))
         request = MigrationRequest(
             dest_xml=live,

@@ -38,6 +38,7 @@ from zcompute.model import InstanceState
 from zcompute.nova._base import AdapterBase
 from zcompute.nova._conf import CONF
 from zcompute.nova._errors import nova_errors
+from zcompute.nova._volumes import volume_secrets
 
 __all__ = ["LiveMigrateMethods"]
 
@@ -82,6 +83,7 @@ class LiveMigrateMethods(AdapterBase):
                 "uri": uri,
                 "instances": str(self.zc.instances_dir),
                 "images": str(self.zc.images.images_dir),
+                "initiator": self.zc.iscsi_initiator_name(),
             }
         )
         return data
@@ -115,7 +117,8 @@ class LiveMigrateMethods(AdapterBase):
             arrival = arrival_from_json(str(disk_info))
             if arrival.instance.uuid != uuid:
                 raise exception.MigrationPreCheckError(reason="the guest described is another")
-            self.zc.receive(arrival, managed_by=self.manager)
+            secrets = volume_secrets(context, block_device_info)
+            self.zc.receive(arrival, managed_by=self.manager, secrets=secrets)
         return migrate_data
 
     def post_live_migration_at_destination(
@@ -162,6 +165,7 @@ class LiveMigrateMethods(AdapterBase):
             instances_dir=Path(where["instances"]),
             images_dir=Path(where["images"]),
             address=str(migrate_data.target_connect_addr or "127.0.0.1"),
+            initiator=where.get("initiator"),
         )
         timeout, force_after = _limits(instance)
         try:

@@ -35,6 +35,7 @@ from zcompute.driver import MigrationTarget, arrival_from_json, arrival_to_json
 from zcompute.nova._base import OFF_STATES, AdapterBase
 from zcompute.nova._errors import nova_errors
 from zcompute.nova._translate import flavor_of
+from zcompute.nova._volumes import volume_secrets
 
 __all__ = ["MigrateMethods", "reverting_here"]
 
@@ -95,7 +96,7 @@ class MigrateMethods(AdapterBase):
         share_info: Any = None,
     ) -> None:
         if migration.source_compute != migration.dest_compute:
-            self._fetch(instance, disk_info, resize_instance, power_on)
+            self._fetch(context, instance, disk_info, block_device_info, resize_instance, power_on)
             return
         with self._guest(instance) as uuid:
             # instance.flavor is the new flavor now (a cold migration: the same one)
@@ -129,7 +130,15 @@ class MigrateMethods(AdapterBase):
             elif power_on and self.zc.get_info(uuid).state in OFF_STATES:
                 self.zc.power_on(uuid)  # reverted already (a repeated call): as Nova asks
 
-    def _fetch(self, instance: Any, disk_info: Any, resize: bool, power_on: bool) -> None:
+    def _fetch(
+        self,
+        context: Any,
+        instance: Any,
+        disk_info: Any,
+        block_device_info: Any,
+        resize: bool,
+        power_on: bool,
+    ) -> None:
         """The destination's part of a move to another host (see the module docs)."""
         uuid = str(instance.uuid)
         with nova_errors(uuid):
@@ -141,7 +150,13 @@ class MigrateMethods(AdapterBase):
                 images_dir=Path(where["images"]),
             )
             arrival = arrival_from_json(str(data["arrival"]))
-            self.zc.pull(arrival, source, address=self._inbound[1], managed_by=self.manager)
+            self.zc.pull(
+                arrival,
+                source,
+                address=self._inbound[1],
+                managed_by=self.manager,
+                secrets=volume_secrets(context, block_device_info),
+            )
             if resize:  # instance.flavor is the new flavor now
                 self.zc.resize(uuid, flavor_of(instance.flavor), start=False, timeout=0)
                 self.zc.confirm_resize(uuid)  # a revert starts the source's guest instead

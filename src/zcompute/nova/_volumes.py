@@ -27,7 +27,13 @@ from zcompute.nova._conf import CONF
 from zcompute.nova._devicemeta import mapped_volumes, save_device_metadata
 from zcompute.nova._devnames import short_name
 from zcompute.nova._errors import nova_errors
-from zcompute.volumes import VolumeConnection, VolumeEncryption
+from zcompute.volumes import (
+    ISCSI,
+    VolumeConnection,
+    VolumeEncryption,
+    VolumeSecrets,
+    parse_iscsi_connection_info,
+)
 
 __all__ = [
     "VolumeMethods",
@@ -35,6 +41,7 @@ __all__ = [
     "root_mapping",
     "volume_encryption",
     "volume_image_properties",
+    "volume_secrets",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -152,6 +159,25 @@ def volume_image_properties(instance: Any) -> dict[str, Any]:
 
     image = utils.get_image_from_system_metadata(instance.system_metadata)
     return dict(image.get("properties") or {})
+
+
+def volume_secrets(context: Any, block_device_info: Any) -> dict[str, VolumeSecrets]:
+    """The secrets of the guest's iSCSI volumes for its destination host (a migration),
+    by target: the CHAP password Cinder's ``connection_info`` carries and the LUKS
+    passphrase from Nova's key manager."""
+    found = {}
+    for bdm in driver.block_device_info_get_mapping(block_device_info or {}):
+        info = bdm["connection_info"]
+        if info.get("driver_volume_type") != ISCSI:
+            continue
+        password = parse_iscsi_connection_info(info).auth_password
+        encryption = volume_encryption(context, info, None)
+        if password is not None or encryption is not None:
+            found[short_name(bdm["mount_device"])] = VolumeSecrets(
+                chap_password=None if password is None else password.encode(),
+                encryption=encryption,
+            )
+    return found
 
 
 def volume_encryption(

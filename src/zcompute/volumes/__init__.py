@@ -29,7 +29,7 @@ Decisions where the reference implementation (os-brick 7.1.1) is silent or wrong
 
 from __future__ import annotations
 
-from zcompute.volumes._connection import VOLUME_TYPES, VolumeConnection
+from zcompute.volumes._connection import VOLUME_TYPES, VolumeConnection, VolumeSecrets
 from zcompute.volumes._connection_info import DRIVER_VOLUME_TYPE as FC_VOLUME_TYPE
 from zcompute.volumes._connection_info import FcConnectionInfo, FcTarget, parse_connection_info
 from zcompute.volumes._fc import FibreChannelConnector, flush_multipath_map, fsync_block_device
@@ -87,6 +87,7 @@ __all__ = [
     "VolumeConnector",
     "VolumeEncryption",
     "VolumePolicy",
+    "VolumeSecrets",
     "ZfcpUnit",
     "apply_addressing_mode",
     "by_path_lun",

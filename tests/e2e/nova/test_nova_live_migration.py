@@ -16,6 +16,7 @@ from typing import Any
 from tests.e2e.conftest import second_host_command
 from tests.e2e.lifecycle_support import open_shell, run
 from tests.e2e.nova.harness import NovaHarnessTest, remove_guests
+from tests.e2e.nova.test_nova_volumes import MIB, VolumeHarness
 
 BOOTED = "ZCOMPUTE-DEVICES-END"
 HOST_A, HOST_B = "zc-a", "zc-b"
@@ -204,6 +205,36 @@ class TestNovaForceCompleteAndAbort(TwoHosts):
                 assert server["OS-EXT-SRV-ATTR:host"] == HOST_B
                 assert self._zc(HOST_B).get_info(server["id"]).state.value == "running"
                 assert not self._zc(HOST_A).instance_exists(server["id"])
+        self.admin_api.delete_server(server["id"])
+        self.wait_deleted(server)
+        assert self.host_leftovers(server) == []
+
+
+class TestNovaLiveMigrationWithChapVolume(TwoHosts, VolumeHarness):
+    def test_s390x_guest_moves_with_its_chap_volume(self) -> None:
+        """The volume's CHAP secret is private to host A's libvirt: host B defines it again
+        from the connection_info Nova gives pre_live_migration, and logs in with B's own
+        initiator name (the target admits both hosts, as a SAN's host group would)."""
+        hosts = (self._zc(HOST_A).iscsi_initiator_name(), self._zc(HOST_B).iscsi_initiator_name())
+        password = "zc-nova-move-chap-1"
+        volume = self.volume("lm-chap", 16 * MIB, chap=("zclm", password), initiator=hosts)
+        server = self.boot_on(HOST_A, "s390x")
+        self.attach(server, volume)
+        target = self.wait_attached(server, volume, 16 * MIB)
+        with open_shell(self._zc(HOST_A), server["id"]) as shell:
+            run(shell, f"printf ZCNOVA01 | dd of=/dev/{target} conv=fsync 2>/dev/null")
+        assert len(self.zcompute_secrets(server)) == 1
+        started = time.monotonic()
+        server = self._live_migrate(server, host=HOST_B, api=self.admin_api)
+        print(f"\ns390x with a CHAP volume: Nova live migration {time.monotonic() - started:.1f} s")
+        assert server["OS-EXT-SRV-ATTR:host"] == HOST_B
+        zc_b = self._zc(HOST_B)
+        with open_shell(zc_b, server["id"]) as shell:
+            assert run(shell, f"head -c 8 /dev/{target}; echo") == "ZCNOVA01"
+        assert self.zcompute_secrets(server) == []  # host A's went with the guest
+        xml = zc_b.domains.xml(server["id"])
+        assert password not in xml
+        assert f"<iqn name='{hosts[1]}'/>" in xml
         self.admin_api.delete_server(server["id"])
         self.wait_deleted(server)
         assert self.host_leftovers(server) == []

@@ -214,3 +214,35 @@ def test_detach_of_a_target_that_is_not_attached(zc: Zc, make_guest: GuestFactor
     result = zc("volume", "detach", guest.name, "vdq")
     assert result.code == 3, result
     assert f"no volume 'vdq' is attached to instance {guest.name}" in result.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--chap-password-file", "vdb"), "--chap-password-file: 'vdb' is not TARGET=FILE"),
+        (("--luks-passphrase-file", "=x"), "--luks-passphrase-file: '=x' is not TARGET=FILE"),
+        (("--chap-password-file", "vdb=/nonexistent/pw"), "--chap-password-file: cannot read"),
+    ],
+)
+def test_migrate_names_the_bad_secret_option(
+    zc: Zc, make_guest: GuestFactory, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    guest = make_guest()
+    run = zc("migrate", guest.name, "--to", "test:///default", "--to-data-dir", str(tmp_path / "b"),
+             *args)  # fmt: skip
+    assert run.code == 1
+    assert message in run.err
+    assert not (tmp_path / "b").exists()  # nothing made for the other host
+
+
+def test_migrate_refuses_a_secret_given_twice(
+    zc: Zc, make_guest: GuestFactory, files: Path
+) -> None:
+    secret = files / "pw"
+    secret.write_text("pw\n")
+    guest = make_guest()
+    twice = ("--chap-password-file", f"vdb={secret}") * 2
+    run = zc("migrate", guest.name, "--to", "test:///default", "--to-data-dir", str(files / "b"),
+             *twice)  # fmt: skip
+    assert run.code == 1
+    assert "volume vdb is given twice" in run.err

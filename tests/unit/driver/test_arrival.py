@@ -4,14 +4,17 @@ that travels between hosts (Nova's migrate data) and is checked again on arrival
 from __future__ import annotations
 
 import dataclasses
+import uuid as uuidlib
 from pathlib import Path
 
 import pytest
 
 from zcompute.driver import Arrival, ComputeDriver, arrival_from_json, arrival_to_json
-from zcompute.driver._migrate import _SENT_MAX, _sent
+from zcompute.driver._incoming import volume_secrets
+from zcompute.driver._migrate import _SENT_MAX, _sent, rewrite_initiator
 from zcompute.errors import InvalidInput
-from zcompute.model import BlockDeviceSpec, NICSpec
+from zcompute.model import BlockDeviceSpec, NetworkDiskSource, NICSpec
+from zcompute.volumes import VolumeEncryption, VolumeSecrets
 
 from .conftest import Recorder
 
@@ -50,3 +53,61 @@ def test_a_long_console_log_keeps_its_beginning_and_its_end(tmp_path: Path) -> N
     assert sent.endswith(b"LATE")
     assert b"stayed on the source host" in sent
     assert len(sent) < _SENT_MAX + 200
+
+
+def _network_volume(target: str, *, chap: bool, luks: bool) -> BlockDeviceSpec:
+    source = NetworkDiskSource(
+        host="127.0.0.1",
+        port=3260,
+        name="iqn.2010-10.org.example:vol/1",
+        auth_username="user" if chap else None,
+        auth_secret=str(uuidlib.uuid4()) if chap else None,
+        initiator="iqn.2004-10.org.zcompute:aaaa",
+    )
+    luks_secret = str(uuidlib.uuid4()) if luks else None
+    return BlockDeviceSpec(source, target, serial=f"vol-{target}", encryption_secret=luks_secret)
+
+
+def test_the_destination_needs_each_network_volume_s_secrets(recorded: Recorder) -> None:
+    """They never travel in an arrival: a missing one, or one for a volume the guest lacks,
+    is an error naming it; given ones become the same secrets (UUIDs) with their values."""
+    chap, luks = (
+        _network_volume("vdb", chap=True, luks=False),
+        _network_volume("vdc", chap=True, luks=True),
+    )
+    inst = dataclasses.replace(recorded(), block_devices=(chap, luks))
+    passphrase = VolumeEncryption(b"00ff")
+    with pytest.raises(InvalidInput, match=r"^secrets\.vdb\.chap_password: volume vdb of"):
+        volume_secrets(inst, {})
+    with pytest.raises(InvalidInput, match=r"^secrets\.vdc\.encryption: .*LUKS"):
+        volume_secrets(inst, {"vdb": VolumeSecrets(b"pw"), "vdc": VolumeSecrets(b"pw2")})
+    with pytest.raises(InvalidInput, match=r"^secrets: .* has no volume vdz"):
+        volume_secrets(inst, {"vdz": VolumeSecrets(b"pw")})
+    given = {"vdb": VolumeSecrets(b"pw"), "vdc": VolumeSecrets(b"pw2", passphrase)}
+    made = {(s.uuid, s.usage, s.value) for s in volume_secrets(inst, given)}
+    assert isinstance(chap.source, NetworkDiskSource)
+    assert isinstance(luks.source, NetworkDiskSource)
+    assert made == {
+        (chap.source.auth_secret, "iscsi", b"pw"),
+        (luks.source.auth_secret, "iscsi", b"pw2"),
+        (luks.encryption_secret, "volume", b"00ff"),
+    }
+    assert "pw" not in repr(given)  # kept out of any repr
+
+
+def test_a_volume_with_no_secret_needs_none(recorded: Recorder) -> None:
+    inst = dataclasses.replace(
+        recorded(), block_devices=(_network_volume("vdb", chap=False, luks=False),)
+    )
+    assert volume_secrets(inst, {}) == []
+
+
+def test_the_domain_logs_in_with_the_destination_s_initiator() -> None:
+    xml = (
+        "<disk type='network'><source protocol='iscsi' name='iqn.x:v/1'>"
+        "<initiator>\n  <iqn name='iqn.2004-10.org.zcompute:aaaa'/>\n</initiator></source></disk>"
+    )
+    moved = rewrite_initiator(xml, "iqn.2004-10.org.zcompute:bbbb")
+    assert "<iqn name='iqn.2004-10.org.zcompute:bbbb'/>" in moved
+    assert "aaaa" not in moved
+    assert rewrite_initiator(xml, None) == xml
