@@ -96,6 +96,8 @@ def test_live_migration_there_and_back(
     log = (host_b.instances_dir / inst.uuid / "console.log").read_text(errors="replace")
     assert "Linux version" in log  # the earliest boot messages came along
     assert BOOTED in log
+    # B runs it from its own files: no path of A's data directory (image store included)
+    assert str(driver.config.data_dir) not in host_b.domains.xml(inst.uuid)
 
     back = host_b.migrate(guest_name, driver)
     print(f"{arch}: live migration B->A {back.seconds:.2f} s, downtime {back.downtime_ms} ms")

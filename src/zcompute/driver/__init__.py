@@ -20,7 +20,7 @@ from zcompute.driver._api import Capabilities, ComputeAPI
 from zcompute.driver._devicetags import TaggedDevice
 from zcompute.driver._driver import ComputeDriver
 from zcompute.driver._host import recorded_kvm_probe
-from zcompute.driver._incoming import Arrival, arrival_from_json, arrival_to_json
+from zcompute.driver._incoming import Arrival, Prepared, arrival_from_json, arrival_to_json
 from zcompute.driver._migrate import MigrationResult, MigrationTarget
 from zcompute.driver._power import HostBootReport
 from zcompute.driver._reports import HostReport, InstanceInfo
@@ -50,6 +50,7 @@ __all__ = [
     "MigrationTarget",
     "NicPlan",
     "PlanRequest",
+    "Prepared",
     "SerialConsole",
     "TaggedDevice",
     "arrival_from_json",

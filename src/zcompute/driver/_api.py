@@ -21,7 +21,7 @@ from zcompute.arch import ARCHES, FEATURES, get_profile
 from zcompute.configdrive import ConfigDrive
 from zcompute.driver._agent import GuestAgentInfo
 from zcompute.driver._devicetags import TaggedDevice
-from zcompute.driver._incoming import Arrival
+from zcompute.driver._incoming import Arrival, Prepared
 from zcompute.driver._migrate import MigrationResult, MigrationTarget
 from zcompute.driver._power import HostBootReport
 from zcompute.driver._recovery import RepairReport
@@ -207,7 +207,7 @@ class ComputeAPI(Protocol):
         *,
         managed_by: str | None = ...,
         secrets: Mapping[str, VolumeSecrets] | None = ...,
-    ) -> Path: ...
+    ) -> Prepared: ...
     def pull(
         self,
         arrival: Arrival,

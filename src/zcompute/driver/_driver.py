@@ -34,7 +34,7 @@ from zcompute.driver._fc import FcVolumeOps
 from zcompute.driver._features import host_operation, operation
 from zcompute.driver._guests import Guests
 from zcompute.driver._hostops import HostOps
-from zcompute.driver._incoming import Arrival, IncomingOps
+from zcompute.driver._incoming import Arrival, IncomingOps, Prepared
 from zcompute.driver._iscsi import IscsiVolumeOps
 from zcompute.driver._migrate import (
     DEFAULT_MIGRATION_TIMEOUT,
@@ -460,7 +460,7 @@ class ComputeDriver(VolumeOperations):
         *,
         managed_by: str | None = None,
         secrets: Mapping[str, VolumeSecrets] | None = None,
-    ) -> Path:
+    ) -> Prepared:
         return self._incoming.prepare(arrival, managed_by=managed_by, secrets=secrets)
 
     @host_operation("resize")

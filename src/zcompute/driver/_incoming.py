@@ -1,9 +1,10 @@
 """The destination's side of a migration: a guest's record, files and connections made ready.
 
 Before the source moves the guest, this host records it (task ``incoming``), adopts its images
-into this store (same id, bytes checked), makes its folder with disks over the same backing
-chain and of the same sizes (a live migration copies their content into them), writes the
-small files the source sent (config drive, console log: the log goes on growing here),
+into this store (same id, bytes checked; an image of the same name and bytes here is used as it
+is, and the source learns its folder: :class:`Prepared`), makes its folder with disks over the
+same backing chain and of the same sizes (a live migration copies their content into them),
+writes the small files the source sent (config drive, console log: the log goes on growing here),
 defines the libvirt secrets of its network volumes (same UUIDs, values from the caller: they
 never travel in an :class:`Arrival`), connects its FC volumes and creates its tap devices. Its
 iSCSI volumes log in with this host's initiator name (the storage must let this host in, as it
@@ -21,7 +22,7 @@ import dataclasses
 import functools
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from zcompute.volumes import VolumeSecrets, iscsi_initiator_name
 __all__ = [
     "Arrival",
     "IncomingOps",
+    "Prepared",
     "arrival_from_json",
     "arrival_to_json",
     "volume_secrets",
@@ -69,6 +71,31 @@ class Arrival:
     boot_image: Image | None = None
     files: Mapping[str, bytes] = dataclasses.field(default_factory=dict, repr=False)
     connections: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """Where a migrating guest is on the destination: its folder, and the folder here of each
+    of its images' folders on the source (the source's domain XML is rewritten with them)."""
+
+    folder: Path
+    image_moves: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def image_moves(pairs: Iterable[tuple[Image | None, Image | None]]) -> dict[str, str]:
+    """The folder here of each folder the source's images keep their files in."""
+    moves = {}
+    for theirs, ours in pairs:
+        if theirs is None or ours is None:
+            continue
+        for there, here in (
+            (theirs.path, ours.path),
+            (theirs.kernel_path, ours.kernel_path),
+            (theirs.initrd_path, ours.initrd_path),
+        ):
+            if there is not None and here is not None:
+                moves[str(Path(there).parent)] = str(Path(here).parent)
+    return moves
 
 
 def arrival_to_json(arrival: Arrival) -> str:
@@ -114,8 +141,8 @@ class IncomingOps:
         *,
         managed_by: str | None = None,
         secrets: Mapping[str, VolumeSecrets] | None = None,
-    ) -> Path:
-        """Make the guest ready to arrive (see the module docs); returns its folder here.
+    ) -> Prepared:
+        """Make the guest ready to arrive (see the module docs); returns where it is here.
         ``managed_by``: the manager it belongs to here (Nova's ``nova:<host>``);
         ``secrets``: the secrets of its network volumes, by target (every volume with a
         CHAP login or LUKS encryption needs them)."""
@@ -124,9 +151,9 @@ class IncomingOps:
             self._refuse_taken(inst)
             wanted = volume_secrets(inst, secrets or {})  # checked before anything changes
             ctx.reserve.require_room(f"receiving {inst.name}")
-            if arrival.boot_image is not None:
-                ctx.images.adopt(arrival.boot_image)
+            boot = None if arrival.boot_image is None else ctx.images.adopt(arrival.boot_image)
             image = ctx.images.adopt(inst.image)
+            moves = image_moves(((arrival.boot_image, boot), (inst.image, image)))
             metadata = dict(inst.metadata)
             if managed_by is not None:
                 metadata[MANAGED_BY_KEY] = managed_by
@@ -168,7 +195,7 @@ class IncomingOps:
                     ctx.taps.create(inst.uuid, nic.tap, nic.mtu)
             fault_point("incoming.ready")
             undo.forget()
-        return folder
+        return Prepared(folder, moves)
 
     def _refuse_taken(self, inst: Instance) -> None:
         try:

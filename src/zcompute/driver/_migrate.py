@@ -81,6 +81,8 @@ class MigrationTarget:
     images_dir: Path
     address: str = "127.0.0.1"
     initiator: str | None = None  # its iSCSI initiator name, which its guests log in with
+    # the folder there of each folder of the guest's images here (the destination's answer)
+    image_moves: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +143,8 @@ class MigrationOps:
             self._refuse_unmovable(op, target)
             forced, downtime = None, 0
             if live:
-                dest.receive(self._arrival(op), secrets=secrets)
+                prepared = dest.receive(self._arrival(op), secrets=secrets)
+                target = dataclasses.replace(target, image_moves=prepared.image_moves)
                 state, forced, downtime = self._out(
                     op, target, how, lambda: dest.abandon_incoming(op.uuid)
                 )
@@ -348,9 +351,7 @@ class MigrationOps:
         """The domain as the source has it, with the paths that are the destination's."""
         xml = self._migrations.domain_xml(op.uuid, inactive=inactive)
         moves = {str(self._ctx.instances_dir / op.uuid): str(target.instances_dir / op.uuid)}
-        image = op.instance.image
-        if image.path is not None:
-            moves[str(image.path.parent)] = str(target.images_dir / image.id)
+        moves.update(target.image_moves)
         return rewrite_initiator(rewrite_paths(xml, moves), target.initiator)
 
 

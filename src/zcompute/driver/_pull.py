@@ -66,10 +66,10 @@ class PullOps:
             their = Domains(there)
             if their.state(uuid) is not PowerState.SHUTOFF:
                 raise InvalidState(f"{arrival.instance.name} runs on its host: stop it first")
-            self._incoming.prepare(arrival, managed_by=managed_by, secrets=secrets)
+            prepared = self._incoming.prepare(arrival, managed_by=managed_by, secrets=secrets)
             try:
                 fault_point("pull.prepared")
-                self._move(arrival, source, there, address, keep_source)
+                self._move(arrival, source, there, address, keep_source, prepared.image_moves)
             except BaseException:
                 with contextlib.suppress(ZcomputeError):
                     their.destroy_if_exists(uuid)  # stopped again if it was started paused
@@ -91,15 +91,13 @@ class PullOps:
         there: Hypervisor,
         address: str,
         keep_source: bool,
+        image_moves: Mapping[str, str],
     ) -> None:
         uuid = arrival.instance.uuid
         Domains(there).start(uuid, paused=True)
         migrations = Migrations(there)
         here = self._ctx.instances_dir / uuid
-        moves = {str(source.instances_dir / uuid): str(here)}
-        image = arrival.instance.image
-        if image.path is not None:
-            moves[str(image.path.parent)] = str(self._ctx.images.images_dir / image.id)
+        moves = {str(source.instances_dir / uuid): str(here), **image_moves}
         own = self._incoming.initiator_name()
         live = rewrite_initiator(
             rewrite_paths(migrations.domain_xml(uuid, inactive=False), moves), own

@@ -219,11 +219,24 @@ class ImageStore:
     def adopt(self, image: Image) -> Image:
         """This store's copy of ``image`` from another store (a guest migrating in): the same
         id, name, properties and bytes (each file's digest checked), made once; the copy
-        this store has already is returned as it is."""
+        this store has already is returned as it is. An image of the same name with the
+        same bytes (the same Glance image, fetched here too) is that image: the other
+        store's files are not read (another machine's may not be reachable); one with
+        other bytes is a conflict."""
         try:
             return self.get(image.id)
         except NotFound:
             pass
+        try:
+            named = self.get(image.name)
+        except NotFound:
+            pass
+        else:
+            if (named.sha256, named.initrd_sha256) != (image.sha256, image.initrd_sha256):
+                raise Conflict(
+                    f"image {image.name} here holds other bytes than the one the guest runs"
+                )
+            return named
         sources = [(DISK, image.path), (KERNEL, image.kernel_path), (INITRD, image.initrd_path)]
         with self._staging(image.id) as staging:
             moved: dict[str, Path | None] = {}

@@ -4,9 +4,11 @@ Nova's own options keep their meaning where zcompute has the same setting (``[li
 connection_uri``, ``virt_type`` and ``hw_machine_type``; ``[serial_console] enabled``,
 ``port_range`` and ``proxyclient_address`` make zcompute's ``serial_tcp``, as Nova's libvirt
 driver makes its guests' TCP consoles from them; ``[libvirt] file_backed_memory`` makes
-``file_backed_memory_mib``); what only zcompute has lives in the
-``[zcompute]`` group. Each Nova compute service gets its own data directory, so two services on
-one machine (a test harness, or two cells) never share records.
+``file_backed_memory_mib``; ``[libvirt] cpu_mode = custom`` with ``cpu_models`` makes
+``cpu_baseline_model``, the model a mixed fleet's guests can move between its hosts with);
+what only zcompute has lives in the ``[zcompute]`` group. Each Nova compute service gets its own
+data directory, so two services on one machine (a test harness, or two cells) never share
+records.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from oslo_config import cfg
 from zcompute.config import Config, load_config
 from zcompute.errors import ConfigError
 
-__all__ = ["CONF", "data_dir_for", "file_backed_memory", "serial_tcp", "zcompute_config"]
+__all__ = [
+    "CONF",
+    "cpu_baseline_model",
+    "data_dir_for",
+    "file_backed_memory",
+    "serial_tcp",
+    "zcompute_config",
+]
 
 CONF: Any = cfg.CONF
 
@@ -106,6 +115,26 @@ def file_backed_memory() -> int:
     return mib
 
 
+_CPU_MODES = ("host-model", "custom", "none")
+
+
+def cpu_baseline_model() -> str:
+    """``cpu_baseline_model`` from ``[libvirt] cpu_mode`` and ``cpu_models``: the first model
+    for ``custom`` (Nova's libvirt driver takes the first one that has the CPU traits a flavor
+    asks for; zcompute pins one model, checked by the architecture's profile), else none: KVM
+    guests get host-model. ``host-passthrough`` would tie a guest to its host's exact CPU,
+    which a fleet's migration must not: refused."""
+    mode = CONF.libvirt.cpu_mode
+    if mode is None or mode in ("host-model", "none"):
+        return ""
+    if mode != "custom":
+        raise ConfigError("[libvirt] cpu_mode", f"{mode!r} is not one zcompute runs", _CPU_MODES)
+    models = list(CONF.libvirt.cpu_models or [])
+    if not models:
+        raise ConfigError("[libvirt] cpu_models", "empty with cpu_mode = custom", "e.g. z15")
+    return str(models[0])
+
+
 def zcompute_config(host: str) -> Config:
     """zcompute's configuration for the compute service on ``host``."""
     overrides: dict[str, Any] = {
@@ -120,6 +149,9 @@ def zcompute_config(host: str) -> Config:
         overrides["guest_arches"] = ",".join(CONF.zcompute.guest_arches)
     if CONF.zcompute.console_form:
         overrides["console_form"] = CONF.zcompute.console_form
+    baseline = cpu_baseline_model()
+    if baseline:
+        overrides["cpu_baseline_model"] = baseline
     file_backed = file_backed_memory()
     if file_backed:
         overrides["file_backed_memory_mib"] = file_backed

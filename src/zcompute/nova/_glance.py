@@ -19,6 +19,7 @@ import collections
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from nova import exception as nova_exception
 from nova.image import glance
 from nova.virt import images as nova_images
 
@@ -37,6 +39,8 @@ from zcompute.nova._translate import guest_arch, image_properties
 from zcompute.properties import CMDLINE_PROPERTY
 
 __all__ = ["STAGING_PREFIX", "GlanceImages"]
+
+LOG = logging.getLogger(__name__)
 
 #: Folders a download stages in (``<data_dir>/<prefix>*``); a killed download's is removed by
 #: the next start of the compute service.
@@ -199,6 +203,32 @@ class GlanceImages:
         finally:
             with self._guard:
                 self._spawning[image_id] -= 1
+
+    # -- migration --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def fetched(
+        self,
+        context: Any,
+        image_id: str | None,
+        volume_properties: Mapping[str, Any] | None,
+    ) -> Iterator[None]:
+        """The image of a guest migrating here (Glance image ``image_id``, else the image of
+        a root volume with ``volume_properties``), fetched into the store as a boot here
+        fetches it and kept while the guest arrives: zcompute's driver then takes this copy
+        (same name, same bytes) instead of reading the source's store, which another
+        machine cannot. Without it in Glance (deleted since), the driver copies the source's
+        files (a store both hosts reach) or refuses."""
+        key = str(image_id) if volume_properties is None else self.volume_key(volume_properties)
+        with self.in_use(key):
+            try:
+                if volume_properties is None:
+                    self.image_for(context, str(image_id))
+                else:
+                    self.volume_image_for(context, volume_properties)
+            except nova_exception.ImageNotFound:
+                LOG.warning("image %s is not in Glance: the source host's copy is taken", key)
+            yield
 
     # -- the cache --------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from zcompute.model import InstanceState
 from zcompute.nova._base import AdapterBase
 from zcompute.nova._conf import CONF
 from zcompute.nova._errors import nova_errors
-from zcompute.nova._volumes import volume_secrets
+from zcompute.nova._volumes import migrating_image, volume_secrets
 
 __all__ = ["LiveMigrateMethods"]
 
@@ -118,7 +118,11 @@ class LiveMigrateMethods(AdapterBase):
             if arrival.instance.uuid != uuid:
                 raise exception.MigrationPreCheckError(reason="the guest described is another")
             secrets = volume_secrets(context, block_device_info)
-            self.zc.receive(arrival, managed_by=self.manager, secrets=secrets)
+            with self._glance.fetched(context, *migrating_image(instance, block_device_info)):
+                prepared = self.zc.receive(arrival, managed_by=self.manager, secrets=secrets)
+            where = json.loads(str(migrate_data.instance_relative_path))
+            where["image_moves"] = dict(prepared.image_moves)  # the source rewrites its XML
+            migrate_data.instance_relative_path = json.dumps(where)
         return migrate_data
 
     def post_live_migration_at_destination(
@@ -166,6 +170,7 @@ class LiveMigrateMethods(AdapterBase):
             images_dir=Path(where["images"]),
             address=str(migrate_data.target_connect_addr or "127.0.0.1"),
             initiator=where.get("initiator"),
+            image_moves={str(k): str(v) for k, v in (where.get("image_moves") or {}).items()},
         )
         timeout, force_after = _limits(instance)
         try:

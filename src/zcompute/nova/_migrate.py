@@ -35,7 +35,7 @@ from zcompute.driver import MigrationTarget, arrival_from_json, arrival_to_json
 from zcompute.nova._base import OFF_STATES, AdapterBase
 from zcompute.nova._errors import nova_errors
 from zcompute.nova._translate import flavor_of
-from zcompute.nova._volumes import volume_secrets
+from zcompute.nova._volumes import migrating_image, volume_secrets
 
 __all__ = ["MigrateMethods", "reverting_here"]
 
@@ -150,13 +150,14 @@ class MigrateMethods(AdapterBase):
                 images_dir=Path(where["images"]),
             )
             arrival = arrival_from_json(str(data["arrival"]))
-            self.zc.pull(
-                arrival,
-                source,
-                address=self._inbound[1],
-                managed_by=self.manager,
-                secrets=volume_secrets(context, block_device_info),
-            )
+            with self._glance.fetched(context, *migrating_image(instance, block_device_info)):
+                self.zc.pull(
+                    arrival,
+                    source,
+                    address=self._inbound[1],
+                    managed_by=self.manager,
+                    secrets=volume_secrets(context, block_device_info),
+                )
             if resize:  # instance.flavor is the new flavor now
                 self.zc.resize(uuid, flavor_of(instance.flavor), start=False, timeout=0)
                 self.zc.confirm_resize(uuid)  # a revert starts the source's guest instead

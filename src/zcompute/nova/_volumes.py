@@ -38,6 +38,7 @@ from zcompute.volumes import (
 __all__ = [
     "VolumeMethods",
     "is_root",
+    "migrating_image",
     "root_mapping",
     "volume_encryption",
     "volume_image_properties",
@@ -159,6 +160,16 @@ def volume_image_properties(instance: Any) -> dict[str, Any]:
 
     image = utils.get_image_from_system_metadata(instance.system_metadata)
     return dict(image.get("properties") or {})
+
+
+def migrating_image(
+    instance: Any, block_device_info: Any
+) -> tuple[str | None, Mapping[str, Any] | None]:
+    """What a guest migrating here boots with, as :meth:`GlanceImages.fetched` takes it: its
+    Glance image, or the image properties of its root volume."""
+    if root_mapping(block_device_info) is None:
+        return str(instance.image_ref), None
+    return None, volume_image_properties(instance)
 
 
 def volume_secrets(context: Any, block_device_info: Any) -> dict[str, VolumeSecrets]:

@@ -74,6 +74,9 @@ class TestNovaLiveMigration(TwoHosts):
             assert server["OS-EXT-SRV-ATTR:host"] == dest
             self._check(dest, server)
             gone = self.computes[source].driver.zc
+            # the destination fetched the image from Glance itself and runs the guest from
+            # its own files: no path of the source's data directory (its image store) is used
+            assert str(gone.config.data_dir) not in self._zc(dest).domains.xml(server["id"])
             assert not gone.instance_exists(server["id"])
             assert not (gone.instances_dir / server["id"]).exists()
         self.admin_api.delete_server(server["id"])

@@ -141,3 +141,28 @@ def test_recover_removes_leftovers_and_reports_missing_files(
     assert [i.name for i in report.missing] == ["broken"]
     assert foreign.exists()
     assert sorted(store_entries(store)) == sorted(["README", kept.id, broken.id])
+
+
+def test_adopt_copies_another_store_s_image_with_its_id_or_takes_the_same_one_here(
+    store: ImageStore, tmp_path: Path, work: Path
+) -> None:
+    """A guest migrating in: the other store's image comes with its id and checked bytes;
+    an image here of the same name and bytes (the same Glance image, fetched here too) is
+    taken as it is, one of the same name with other bytes is refused."""
+    (work / "vmlinuz").write_bytes(b"kernel " * 100)
+    with StateDB(tmp_path / "other" / "state.sqlite3") as other_db:
+        other = ImageStore(tmp_path / "other", other_db)
+        theirs = other.import_kernel("glance-k1", work / "vmlinuz", None, "console=x", "s390x")
+        adopted = store.adopt(theirs)
+        assert adopted.id == theirs.id
+        assert adopted.kernel_path is not None
+        assert adopted.kernel_path.read_bytes() == b"kernel " * 100
+        assert store.adopt(theirs) == adopted  # made once
+        (work / "vmlinuz2").write_bytes(b"other " * 100)
+        again = other.import_kernel("glance-k2", work / "vmlinuz", None, "console=x", "s390x")
+        mine = store.import_kernel("glance-k2", work / "vmlinuz", None, "console=x", "s390x")
+        assert store.adopt(again) == mine  # same name, same bytes: this store's own
+        changed = other.import_kernel("glance-k3", work / "vmlinuz", None, "console=x", "s390x")
+        store.import_kernel("glance-k3", work / "vmlinuz2", None, "console=x", "s390x")
+        with pytest.raises(Conflict, match="glance-k3 here holds other bytes"):
+            store.adopt(changed)
