@@ -26,12 +26,13 @@ import pytest
 from zcompute.config import Config
 from zcompute.driver import ComputeDriver
 from zcompute.errors import InvalidInput, NotFound, ZcomputeError
-from zcompute.model import InstanceState
+from zcompute.model import InstanceState, NICSpec
 from zcompute.volumes import VolumeConnection, VolumeEncryption, VolumeSecrets
 
 from .conftest import DATA_DIR, RUN_ID, TINY, imported_test_image
 from .iscsi_target import IscsiTarget, iscsi_target_fixture, luks_backing  # noqa: F401
 from .lifecycle_support import BOOTED, open_shell, run
+from .tap_support import TapName, link_of, tap_name_fixture  # noqa: F401 (the fixture)
 
 MEMORY_DIRTIER = (
     "(while true; do dd if=/dev/urandom of=/tmp/dirt bs=1M count=48 2>/dev/null; done) "
@@ -268,3 +269,41 @@ def test_volumes_with_chap_and_luks_move_with_their_secrets(
     assert driver.get_instance(guest_name).state is InstanceState.SHUTOFF
     driver.destroy(guest_name)
     assert _secrets_of(driver, inst.uuid) == []
+
+
+@pytest.mark.feature("live-migration", arch="s390x")
+def test_a_guest_on_a_tap_device_moves_with_its_nic(
+    driver: ComputeDriver, host_b: ComputeDriver, guest_name: str, tap_name: TapName
+) -> None:
+    """Both QEMUs hold a tap while the guest moves; the two hosts of this machine share one
+    network namespace, so on B the device gets the other name (a trailing ``_``) and the
+    guest keeps its NIC (same MAC, the tap's MTU), checked at the link level; back on A it has
+    its first name again, and no host keeps a device of the host it left."""
+    tap = tap_name()
+    mac = "52:54:00:7a:0b:01"
+    nic = NICSpec(tap=tap, mac=mac, mtu=1400)
+    inst = driver.spawn(guest_name, imported_test_image(driver, "s390x"), TINY.name,
+                        nics=[nic], wait_for=BOOTED)  # fmt: skip
+    mtu_of_mac = f"grep -l {mac} /sys/class/net/*/address | sed s/address/mtu/ | xargs cat"
+    for source, dest, name in ((driver, host_b, f"{tap}_"), (host_b, driver, tap)):
+        source.migrate(guest_name, dest)
+        _gone(source, inst.uuid)
+        assert [n.tap for n in dest.get_instance(guest_name).nics] == [name]
+        assert f"<target dev='{name}'" in dest.domains.xml(inst.uuid)
+        link = link_of(name)
+        assert link is not None
+        assert link["mtu"] == 1400
+        assert link_of(f"{tap}_" if name == tap else tap) is None  # the source's went
+        with open_shell(dest, guest_name) as shell:
+            assert run(shell, mtu_of_mac) == "1400"
+    # stopped, B pulls it: the same renaming
+    driver.power_off(guest_name, timeout=0)
+    driver.migrate(guest_name, host_b, live=False)
+    assert [n.tap for n in host_b.get_instance(guest_name).nics] == [f"{tap}_"]
+    assert f"<target dev='{tap}_'" in host_b.domains.xml(inst.uuid, inactive=True)
+    host_b.power_on(guest_name)
+    with open_shell(host_b, guest_name) as shell:
+        assert run(shell, mtu_of_mac) == "1400"
+    host_b.destroy(guest_name)
+    assert link_of(tap) is None
+    assert link_of(f"{tap}_") is None

@@ -7,10 +7,8 @@ name a test chooses is deleted after it, also when it fails (and only those name
 
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
-from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -22,35 +20,7 @@ from zcompute.xml import Domain
 
 from .conftest import TINY, imported_test_image
 from .lifecycle_support import BOOTED, LogWatch, open_shell, run
-
-TapName = Callable[[], str]
-
-
-def _link(name: str) -> dict[str, object] | None:
-    """``ip -j link show dev NAME``: the device as the host sees it, or None if there is none."""
-    done = subprocess.run(["ip", "-j", "link", "show", "dev", name],
-                          capture_output=True, text=True, check=False)  # fmt: skip
-    if done.returncode != 0:
-        return None
-    (link,) = json.loads(done.stdout)
-    assert isinstance(link, dict)
-    return link
-
-
-@pytest.fixture
-def tap_name() -> Iterator[TapName]:
-    """New tap names (``zct`` + 8 hex digits); whichever of them exist afterwards are deleted."""
-    chosen: list[str] = []
-
-    def make() -> str:
-        chosen.append(f"zct{secrets.token_hex(4)}")
-        assert _link(chosen[-1]) is None
-        return chosen[-1]
-
-    yield make
-    for name in chosen:
-        if _link(name) is not None:
-            subprocess.run(["ip", "link", "delete", "dev", name], check=False)
+from .tap_support import TapName, link_of, tap_name_fixture  # noqa: F401 (the fixture)
 
 
 def _interfaces(driver: ComputeDriver, name: str) -> list[tuple[str | None, ...]]:
@@ -69,7 +39,7 @@ def test_a_guest_on_a_tap_device_that_goes_with_it(
     nic = NICSpec(tap=tap, mac=mac, mtu=1400)
     driver.spawn(guest_name, imported_test_image(driver, "s390x"), TINY.name, nics=[nic],
                  wait_for=BOOTED)  # fmt: skip
-    link = _link(tap)
+    link = link_of(tap)
     assert link is not None
     assert link["mtu"] == 1400
     assert _interfaces(driver, guest_name) == [("ethernet", mac, tap)]
@@ -85,12 +55,12 @@ def test_a_guest_on_a_tap_device_that_goes_with_it(
     with LogWatch(driver.console_log_path(guest_name)) as watch:
         driver.power_on(guest_name)
         assert f"mac={mac}" in watch.wait(rf"ZCOMPUTE-NIC name=\S+ mac={mac}")
-    link = _link(tap)
+    link = link_of(tap)
     assert link is not None
     assert link["mtu"] == 1400
 
     assert driver.destroy(guest_name)
-    assert _link(tap) is None
+    assert link_of(tap) is None
 
 
 def test_a_spawn_that_fails_after_making_its_tap_removes_it(
@@ -101,7 +71,7 @@ def test_a_spawn_that_fails_after_making_its_tap_removes_it(
     with pytest.raises(InjectedFault, match=r"after step spawn\.taps"):
         driver.spawn(guest_name, imported_test_image(driver, "s390x"), TINY.name,
                      nics=[NICSpec(tap=tap, mtu=1400)])  # fmt: skip
-    assert _link(tap) is None
+    assert link_of(tap) is None
     assert driver.domains.uuid_of(guest_name) is None
     with pytest.raises(NotFound):
         driver.get_instance(guest_name)
@@ -115,7 +85,7 @@ def test_a_tap_nic_hot_plugged_and_unplugged(
     with LogWatch(driver.console_log_path(guest_name)) as watch:
         attached = driver.attach_interface(guest_name, NICSpec(tap=tap, mac=mac, mtu=1400))
         assert (attached.tap, attached.mac, attached.mtu) == (tap, mac, 1400)
-        link = _link(tap)
+        link = link_of(tap)
         assert link is not None
         assert link["mtu"] == 1400
         assert _interfaces(driver, guest_name) == [("ethernet", mac, tap)]
@@ -125,12 +95,12 @@ def test_a_tap_nic_hot_plugged_and_unplugged(
         # a name the host has and zcompute did not make is never taken over
         with pytest.raises(Conflict, match="network device 'lo' that zcompute did not create"):
             driver.attach_interface(guest_name, NICSpec(tap="lo"))
-        assert _link("lo") is not None
+        assert link_of("lo") is not None
         with pytest.raises(Conflict, match=f"already has a NIC on tap {tap}"):
             driver.attach_interface(guest_name, NICSpec(tap=tap))
 
         driver.detach_interface(guest_name, mac)
         watch.wait(r"ZCOMPUTE-NIC removed")
-    assert _link(tap) is None
+    assert link_of(tap) is None
     assert _interfaces(driver, guest_name) == []
     assert driver.get_instance(guest_name).nics == ()

@@ -42,6 +42,7 @@ from zcompute.model import (
     Instance,
     InstanceState,
     NetworkDiskSource,
+    NICSpec,
     Task,
 )
 from zcompute.plan import CONFIG_DRIVE, CONSOLE_LOG, MANAGED_BY_KEY, boots_from_volume
@@ -57,6 +58,7 @@ __all__ = [
     "volume_secrets",
 ]
 
+_IFNAME_MAX = 15  # characters of a network device's name (Linux's IFNAMSIZ, less its NUL)
 #: The files of an instance folder a source sends along (the disks are copied by QEMU).
 SENT_FILES = (CONFIG_DRIVE, CONSOLE_LOG)
 
@@ -75,11 +77,13 @@ class Arrival:
 
 @dataclasses.dataclass(frozen=True)
 class Prepared:
-    """Where a migrating guest is on the destination: its folder, and the folder here of each
-    of its images' folders on the source (the source's domain XML is rewritten with them)."""
+    """Where a migrating guest is on the destination: its folder, the folder here of each of
+    its images' folders on the source, and the tap devices whose names it changes here (the
+    source's domain XML is rewritten with them)."""
 
     folder: Path
     image_moves: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    tap_moves: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def image_moves(pairs: Iterable[tuple[Image | None, Image | None]]) -> dict[str, str]:
@@ -96,6 +100,14 @@ def image_moves(pairs: Iterable[tuple[Image | None, Image | None]]) -> dict[str,
             if there is not None and here is not None:
                 moves[str(Path(there).parent)] = str(Path(here).parent)
     return moves
+
+
+def other_tap_name(name: str) -> str:
+    """The name a tap takes on a host that sees its source's tap (see
+    :meth:`IncomingOps._nics_here`): a trailing ``_`` added, or taken away going back."""
+    if name.endswith("_"):
+        return name[:-1]
+    return name + "_" if len(name) < _IFNAME_MAX else name[:-1] + "_"
 
 
 def arrival_to_json(arrival: Arrival) -> str:
@@ -154,6 +166,7 @@ class IncomingOps:
             boot = None if arrival.boot_image is None else ctx.images.adopt(arrival.boot_image)
             image = ctx.images.adopt(inst.image)
             moves = image_moves(((arrival.boot_image, boot), (inst.image, image)))
+            nics, taps = self._nics_here(inst)
             metadata = dict(inst.metadata)
             if managed_by is not None:
                 metadata[MANAGED_BY_KEY] = managed_by
@@ -164,6 +177,7 @@ class IncomingOps:
                 task=Task.INCOMING,
                 rescue=None,
                 block_devices=self._logged_in_here(inst.block_devices),
+                nics=nics,
             )
             ctx.db.add_instance(here)
             undo.push(
@@ -195,7 +209,7 @@ class IncomingOps:
                     ctx.taps.create(inst.uuid, nic.tap, nic.mtu)
             fault_point("incoming.ready")
             undo.forget()
-        return Prepared(folder, moves)
+        return Prepared(folder, moves, taps)
 
     def _refuse_taken(self, inst: Instance) -> None:
         try:
@@ -218,6 +232,21 @@ class IncomingOps:
             else spec
             for spec in devices
         )
+
+    def _nics_here(self, inst: Instance) -> tuple[tuple[NICSpec, ...], dict[str, str]]:
+        """The guest's NICs here, and the taps renamed: a tap this host has already for the
+        same guest, of another data directory, is its source's (two hosts sharing one network
+        namespace, as on a test machine): both QEMUs hold a tap while the guest moves, so
+        the guest takes the other name of :func:`other_tap_name` here."""
+        nics, moves = [], {}
+        for nic in inst.nics:
+            alias = None if nic.tap is None else self._ctx.taps.alias(nic.tap)
+            theirs = alias is not None and alias.startswith(f"zcompute:{inst.uuid}:")
+            if nic.tap is not None and theirs and alias != self._ctx.taps.mark(inst.uuid):
+                moves[nic.tap] = other_tap_name(nic.tap)
+                nic = dataclasses.replace(nic, tap=moves[nic.tap])
+            nics.append(nic)
+        return tuple(nics), moves
 
     def initiator_name(self) -> str:
         """This host's iSCSI initiator name, the one its guests' volumes log in with."""

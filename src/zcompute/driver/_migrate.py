@@ -61,6 +61,7 @@ __all__ = [
     "own_disk_targets",
     "rewrite_initiator",
     "rewrite_paths",
+    "rewrite_taps",
 ]
 
 LOG = logging.getLogger("zcompute.driver")
@@ -83,6 +84,7 @@ class MigrationTarget:
     initiator: str | None = None  # its iSCSI initiator name, which its guests log in with
     # the folder there of each folder of the guest's images here (the destination's answer)
     image_moves: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    tap_moves: Mapping[str, str] = dataclasses.field(default_factory=dict)  # renamed taps there
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +146,9 @@ class MigrationOps:
             forced, downtime = None, 0
             if live:
                 prepared = dest.receive(self._arrival(op), secrets=secrets)
-                target = dataclasses.replace(target, image_moves=prepared.image_moves)
+                target = dataclasses.replace(
+                    target, image_moves=prepared.image_moves, tap_moves=prepared.tap_moves
+                )
                 state, forced, downtime = self._out(
                     op, target, how, lambda: dest.abandon_incoming(op.uuid)
                 )
@@ -352,7 +356,8 @@ class MigrationOps:
         xml = self._migrations.domain_xml(op.uuid, inactive=inactive)
         moves = {str(self._ctx.instances_dir / op.uuid): str(target.instances_dir / op.uuid)}
         moves.update(target.image_moves)
-        return rewrite_initiator(rewrite_paths(xml, moves), target.initiator)
+        xml = rewrite_taps(rewrite_paths(xml, moves), target.tap_moves)
+        return rewrite_initiator(xml, target.initiator)
 
 
 def own_disk_targets(plan: GuestPlan, folder: Path) -> tuple[str, ...]:
@@ -374,6 +379,13 @@ def rewrite_paths(xml: str, moves: Mapping[str, str]) -> str:
 
 
 _INITIATOR_IQN = re.compile(r"(<initiator>\s*<iqn name=)(['\"])[^'\"]*\2")
+
+
+def rewrite_taps(xml: str, moves: Mapping[str, str]) -> str:
+    """A domain's XML whose tap NICs open the devices ``moves`` renames."""
+    for old, new in moves.items():
+        xml = re.sub(rf"(<target dev=)(['\"]){re.escape(old)}\2", rf"\1'{new}'", xml)
+    return xml
 
 
 def rewrite_initiator(xml: str, initiator: str | None) -> str:

@@ -19,12 +19,13 @@ from zcompute._faults import fault_point
 from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
 from zcompute.driver._guests import Guests
-from zcompute.driver._incoming import Arrival, IncomingOps
+from zcompute.driver._incoming import Arrival, IncomingOps, Prepared
 from zcompute.driver._migrate import (
     MigrationTarget,
     own_disk_targets,
     rewrite_initiator,
     rewrite_paths,
+    rewrite_taps,
 )
 from zcompute.errors import InvalidState, ZcomputeError
 from zcompute.model import Instance, InstanceState
@@ -69,7 +70,7 @@ class PullOps:
             prepared = self._incoming.prepare(arrival, managed_by=managed_by, secrets=secrets)
             try:
                 fault_point("pull.prepared")
-                self._move(arrival, source, there, address, keep_source, prepared.image_moves)
+                self._move(arrival, source, there, address, keep_source, prepared)
             except BaseException:
                 with contextlib.suppress(ZcomputeError):
                     their.destroy_if_exists(uuid)  # stopped again if it was started paused
@@ -91,19 +92,23 @@ class PullOps:
         there: Hypervisor,
         address: str,
         keep_source: bool,
-        image_moves: Mapping[str, str],
+        prepared: Prepared,
     ) -> None:
         uuid = arrival.instance.uuid
         Domains(there).start(uuid, paused=True)
         migrations = Migrations(there)
         here = self._ctx.instances_dir / uuid
-        moves = {str(source.instances_dir / uuid): str(here), **image_moves}
+        moves = {str(source.instances_dir / uuid): str(here), **prepared.image_moves}
         own = self._incoming.initiator_name()
-        live = rewrite_initiator(
-            rewrite_paths(migrations.domain_xml(uuid, inactive=False), moves), own
-        )
-        persist = rewrite_initiator(
-            rewrite_paths(migrations.domain_xml(uuid, inactive=True), moves), own
+        live, persist = (
+            rewrite_initiator(
+                rewrite_taps(
+                    rewrite_paths(migrations.domain_xml(uuid, inactive=inactive), moves),
+                    prepared.tap_moves,
+                ),
+                own,
+            )
+            for inactive in (False, True)
         )
         plan = self._guests.replan(self._ctx.db.get_instance(uuid))
         request = MigrationRequest(

@@ -122,6 +122,7 @@ class LiveMigrateMethods(AdapterBase):
                 prepared = self.zc.receive(arrival, managed_by=self.manager, secrets=secrets)
             where = json.loads(str(migrate_data.instance_relative_path))
             where["image_moves"] = dict(prepared.image_moves)  # the source rewrites its XML
+            where["tap_moves"] = dict(prepared.tap_moves)
             migrate_data.instance_relative_path = json.dumps(where)
         return migrate_data
 
@@ -170,7 +171,8 @@ class LiveMigrateMethods(AdapterBase):
             images_dir=Path(where["images"]),
             address=str(migrate_data.target_connect_addr or "127.0.0.1"),
             initiator=where.get("initiator"),
-            image_moves={str(k): str(v) for k, v in (where.get("image_moves") or {}).items()},
+            image_moves=_moves(where, "image_moves"),
+            tap_moves=_moves(where, "tap_moves"),
         )
         timeout, force_after = _limits(instance)
         try:
@@ -218,6 +220,10 @@ class LiveMigrateMethods(AdapterBase):
             found = uuid in self._aborted
             self._aborted.discard(uuid)
         return found
+
+
+def _moves(where: dict[str, Any], key: str) -> dict[str, str]:
+    return {str(old): str(new) for old, new in (where.get(key) or {}).items()}
 
 
 def _inbound_uri(own: str) -> str:

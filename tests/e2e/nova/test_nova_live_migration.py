@@ -10,6 +10,7 @@ and the source keeps nothing of it.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from typing import Any
 
@@ -84,6 +85,34 @@ class TestNovaLiveMigration(TwoHosts):
         assert self.host_leftovers(server) == []
         for host in (HOST_A, HOST_B):
             assert not self.computes[host].driver.zc.instance_exists(server["id"])
+
+    def test_s390x_with_a_port_there_and_back(self) -> None:
+        """A tap VIF: the guest keeps its NIC (its MAC, at the link level) on both hosts. The
+        two hosts share this machine's network namespace, so on B the tap device has the
+        other name (a trailing ``_``) while A's goes with the guest."""
+        image = self.upload_test_image("s390x")
+        net = self.neutron.network_1["id"]
+        body = self._build_server(
+            image_uuid=image, flavor_id=self.flavor(), networks=[{"uuid": net}]
+        )
+        body["availability_zone"] = f"nova:{HOST_A}"
+        server = self.wait_status(self.admin_api.post_server({"server": body}), "ACTIVE")
+        self.wait_console(server, BOOTED)
+        (nic,) = self._zc(HOST_A).get_instance(server["id"]).nics
+        assert nic.tap is not None
+        for dest, tap in ((HOST_B, f"{nic.tap}_"), (HOST_A, nic.tap)):
+            server = self._live_migrate(server, host=dest, api=self.admin_api)
+            assert server["OS-EXT-SRV-ATTR:host"] == dest
+            zc = self._zc(dest)
+            assert [n.tap for n in zc.get_instance(server["id"]).nics] == [tap]
+            with open_shell(zc, server["id"]) as shell:
+                assert nic.mac in run(shell, "cat /sys/class/net/*/address")
+            gone = nic.tap if dest == HOST_B else f"{nic.tap}_"  # the source's device
+            shown = subprocess.run(["ip", "link", "show", gone], capture_output=True, check=False)
+            assert shown.returncode != 0, f"tap {gone} stayed"
+        self.admin_api.delete_server(server["id"])
+        self.wait_deleted(server)
+        assert self.host_leftovers(server, [nic.tap, f"{nic.tap}_"]) == []
 
     def _prepare(self, host: str, server: dict[str, Any]) -> None:
         with open_shell(self._zc(host), server["id"]) as shell:

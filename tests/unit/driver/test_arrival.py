@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from zcompute.driver import Arrival, ComputeDriver, arrival_from_json, arrival_to_json
-from zcompute.driver._incoming import volume_secrets
-from zcompute.driver._migrate import _SENT_MAX, _sent, rewrite_initiator
+from zcompute.driver._incoming import other_tap_name, volume_secrets
+from zcompute.driver._migrate import _SENT_MAX, _sent, rewrite_initiator, rewrite_taps
 from zcompute.errors import InvalidInput
 from zcompute.model import BlockDeviceSpec, NetworkDiskSource, NICSpec
 from zcompute.volumes import VolumeEncryption, VolumeSecrets
@@ -111,3 +111,13 @@ def test_the_domain_logs_in_with_the_destination_s_initiator() -> None:
     assert "<iqn name='iqn.2004-10.org.zcompute:bbbb'/>" in moved
     assert "aaaa" not in moved
     assert rewrite_initiator(xml, None) == xml
+
+
+def test_a_tap_its_source_holds_here_takes_the_other_name_and_back() -> None:
+    assert other_tap_name("tap1a2b3c4d-5e") == "tap1a2b3c4d-5e_"
+    assert other_tap_name("tap1a2b3c4d-5e_") == "tap1a2b3c4d-5e"
+    assert other_tap_name("abcdefghijklmno") == "abcdefghijklmn_"  # 15: the longest name
+    xml = "<interface type='ethernet'><target dev='tapA' managed='no'/></interface>"
+    moved = rewrite_taps(xml, {"tapA": "tapA_"})
+    assert "<target dev='tapA_' managed='no'/>" in moved
+    assert rewrite_taps(moved, {"tapA": "tapA_"}) == moved  # only the exact name
