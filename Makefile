@@ -19,7 +19,7 @@ STOP_HOST_B := trap 'scripts/second-host stop || exit 1' EXIT; trap 'exit 130' I
 # by the Fibre Channel differential tests) pulls in: Nova's tests get a process of their own.
 NOVA := tests/e2e/nova
 
-.PHONY: setup demo test lint typecheck unit e2e nova bench cloud cloud-down cloud-status
+.PHONY: setup demo test lint typecheck unit e2e nova bench cloud cloud-down cloud-status cloud-test
 
 setup:
 	@$(SETUP)
@@ -50,6 +50,11 @@ cloud-down:
 
 cloud-status:
 	cloud/cloudctl status
+
+# Issue 18's acceptance against the cloud (tests/cloud): brings the cloud up itself, ends with a
+# cloud-down and a warm up, so the cloud is up afterwards.
+cloud-test: setup
+	ZCLOUD_TESTS=1 $(VENV)/pytest -m cloud -s tests/cloud $(PYTEST_ARGS)
 
 unit: setup
 	$(VENV)/pytest -n 2 --dist loadgroup -m "not e2e" --ignore $(NOVA) $(PYTEST_ARGS)

@@ -79,7 +79,7 @@ def healthy(health: Health, running: Running) -> bool:
 class Supervisor:
     def __init__(self) -> None:
         self.services: dict[str, Running] = {}
-        self.order: list[str] = []  # start order, for stopping in reverse
+        self.stages: list[list[str]] = []  # services by stage, for stopping in reverse
         self.stopping = False
         self.status: dict[str, Any] = {"phase": "starting", "pid": os.getpid(), "steps": {}}
 
@@ -145,6 +145,7 @@ class Supervisor:
 
     def run_stage(self, steps: list[Step]) -> None:
         tasks: dict[str, tuple[Task, subprocess.Popen[bytes], float]] = {}
+        self.stages.append([])
         for step in steps:
             if isinstance(step, Task):
                 proc = self.run_task(step)
@@ -153,7 +154,7 @@ class Supervisor:
             else:
                 running = Running(step)
                 self.services[step.name] = running
-                self.order.append(step.name)
+                self.stages[-1].append(step.name)
                 self.start(running)
         while not self.stopping:
             for name, (task, proc, began) in list(tasks.items()):
@@ -261,33 +262,42 @@ class Supervisor:
 
     @staticmethod
     def kill_group(proc: subprocess.Popen[bytes], name: str) -> None:
-        """SIGTERM to the process group we made for it, SIGKILL after STOP_TIMEOUT."""
-        if proc.poll() is not None:
-            # the leader is gone; members of its group (uwsgi workers) may still be there
+        """Stop one process group (see stop_group)."""
+        Supervisor.stop_group([(name, proc)])
+
+    @staticmethod
+    def stop_group(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+        """SIGTERM to each process group we made, together; SIGKILL what is left after
+        STOP_TIMEOUT, and to any member that outlived its leader (uwsgi workers)."""
+        for _name, proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for name, proc in procs:
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                log(f"{name} did not stop within {STOP_TIMEOUT:.0f} s: killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            log(f"{name} did not stop within {STOP_TIMEOUT:.0f} s: killing it")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # what of the group outlived its leader
 
     def stop_all(self) -> None:
+        """Stop stage by stage, the last started first; a stage's services stop together."""
         if self.status["phase"] != "failed":
             self.publish(phase="stopping")
-        for name in reversed(self.order):
-            running = self.services[name]
-            if running.proc is not None:
-                log(f"stopping {name} (pid {running.proc.pid})")
-                self.kill_group(running.proc, name)
-            running.state = "stopped"
+        for stage in reversed(self.stages):
+            procs = []
+            for name in stage:
+                running = self.services[name]
+                if running.proc is not None:
+                    log(f"stopping {name} (pid {running.proc.pid})")
+                    procs.append((name, running.proc))
+                running.state = "stopped"
+            self.stop_group(procs)
             self.publish()
         self.reap_orphans(kill=True)
 
