@@ -12,7 +12,7 @@ from pathlib import Path
 from zcloud import layout
 from zcloud.layout import HOST, KEYSTONE_URL, PORTS, REGION, Secrets
 
-Value = str | int | bool | list[str]
+Value = str | int | float | bool | list[str]
 Ini = dict[str, dict[str, Value]]
 
 
