@@ -224,6 +224,16 @@ class ImageStore:
             return self.get(image.id)
         except NotFound:
             pass
+        # Both hosts may have made their own copy of one source image (the Nova adapter names
+        # each Glance image's copy after it): the same name with the same content is that copy
+        # here, already; the same name with other content stays a conflict (_publish).
+        try:
+            here = self.get(image.name)
+        except NotFound:
+            pass
+        else:
+            if _same_content(here, image):
+                return here
         sources = [(DISK, image.path), (KERNEL, image.kernel_path), (INITRD, image.initrd_path)]
         with self._staging(image.id) as staging:
             moved: dict[str, Path | None] = {}
@@ -618,3 +628,19 @@ def _remove(entry: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
     else:
         entry.unlink(missing_ok=True)
+
+
+def _same_content(a: Image, b: Image) -> bool:
+    """Whether two stores' images boot a guest the same way: the same bytes (digests), the
+    same kind, architecture, command line and properties; ids and paths are each store's."""
+    return (
+        a.sha256 == b.sha256
+        and a.initrd_sha256 == b.initrd_sha256
+        and a.disk_format == b.disk_format
+        and a.arch == b.arch
+        and a.cmdline == b.cmdline
+        and dict(a.properties) == dict(b.properties)
+        and (a.path is None) == (b.path is None)
+        and (a.kernel_path is None) == (b.kernel_path is None)
+        and (a.initrd_path is None) == (b.initrd_path is None)
+    )
