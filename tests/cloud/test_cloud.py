@@ -141,6 +141,29 @@ def test_every_listener_is_on_loopback(cloud: Cloud) -> None:
     assert [a for a in ours if not a.startswith(("127.0.0.1:", "[::1]:4369"))] == []
 
 
+def test_supervisor_restarts_a_service_that_dies(cloud: Cloud) -> None:
+    import json
+    import signal
+
+    def conductor() -> dict[str, object]:
+        status = json.loads((STATE / "run/status.json").read_text())
+        return dict(status["steps"]["nova-conductor"])
+
+    before = conductor()
+    os.killpg(int(str(before["pid"])), signal.SIGKILL)  # the group the supervisor made
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = conductor()
+        if now["pid"] != before["pid"] and now["state"] == "up":
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"nova-conductor not restarted: {conductor()}")
+    assert int(str(now["restarts"])) == int(str(before["restarts"])) + 1
+    # and the cloud works through the new conductor
+    assert cloud.run("server", "list", "-f", "json") is not None
+
+
 def test_down_stops_everything_and_up_comes_back(cloud: Cloud) -> None:
     groups = _cloud_groups()
     started = time.monotonic()
