@@ -37,6 +37,8 @@ class Service:
     health: Health
     env: dict[str, str] = field(default_factory=dict)
     start_timeout: float = 120.0
+    #: SIGTERM to SIGKILL: nova-compute ends its RPC server and periodic tasks first
+    stop_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,9 @@ def uwsgi(name: str, module: str, port: int, env: dict[str, str], *extra: str) -
         f"zcloud-{name} ",
         *extra,
     ]
-    return Service(name, argv, Health("http", port), env=env)
+    # an API keeps nothing worth waiting for, and a Nova API worker with native threads can
+    # outwait uWSGI's own stop
+    return Service(name, argv, Health("http", port), env=env, stop_timeout=10.0)
 
 
 def _conf(*parts: str) -> str:

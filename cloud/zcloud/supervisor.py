@@ -263,22 +263,22 @@ class Supervisor:
     @staticmethod
     def kill_group(proc: subprocess.Popen[bytes], name: str) -> None:
         """Stop one process group (see stop_group)."""
-        Supervisor.stop_group([(name, proc)])
+        Supervisor.stop_group([(name, proc, STOP_TIMEOUT)])
 
     @staticmethod
-    def stop_group(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-        """SIGTERM to each process group we made, together; SIGKILL what is left after
-        STOP_TIMEOUT, and to any member that outlived its leader (uwsgi workers)."""
-        for _name, proc in procs:
+    def stop_group(procs: list[tuple[str, subprocess.Popen[bytes], float]]) -> None:
+        """SIGTERM to each process group we made, together; SIGKILL to one still there after
+        its timeout, and to any member that outlived its leader (uwsgi workers)."""
+        began = time.monotonic()
+        for _name, proc, _timeout in procs:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for name, proc in procs:
+        for name, proc, timeout in procs:
             try:
-                proc.wait(max(deadline - time.monotonic(), 0.1))
+                proc.wait(max(began + timeout - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                log(f"{name} did not stop within {STOP_TIMEOUT:.0f} s: killing it")
+                log(f"{name} did not stop within {timeout:.0f} s: killing it")
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
@@ -295,7 +295,7 @@ class Supervisor:
                 running = self.services[name]
                 if running.proc is not None:
                     log(f"stopping {name} (pid {running.proc.pid})")
-                    procs.append((name, running.proc))
+                    procs.append((name, running.proc, running.service.stop_timeout))
                 running.state = "stopped"
             self.stop_group(procs)
             self.publish()
