@@ -57,6 +57,43 @@ def tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
+def _alive(pid: int, ticks: int) -> bool:
+    """Process ``pid`` is the one that started at ``ticks`` and has not exited (a zombie has:
+    whoever inherited it reaps it in its own time)."""
+    from zcloud.supervisor import start_ticks
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z" and start_ticks(pid) == ticks
+
+
+def stop_leftovers() -> None:
+    """Stop the services a supervisor that died (SIGKILL, a crash) left running.
+
+    Each ran as the leader of its own process group; one is still ours if its pid from the
+    last status leads a group and started when the status says (the pid was not reused).
+    All get SIGTERM together, SIGKILL after 30 s.
+    """
+    left = []
+    for name, step in read_status().get("steps", {}).items():
+        pid, ticks = step.get("pid"), step.get("start_ticks")
+        if not pid or ticks is None or not _alive(pid, ticks):
+            continue
+        with contextlib.suppress(OSError):
+            if os.getpgid(pid) == pid:
+                say(f"stopping {name} (pid {pid}), left running by a supervisor that died")
+                os.killpg(pid, signal.SIGTERM)
+                left.append((pid, ticks))
+    deadline = time.monotonic() + 30
+    while any(_alive(*p) for p in left) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid, _ticks in left:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)  # the group's members, and a leader that held out
+
+
 # -- up ------------------------------------------------------------------------------------------
 
 
@@ -70,6 +107,7 @@ def start_supervisor() -> None:
         layout.RUN.mkdir(parents=True, exist_ok=True)
         HOST_B_MARK.touch()
     confs.write_all(layout.Secrets.load(), layout.second_host("uri"))
+    stop_leftovers()
     layout.STATUS_FILE.unlink(missing_ok=True)
     with open(layout.LOG / "supervisor.log", "ab") as out:
         subprocess.Popen(
@@ -196,6 +234,7 @@ def down(purge: bool = False) -> int:
         stop_supervisor(pid)
     else:
         say("no supervisor runs")
+        stop_leftovers()
     destroy_guests("qemu:///system")
     if layout.second_host("status"):
         destroy_guests(layout.second_host("uri"))

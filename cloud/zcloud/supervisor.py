@@ -54,6 +54,15 @@ class Failure(Exception):
     """A step that cannot be brought up: the bring-up stops."""
 
 
+def start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks after boot, /proc/PID/stat field 22)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def log(message: str) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     print(f"{stamp} supervisor[{os.getpid()}]: {message}", flush=True)
@@ -88,10 +97,13 @@ class Supervisor:
     def publish(self, **changes: Any) -> None:
         self.status.update(changes)
         for name, running in self.services.items():
+            pid = running.proc.pid if running.proc else None
             self.status["steps"][name] = {
                 "kind": "service",
                 "state": running.state,
-                "pid": running.proc.pid if running.proc else None,
+                "pid": pid,
+                # with the pid, what identifies the process should this supervisor die
+                "start_ticks": start_ticks(pid) if pid else None,
                 "restarts": len(running.restarts),
             }
         tmp = layout.STATUS_FILE.with_suffix(".tmp")
