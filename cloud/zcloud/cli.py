@@ -124,6 +124,8 @@ def start_supervisor() -> None:
 def wait_up() -> None:
     deadline = time.monotonic() + UP_TIMEOUT
     shown: dict[str, str] = {}
+    if read_status().get("phase") == "up":
+        return  # nothing to report: it was up already
     while time.monotonic() < deadline:
         status = read_status()
         for name, step in status.get("steps", {}).items():

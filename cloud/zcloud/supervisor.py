@@ -35,6 +35,7 @@ RESTART_WINDOW = 600.0
 STOP_TIMEOUT = 30.0  # nova-compute stops its periodic tasks and RPC server first
 CHECK_INTERVAL = 1.0
 HEALTH_INTERVAL = 15.0
+LOG_ROTATE_BYTES = 64 << 20  # checked when a step (re)starts
 
 
 @dataclass
@@ -120,7 +121,12 @@ class Supervisor:
     # -- processes -----------------------------------------------------------------------------
 
     def _logfile(self, name: str) -> IO[bytes]:
-        return open(layout.LOG / f"{name}.log", "ab")  # the caller closes it
+        path = layout.LOG / f"{name}.log"
+        # one older generation is kept: a long-running cloud's logs stay bounded
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size > LOG_ROTATE_BYTES:
+                path.replace(path.with_suffix(".log.1"))
+        return open(path, "ab")  # the caller closes it
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         with self._logfile(name) as out:
