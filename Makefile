@@ -19,7 +19,7 @@ STOP_HOST_B := trap 'scripts/second-host stop || exit 1' EXIT; trap 'exit 130' I
 # by the Fibre Channel differential tests) pulls in: Nova's tests get a process of their own.
 NOVA := tests/e2e/nova
 
-.PHONY: setup demo test lint typecheck unit e2e nova bench
+.PHONY: setup demo test lint typecheck unit e2e nova bench cloud cloud-down cloud-status cloud-test
 
 setup:
 	@$(SETUP)
@@ -28,13 +28,33 @@ demo: setup
 	$(VENV)/zcompute demo
 
 test: setup
-	$(VENV)/ruff check src tests benchmarks
-	$(VENV)/ruff format --check src tests benchmarks
+	$(VENV)/ruff check src tests benchmarks cloud
+	$(VENV)/ruff format --check src tests benchmarks cloud
 	$(VENV)/mypy
 	$(STOP_HOST_B) \
 	$(VENV)/pytest $(ALONE) $(PYTEST_ARGS); \
 	$(VENV)/pytest -n 2 --dist loadgroup $(DESELECT_ALONE) --ignore $(NOVA) $(PYTEST_ARGS); \
 	$(VENV)/pytest -n 2 $(NOVA) $(PYTEST_ARGS)
+
+# A real OpenStack on this machine whose compute hosts are zcompute (docs/cloud.md): services
+# under a supervisor of the project's own, state in /var/lib/zcompute-cloud. `make cloud` is
+# idempotent; `make cloud-down` stops every process and guest it started (CLOUD_DOWN_ARGS=--purge
+# also removes its state: the next `make cloud` starts from empty databases).
+CLOUD_DOWN_ARGS ?=
+cloud: setup
+	cloud/install
+	cloud/cloudctl up
+
+cloud-down:
+	cloud/cloudctl down $(CLOUD_DOWN_ARGS)
+
+cloud-status:
+	cloud/cloudctl status
+
+# Issue 18's acceptance against the cloud (tests/cloud): brings the cloud up itself, ends with a
+# cloud-down and a warm up, so the cloud is up afterwards.
+cloud-test: setup
+	ZCLOUD_TESTS=1 $(VENV)/pytest -m cloud -s tests/cloud $(PYTEST_ARGS)
 
 unit: setup
 	$(VENV)/pytest -n 2 --dist loadgroup -m "not e2e" --ignore $(NOVA) $(PYTEST_ARGS)

@@ -232,9 +232,9 @@ class ImageStore:
         except NotFound:
             pass
         else:
-            if (named.sha256, named.initrd_sha256) != (image.sha256, image.initrd_sha256):
+            if not _same_content(named, image):
                 raise Conflict(
-                    f"image {image.name} here holds other bytes than the one the guest runs"
+                    f"image {image.name} here is another image than the one the guest runs"
                 )
             return named
         sources = [(DISK, image.path), (KERNEL, image.kernel_path), (INITRD, image.initrd_path)]
@@ -631,3 +631,24 @@ def _remove(entry: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
     else:
         entry.unlink(missing_ok=True)
+
+
+def _own_properties(image: Image) -> dict[str, str]:
+    """An image's properties but the id of its kernel's image, which each store has its own."""
+    return {k: v for k, v in image.properties.items() if k != KERNEL_ID_PROPERTY}
+
+
+def _same_content(a: Image, b: Image) -> bool:
+    """Whether two stores' images boot a guest the same way: the same bytes (digests), the
+    same kind, architecture, command line and properties; ids and paths are each store's."""
+    return (
+        a.sha256 == b.sha256
+        and a.initrd_sha256 == b.initrd_sha256
+        and a.disk_format == b.disk_format
+        and a.arch == b.arch
+        and a.cmdline == b.cmdline
+        and _own_properties(a) == _own_properties(b)
+        and (a.path is None) == (b.path is None)
+        and (a.kernel_path is None) == (b.kernel_path is None)
+        and (a.initrd_path is None) == (b.initrd_path is None)
+    )

@@ -330,16 +330,34 @@ IMPLEMENTED_NOVA_METHODS = frozenset(
 
 
 def _node_uuid(data_dir: Path) -> str:
-    """This service's compute node uuid: made once, kept in its data directory."""
+    """This service's compute node uuid: made once, kept in its data directory and in Nova's
+    own identity file (``compute_id`` in ``state_path``).
+
+    Nova's compute manager refuses to start a service it has seen before unless that file is
+    there (``_ensure_existing_node_identity``), so without it a compute service could never
+    start a second time. Nova's file wins where it exists; a data directory and a file that
+    name different nodes are a configuration error.
+    """
+    from nova.virt import node
+
     path = data_dir / _NODE_ID_FILE
     try:
-        return str(uuidlib.UUID(path.read_text().strip()))
+        ours: str | None = str(uuidlib.UUID(path.read_text().strip()))
     except FileNotFoundError:
-        value = str(uuidlib.uuid4())
+        ours = None
+    novas = node.read_local_node_uuid()
+    if ours and novas and ours != novas:
+        raise exception.InvalidConfiguration(
+            f"zcompute's node identity {ours} ({path}) is not Nova's {novas} (state_path)"
+        )
+    value = novas or ours or str(uuidlib.uuid4())
+    if ours is None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(value + "\n")
         tmp.replace(path)
-        return value
+    if novas is None:
+        node.write_local_node_uuid(value)
+    return value
 
 
 def _config_drive(instance: Any, network_info: Any, admin_password: Any) -> ConfigDrive | None:

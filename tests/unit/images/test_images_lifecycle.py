@@ -164,5 +164,5 @@ def test_adopt_copies_another_store_s_image_with_its_id_or_takes_the_same_one_he
         assert store.adopt(again) == mine  # same name, same bytes: this store's own
         changed = other.import_kernel("glance-k3", work / "vmlinuz", None, "console=x", "s390x")
         store.import_kernel("glance-k3", work / "vmlinuz2", None, "console=x", "s390x")
-        with pytest.raises(Conflict, match="glance-k3 here holds other bytes"):
+        with pytest.raises(Conflict, match="glance-k3 here is another image"):
             store.adopt(changed)

@@ -1,0 +1,5 @@
+import sys
+
+from zcloud.cli import main
+
+sys.exit(main())
