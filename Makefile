@@ -19,7 +19,7 @@ STOP_HOST_B := trap 'scripts/second-host stop || exit 1' EXIT; trap 'exit 130' I
 # by the Fibre Channel differential tests) pulls in: Nova's tests get a process of their own.
 NOVA := tests/e2e/nova
 
-.PHONY: setup demo test lint typecheck unit e2e nova bench
+.PHONY: setup demo test lint typecheck unit e2e nova bench tempest tempest-smoke
 
 setup:
 	@$(SETUP)
@@ -50,3 +50,17 @@ nova: setup
 
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
+
+# Tempest against the one-machine cloud (docs/tempest.md): `make tempest` runs every test under
+# tempest.api.compute, `make tempest-smoke` the compute smoke tests; both bring the cloud up
+# first (make cloud), which TEMPEST_CLOUD= skips for a cloud that is up already. The summary
+# goes to /var/lib/zcompute-cloud/tempest/summary-<set>.md and stdout.
+TEMPEST_CLOUD ?= cloud
+
+tempest: $(TEMPEST_CLOUD)
+	cloud/tempest/install
+	cloud/tempest/run run full
+
+tempest-smoke: $(TEMPEST_CLOUD)
+	cloud/tempest/install
+	cloud/tempest/run run smoke
