@@ -81,6 +81,9 @@ def write_conf(matrix_file: Path | None, workspace: Path) -> Path:
     tmp.write_text(text)
     tmp.chmod(0o600)  # it holds the admin password
     tmp.rename(path)
+    if not (workspace / ".stestr").is_dir():
+        # stestr's results repository: `tempest run --list-tests` needs it to exist
+        subprocess.run([str(VENV / "bin/stestr"), "init"], cwd=workspace, check=True)
     return path
 
 
