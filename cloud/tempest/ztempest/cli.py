@@ -41,6 +41,14 @@ def say(message: str) -> None:
     print(f"ztempest: {message}", file=sys.stderr, flush=True)
 
 
+def cloud_supervisor() -> str:
+    """The cloud's supervisor pid (part 1's run file): a new one means the cloud restarted."""
+    try:
+        return (STATE / "run/supervisor.pid").read_text().strip()
+    except OSError:
+        return "none"
+
+
 def zcompute_binary() -> str:
     """The zcompute whose matrix counts: the one the cloud's compute services run, else the
     repository's development venv."""
@@ -131,6 +139,7 @@ def publish(result: summary.Summary, workspace: Path) -> Path:
 def run(name: str, concurrency: int, matrix_file: Path | None, workspace: Path) -> int:
     config = write_conf(matrix_file, workspace)
     say(f"{config} written; running the {name} set (concurrency {concurrency})")
+    supervisor = cloud_supervisor()
     began = time.monotonic()
     with open(workspace / f"run-{name}.log", "w") as log:
         process = subprocess.Popen(
@@ -151,6 +160,12 @@ def run(name: str, concurrency: int, matrix_file: Path | None, workspace: Path) 
     (workspace / f"wall-{name}.txt").write_text(f"{wall:.1f}\n")
     save_last_run(name, workspace)
     result = summarize(name, workspace, wall)
+    if (after := cloud_supervisor()) != supervisor:
+        # the cloud's services went away under the tests: their failures are not zcompute's
+        result.warnings.append(
+            f"the cloud restarted during this run (supervisor pid {supervisor} -> {after}): "
+            "failures from then on (connection refused) are the restart's; run it again"
+        )
     path = publish(result, workspace)
     say(f"summary: {path}")
     return 0 if code == 0 and result.count("failed") == 0 else 1

@@ -46,6 +46,8 @@ class Summary:
     results: list[Result] = field(default_factory=list)
     excluded: list[Excluded] = field(default_factory=list)
     wall_seconds: float | None = None
+    #: what a reader must know before trusting the numbers (the cloud restarted mid-run)
+    warnings: list[str] = field(default_factory=list)
 
     def count(self, outcome: str) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
@@ -157,6 +159,7 @@ def short(test_class_name: str) -> str:
 
 def markdown(summary: Summary) -> str:
     out = [f"# Tempest `{summary.name}`: {summary.closing_line()}", ""]
+    out += [f"**Warning**: {warning}" for warning in summary.warnings]
     if summary.wall_seconds is not None:
         minutes, seconds = divmod(round(summary.wall_seconds), 60)
         out.append(f"Wall time of `tempest run`: {minutes} min {seconds} s.")
