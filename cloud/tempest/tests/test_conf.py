@@ -123,7 +123,7 @@ def rendered(facts: cloud.CloudFacts, tmp_path: Path) -> configparser.ConfigPars
         ]
     }
     nova = NovaConf("[DEFAULT]\nenabled_apis = osapi_compute\n[vnc]\nenabled = false\n")
-    decided = features.decisions(matrix, nova)
+    decided = features.decisions(matrix, features.Deployment(nova, facts.image))
     text = conf.render(conf.build(facts, decided, nova, tmp_path), conf.header(decided, facts))
     parsed = configparser.ConfigParser(interpolation=None)
     parsed.read_string(text)
@@ -152,6 +152,6 @@ def test_tempest_conf(facts: cloud.CloudFacts, tmp_path: Path) -> None:
 
 
 def test_header_explains_each_flag(facts: cloud.CloudFacts, tmp_path: Path) -> None:
-    decided = features.decisions({"rows": []}, NovaConf())
+    decided = features.decisions({"rows": []}, features.Deployment(NovaConf(), {}))
     lines = conf.header(decided, facts)
     assert any("live_migration" in line and "absent" in line for line in lines)

@@ -27,8 +27,9 @@ def matrix(**states: str) -> dict[str, Any]:
     return {"rows": rows}
 
 
-def flags(m: dict[str, Any], nova: str = "") -> dict[str, bool]:
-    return {d.flag.name: d.value for d in features.decisions(m, NovaConf(nova))}
+def flags(m: dict[str, Any], nova: str = "", **image: str) -> dict[str, bool]:
+    cloud = features.Deployment(NovaConf(nova), image)
+    return {d.flag.name: d.value for d in features.decisions(m, cloud)}
 
 
 def test_every_flag_is_decided_once() -> None:
@@ -54,7 +55,7 @@ def test_anything_short_of_complete_turns_a_flag_off(state: str) -> None:
 def test_a_row_the_matrix_lacks_is_off_and_named() -> None:
     m = matrix()
     m["rows"] = [r for r in m["rows"] if r["key"] != "operation.pause"]
-    decided = {d.flag.name: d for d in features.decisions(m, NovaConf())}
+    decided = {d.flag.name: d for d in features.decisions(m, features.Deployment(NovaConf(), {}))}
     assert not decided["pause"].value
     assert "operation.pause=absent" in decided["pause"].because
 
@@ -89,3 +90,11 @@ def test_scheduler_filters_follow_nova_conf_or_novas_default() -> None:
 def test_percent_signs_in_nova_conf_are_not_interpolated() -> None:
     nova = NovaConf("[DEFAULT]\ninstance_name_template = zccloud-%08x\n")
     assert nova.get("DEFAULT", "instance_name_template", "") == "zccloud-%08x"
+
+
+def test_change_password_needs_the_image_to_ask_for_the_guest_agent() -> None:
+    assert not flags(matrix())["change_password"]
+    assert flags(matrix(), hw_qemu_guest_agent="yes")["change_password"]
+    assert not flags(matrix(operation_set_admin_password="missing"), hw_qemu_guest_agent="yes")[
+        "change_password"
+    ]

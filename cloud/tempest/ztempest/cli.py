@@ -80,7 +80,8 @@ def write_conf(matrix_file: Path | None, workspace: Path) -> Path:
     if len(facts.compute_hosts_up) < 2:
         say(f"only {facts.compute_hosts_up} up: migration tests will skip themselves")
     nova = features.NovaConf.load(NOVA_CONF)
-    decided = features.decisions(support_matrix(matrix_file), nova)
+    deployment = features.Deployment(nova, facts.image)
+    decided = features.decisions(support_matrix(matrix_file), deployment)
     text = conf.render(conf.build(facts, decided, nova, workspace), conf.header(decided, facts))
     path = workspace / "etc/tempest.conf"
     path.parent.mkdir(parents=True, exist_ok=True)

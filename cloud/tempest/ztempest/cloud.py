@@ -151,6 +151,8 @@ class CloudFacts:
     endpoints: dict[str, str]
     image_ref: str
     image_ref_alt: str
+    #: the default image's Glance record: its properties are top-level keys in Glance v2
+    image: dict[str, Any]
     flavor_ref: str
     flavor_ref_alt: str
     network_name: str
@@ -161,7 +163,7 @@ class CloudFacts:
     services: dict[str, bool]
 
 
-def _one_image(session: Session, name: str) -> str:
+def _one_image(session: Session, name: str) -> dict[str, Any]:
     found = [
         i
         for i in session.get("image", f"/v2/images?name={name}")["images"]
@@ -169,7 +171,7 @@ def _one_image(session: Session, name: str) -> str:
     ]
     if not found:
         raise CloudError(f"no active image {name!r} in Glance")
-    return str(found[0]["id"])
+    return dict(found[0])
 
 
 def _flavors(session: Session) -> tuple[str, str]:
@@ -186,7 +188,8 @@ def _flavors(session: Session) -> tuple[str, str]:
 
 def probe(session: Session, image: str = IMAGE, network: str = NETWORK) -> CloudFacts:
     session.login()
-    image_ref = _one_image(session, image)
+    default_image = _one_image(session, image)
+    image_ref = str(default_image["id"])
     flavor, flavor_alt = _flavors(session)
     networks = session.get("network", f"/v2.0/networks?name={network}")["networks"]
     if not networks:
@@ -207,6 +210,7 @@ def probe(session: Session, image: str = IMAGE, network: str = NETWORK) -> Cloud
         image_ref=image_ref,
         # the same image: the alternative is for rebuild tests, which must boot the same arch
         image_ref_alt=image_ref,
+        image=default_image,
         flavor_ref=flavor,
         flavor_ref_alt=flavor_alt,
         network_name=networks[0]["name"],

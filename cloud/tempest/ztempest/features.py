@@ -61,11 +61,24 @@ class NovaConf:
         return [item.strip() for item in value.split(",") if item.strip()]
 
 
-Condition = Callable[[NovaConf], bool]
+@dataclass(frozen=True)
+class Deployment:
+    """What the cloud runs beside the driver: its nova.conf and the default image's
+    properties (a feature the driver has may still need the image to ask for it)."""
+
+    nova: NovaConf
+    image: Mapping[str, Any]
 
 
-def always(_nova: NovaConf) -> bool:
+Condition = Callable[[Deployment], bool]
+
+
+def always(_cloud: Deployment) -> bool:
     return True
+
+
+def _yes(value: Any) -> bool:
+    return str(value).lower() in ("yes", "true", "1", "on")
 
 
 @dataclass(frozen=True)
@@ -167,19 +180,19 @@ FLAGS: tuple[Flag, ...] = (
         "serial_console",
         ("console.serial.interactive",),
         "needs nova.conf [serial_console] enabled and a nova-serialproxy",
-        condition=lambda nova: nova.enabled("serial_console", "enabled", False),
+        condition=lambda cloud: cloud.nova.enabled("serial_console", "enabled", False),
     ),
     Flag(
         "vnc_console",
         ("console.vnc",),
         "needs nova.conf [vnc] enabled",
-        condition=lambda nova: nova.enabled("vnc", "enabled", True),
+        condition=lambda cloud: cloud.nova.enabled("vnc", "enabled", True),
     ),
     Flag(
         "spice_console",
         ("console.spice",),
         "needs nova.conf [spice] enabled",
-        condition=lambda nova: nova.enabled("spice", "enabled", False),
+        condition=lambda cloud: cloud.nova.enabled("spice", "enabled", False),
     ),
     # -- guest setup
     Flag("config_drive", ("guest.setup.configdrive",), "config drive"),
@@ -192,7 +205,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "change_password",
         ("operation.set-admin-password",),
-        "set-user-password through the QEMU guest agent",
+        "set-user-password through the QEMU guest agent, which the default image must ask for "
+        "(hw_qemu_guest_agent=yes): without it Nova answers 409",
+        condition=lambda cloud: _yes(cloud.image.get("hw_qemu_guest_agent", "no")),
     ),
     Flag(
         "disk_config",
@@ -203,13 +218,15 @@ FLAGS: tuple[Flag, ...] = (
         "metadata_service",
         (),
         "needs Nova's metadata API in nova.conf enabled_apis (the cloud runs osapi_compute only)",
-        condition=lambda nova: "metadata" in nova.listed("DEFAULT", "enabled_apis", ("metadata",)),
+        condition=lambda cloud: (
+            "metadata" in cloud.nova.listed("DEFAULT", "enabled_apis", ("metadata",))
+        ),
     ),
     Flag(
         "enable_instance_password",
         (),
         "must equal nova.conf [DEFAULT] enable_instance_password",
-        condition=lambda nova: nova.enabled("DEFAULT", "enable_instance_password", True),
+        condition=lambda cloud: cloud.nova.enabled("DEFAULT", "enable_instance_password", True),
     ),
     Flag(
         "hostname_fqdn_sanitization",
@@ -221,7 +238,7 @@ FLAGS: tuple[Flag, ...] = (
         "unified_limits",
         (),
         "must equal nova.conf [quota] driver being the unified limits driver",
-        condition=lambda nova: "UnifiedLimits" in nova.get("quota", "driver", ""),
+        condition=lambda cloud: "UnifiedLimits" in cloud.nova.get("quota", "driver", ""),
     ),
 )
 
@@ -243,7 +260,7 @@ class Decision:
     because: str
 
 
-def decide(flag: Flag, states: Mapping[str, str], nova: NovaConf) -> Decision:
+def decide(flag: Flag, states: Mapping[str, str], cloud: Deployment) -> Decision:
     if flag.fixed is not None:
         return Decision(flag, flag.fixed, "fixed")
     # a row the matrix does not have counts as unknown: off, and said so
@@ -252,15 +269,15 @@ def decide(flag: Flag, states: Mapping[str, str], nova: NovaConf) -> Decision:
     ]
     if not_complete:
         return Decision(flag, False, ", ".join(not_complete))
-    if not flag.condition(nova):
+    if not flag.condition(cloud):
         return Decision(flag, False, "not deployed")
     rows = ", ".join(f"{r}=complete" for r in flag.rows) or "deployment"
     return Decision(flag, True, rows)
 
 
-def decisions(matrix: Mapping[str, Any], nova: NovaConf) -> list[Decision]:
+def decisions(matrix: Mapping[str, Any], cloud: Deployment) -> list[Decision]:
     states = matrix_states(matrix)
-    return [decide(flag, states, nova) for flag in FLAGS]
+    return [decide(flag, states, cloud) for flag in FLAGS]
 
 
 def scheduler_filters(nova: NovaConf) -> list[str]:
