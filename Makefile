@@ -19,7 +19,7 @@ STOP_HOST_B := trap 'scripts/second-host stop || exit 1' EXIT; trap 'exit 130' I
 # by the Fibre Channel differential tests) pulls in: Nova's tests get a process of their own.
 NOVA := tests/e2e/nova
 
-.PHONY: setup demo test lint typecheck unit e2e nova bench tempest tempest-smoke
+.PHONY: setup demo test lint typecheck unit e2e nova bench
 
 setup:
 	@$(SETUP)
@@ -56,6 +56,8 @@ bench: setup
 # first (make cloud), which TEMPEST_CLOUD= skips for a cloud that is up already. The summary
 # goes to /var/lib/zcompute-cloud/tempest/summary-<set>.md and stdout.
 TEMPEST_CLOUD ?= cloud
+
+.PHONY: tempest tempest-smoke
 
 tempest: $(TEMPEST_CLOUD)
 	cloud/tempest/install
