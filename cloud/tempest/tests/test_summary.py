@@ -77,6 +77,7 @@ def test_classes_and_markdown() -> None:
     assert "2 min 5 s" in text
     assert "| servers.test_servers.ServersTestJSON | 1 | 1 | 0 |" in text
     assert "1 x no Cinder" in text
+    assert "## Slowest tests" in text
 
 
 def test_exclusions(tmp_path: object) -> None:

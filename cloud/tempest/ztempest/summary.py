@@ -181,6 +181,9 @@ def markdown(summary: Summary) -> str:
     reasons = Counter(r.detail or "(no reason)" for r in summary.results if r.outcome == "skipped")
     out += ["", "## Skip reasons (Tempest's own checks)", ""]
     out += [f"- {count} x {reason}" for reason, count in reasons.most_common()] or ["None."]
+    slowest = sorted(summary.results, key=lambda r: r.seconds, reverse=True)[:10]
+    out += ["", "## Slowest tests", ""]
+    out += [f"- {r.seconds:.0f} s `{r.test_id}` ({r.outcome})" for r in slowest if r.seconds]
     by_reason = Counter(e.reason for e in summary.excluded)
     out += ["", "## Excluded (cloud/tempest/exclude.txt)", ""]
     out += [f"- {count} x {reason}" for reason, count in by_reason.most_common()] or ["None."]
