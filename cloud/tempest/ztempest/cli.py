@@ -77,6 +77,9 @@ def write_conf(matrix_file: Path | None, workspace: Path) -> Path:
         facts = cloud.probe(cloud.Session(cloud.load_credentials(CLOUDS_YAML)))
     except cloud.CloudError as error:
         raise SystemExit(f"ztempest: the cloud is not usable ({error}): make cloud") from error
+    if not facts.compute_hosts_up:
+        # every server test would fail: the cloud is still coming up (or is broken)
+        raise SystemExit("ztempest: no nova-compute service is up: wait for `make cloud`")
     if len(facts.compute_hosts_up) < 2:
         say(f"only {facts.compute_hosts_up} up: migration tests will skip themselves")
     nova = features.NovaConf.load(NOVA_CONF)
@@ -193,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "run":
         return run(args.set, args.concurrency, args.matrix, workspace)
+    if not (workspace / f"last-{args.set}.subunit").exists():
+        raise SystemExit(f"ztempest: no {args.set} run in {workspace} yet")
     wall_file = workspace / f"wall-{args.set}.txt"
     wall = float(wall_file.read_text()) if wall_file.exists() else None
     publish(summarize(args.set, workspace, wall), workspace)
