@@ -70,3 +70,19 @@ nova: setup
 
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
+
+# Tempest against the one-machine cloud (docs/tempest.md): `make tempest` runs every test under
+# tempest.api.compute, `make tempest-smoke` the compute smoke tests; both bring the cloud up
+# first (make cloud), which TEMPEST_CLOUD= skips for a cloud that is up already. The summary
+# goes to /var/lib/zcompute-cloud/tempest/summary-<set>.md and stdout.
+TEMPEST_CLOUD ?= cloud
+
+.PHONY: tempest tempest-smoke
+
+tempest: $(TEMPEST_CLOUD)
+	cloud/tempest/install
+	cloud/tempest/run run full
+
+tempest-smoke: $(TEMPEST_CLOUD)
+	cloud/tempest/install
+	cloud/tempest/run run smoke

@@ -1,0 +1,5 @@
+import sys
+
+from ztempest.cli import main
+
+sys.exit(main())
