@@ -15,6 +15,11 @@ DESELECT_ALONE := $(addprefix --deselect ,$(ALONE))
 # Host B, which the tests start when they need it (tests/e2e/conftest.py, second_host), is
 # stopped when the tests end, also when they fail or are interrupted.
 STOP_HOST_B := trap 'scripts/second-host stop || exit 1' EXIT; trap 'exit 130' INT TERM; set -e;
+# make test ends with the cloud (docs/cloud.md, docs/tempest.md): installed on first use, brought
+# up, its acceptance tests (tests/cloud) and Tempest's compute smoke tests run against it, and it
+# is stopped again at the end, also after a failure (before host B, which it runs on).
+STOP_CLOUD := trap 'cloud/cloudctl down || true; scripts/second-host stop || exit 1' EXIT; \
+	trap 'exit 130' INT TERM; set -e;
 # Nova's harness runs Nova with native threads and forbids eventlet, which os-brick (imported
 # by the Fibre Channel differential tests) pulls in: Nova's tests get a process of their own.
 NOVA := tests/e2e/nova
@@ -31,10 +36,14 @@ test: setup
 	$(VENV)/ruff check src tests benchmarks cloud
 	$(VENV)/ruff format --check src tests benchmarks cloud
 	$(VENV)/mypy
-	$(STOP_HOST_B) \
+	$(STOP_CLOUD) \
 	$(VENV)/pytest $(ALONE) $(PYTEST_ARGS); \
 	$(VENV)/pytest -n 2 --dist loadgroup $(DESELECT_ALONE) --ignore $(NOVA) $(PYTEST_ARGS); \
-	$(VENV)/pytest -n 2 $(NOVA) $(PYTEST_ARGS)
+	$(VENV)/pytest -n 2 $(NOVA) $(PYTEST_ARGS); \
+	cloud/install; \
+	ZCLOUD_TESTS=1 $(VENV)/pytest -m cloud -s tests/cloud $(PYTEST_ARGS); \
+	cloud/tempest/install; \
+	cloud/tempest/run run smoke
 
 # A real OpenStack on this machine whose compute hosts are zcompute (docs/cloud.md): services
 # under a supervisor of the project's own, state in /var/lib/zcompute-cloud. `make cloud` is
