@@ -198,7 +198,7 @@ def luks_backing(folder: Path, passphrase: str, size: str = "16M") -> Path:
     backing = folder / "luks.img"
     obj = f"secret,id=sec0,file={secret_file}"
     create = ["qemu-img", "create", "-q", "-f", "luks", "--object", obj,
-              "-o", "key-secret=sec0", str(backing), size]  # fmt: skip
+              "-o", "key-secret=sec0", "-o", "iter-time=10", str(backing), size]  # fmt: skip
     for attempt in range(3):
         # QEMU 7.2 times its PBKDF with getrusage and gives up on a busy host ("Unable to get
         # accurate CPU usage"); another try measures again

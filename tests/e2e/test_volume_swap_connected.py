@@ -23,7 +23,7 @@ from zcompute.volumes import VolumeEncryption
 from zcompute.xml import Disk, Domain
 
 from .conftest import TINY, imported_test_image
-from .iscsi_target import IscsiTarget, Lun, iscsi_target_fixture  # noqa: F401 (the fixture)
+from .iscsi_target import IscsiTarget, Lun, iscsi_target_fixture, luks_backing  # noqa: F401
 from .lifecycle_support import BOOTED, LogWatch, open_shell, run, timed
 from .test_iscsi_volumes import _secrets
 from .test_volume_swap import _block_jobs, _reads, _volume
@@ -145,14 +145,8 @@ def test_swap_onto_a_luks_iscsi_volume(
     """A LUKS volume takes the guest's plain data (QEMU encrypts it on the way): the LUN's
     file holds it encrypted, the passphrase only a libvirt secret."""
     passphrase = "3b9f0c2e7a5d41e8b6c0f9a2d4e7c1b5"  # what Nova passes: the key's hex
-    secret_file = guest_dir / "passphrase"
-    secret_file.write_text(passphrase)
-    secret_file.chmod(0o600)
-    backing = guest_dir / "luks.img"
-    obj = f"secret,id=sec0,file={secret_file}"
-    create = ["qemu-img", "create", "-q", "-f", "luks", "--object", obj,
-              "-o", "key-secret=sec0", "-o", "iter-time=10", str(backing), "16M"]  # fmt: skip
-    subprocess.run(create, check=True, capture_output=True)
+    backing = luks_backing(guest_dir, passphrase)
+    obj = f"secret,id=sec0,file={guest_dir / 'passphrase'}"
     lun = iscsi_target.export("luks", backing=backing)
     name = guest_name
     driver.spawn(name, imported_test_image(driver, "s390x"), TINY.name, wait_for=BOOTED)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zcloud import confs
+
 from ztempest import features
 from ztempest.cloud import CloudFacts
 from ztempest.features import Decision, NovaConf
@@ -23,19 +25,8 @@ NOVA_POLICY_ROLES = ["admin", "member", "reader"]
 
 
 def render(ini: Ini, header: list[str]) -> str:
-    """oslo.config's INI dialect (no interpolation: values are written as they are)."""
-    lines = [f"# {line}" if line else "#" for line in header]
-    for section, options in ini.items():
-        lines.append(f"\n[{section}]")
-        for key, value in options.items():
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif isinstance(value, list):
-                text = ",".join(value)
-            else:
-                text = str(value)
-            lines.append(f"{key} = {text}")
-    return "\n".join(lines) + "\n"
+    """oslo.config's INI dialect, as the cloud writes its services' files."""
+    return confs.render(dict(ini), header)
 
 
 def build(
