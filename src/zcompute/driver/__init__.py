@@ -23,7 +23,7 @@ from zcompute.driver._host import recorded_kvm_probe
 from zcompute.driver._incoming import Arrival, Prepared, arrival_from_json, arrival_to_json
 from zcompute.driver._migrate import MigrationResult, MigrationTarget
 from zcompute.driver._power import HostBootReport
-from zcompute.driver._reports import HostReport, InstanceInfo
+from zcompute.driver._reports import GuestDiagnostics, HostReport, InstanceInfo
 from zcompute.driver._serial import SerialConsole
 from zcompute.model import KERNEL_ID_PROPERTY
 from zcompute.plan import DiskPlan, GuestPlan, HostView, NicPlan, PlanRequest, make_plan
@@ -39,6 +39,7 @@ __all__ = [
     "ConsoleStream",
     "DiskPlan",
     "GuestAgentInfo",
+    "GuestDiagnostics",
     "GuestPlan",
     "HostBootReport",
     "HostReport",

@@ -47,7 +47,7 @@ from zcompute.driver._power import DEFAULT_SHUTDOWN_TIMEOUT, HostBootReport, Pow
 from zcompute.driver._pull import PullOps
 from zcompute.driver._queries import Queries
 from zcompute.driver._recovery import Recovery, RepairReport
-from zcompute.driver._reports import HostReport, InstanceInfo
+from zcompute.driver._reports import GuestDiagnostics, HostReport, InstanceInfo
 from zcompute.driver._rescue import RescueOps
 from zcompute.driver._resize import ResizeOps
 from zcompute.driver._serial import ConsoleOps, SerialConsole
@@ -520,6 +520,10 @@ class ComputeDriver(VolumeOperations):
     @operation("get-guest-info")
     def get_info(self, name_or_uuid: str) -> InstanceInfo:
         return self._queries.get_info(name_or_uuid)
+
+    @operation("get-guest-info")
+    def diagnostics(self, name_or_uuid: str) -> GuestDiagnostics:
+        return self._queries.diagnostics(name_or_uuid)
 
     @host_operation("get-guest-info")
     def list_instances(self) -> list[InstanceInfo]:

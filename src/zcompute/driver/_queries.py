@@ -15,11 +15,18 @@ from zcompute.driver._boundary import map_os_errors
 from zcompute.driver._context import DriverContext
 from zcompute.driver._devicetags import TaggedDevice, tagged_devices
 from zcompute.driver._host import host_cpu_model
-from zcompute.driver._reports import InstanceInfo, domain_gone, info_of, supported_instances
+from zcompute.driver._reports import (
+    GuestDiagnostics,
+    InstanceInfo,
+    domain_gone,
+    info_of,
+    supported_instances,
+)
 from zcompute.driver._state import instance_state
 from zcompute.errors import NotFound
-from zcompute.model import Instance
-from zcompute.virt import DomainState, PowerState, stats_values
+from zcompute.model import Instance, InstanceState
+from zcompute.virt import DomainState, GuestCounters, PowerState, guest_counters, stats_values
+from zcompute.xml import Domain
 
 __all__ = ["Queries"]
 
@@ -53,6 +60,19 @@ class Queries:
         stats = domains.stats(inst.uuid)
         saved = stats.state is PowerState.SHUTOFF and domains.has_managed_save(inst.uuid)
         return info_of(inst.uuid, inst.name, stats, DomainState(stats.state, stats.reason, saved))
+
+    def diagnostics(self, name_or_uuid: str) -> GuestDiagnostics:
+        """The guest's counters (see :class:`GuestDiagnostics`)."""
+        inst = self._ctx.db.get_instance(name_or_uuid)
+        info = self.get_info(inst.uuid)
+        if info.state not in (InstanceState.RUNNING, InstanceState.PAUSED):
+            return GuestDiagnostics(info, GuestCounters((), None, None, (), ()), {}, False)
+        counters = guest_counters(self._ctx.hv, inst.uuid)
+        live = Domain.from_xml(self._ctx.domains.xml(inst.uuid))
+        macs = {
+            i.target_dev: (i.mac or "").lower() for i in live.devices.interfaces if i.target_dev
+        }
+        return GuestDiagnostics(info, counters, macs, inst.config_drive is not None)
 
     def list_instances(self) -> list[InstanceInfo]:
         """Every instance zcompute manages, with live state, from one bulk libvirt call."""

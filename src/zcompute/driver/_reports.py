@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from zcompute.driver._host import CpuModel
 from zcompute.driver._state import instance_state
 from zcompute.model import InstanceState
 from zcompute.plan import HostView
-from zcompute.virt import DomainState, DomainStats
+from zcompute.virt import DomainState, DomainStats, GuestCounters
 
-__all__ = ["HostReport", "InstanceInfo", "domain_gone", "info_of", "supported_instances"]
+__all__ = [
+    "GuestDiagnostics",
+    "HostReport",
+    "InstanceInfo",
+    "domain_gone",
+    "info_of",
+    "supported_instances",
+]
 
 
 class InstanceInfo(NamedTuple):
@@ -28,6 +36,17 @@ class InstanceInfo(NamedTuple):
     memory_kib: int
     vcpus: int
     cpu_time_ns: int
+
+
+@dataclasses.dataclass(frozen=True)
+class GuestDiagnostics:
+    """``diagnostics``: a guest's state and its counters (none while it is not running), the
+    MAC of each NIC by its host device, and whether it has a config drive."""
+
+    info: InstanceInfo
+    counters: GuestCounters
+    nic_macs: Mapping[str, str]
+    config_drive: bool
 
 
 @dataclasses.dataclass(frozen=True)

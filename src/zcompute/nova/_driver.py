@@ -30,6 +30,7 @@ from zcompute.nova._base import AdapterBase
 from zcompute.nova._conf import CONF, zcompute_config
 from zcompute.nova._devicemeta import save_device_metadata, vif_tags
 from zcompute.nova._devnames import DeviceNameMethods
+from zcompute.nova._diagnostics import DiagnosticsMethods
 from zcompute.nova._errors import nova_errors
 from zcompute.nova._events import EventBridge
 from zcompute.nova._glance import GlanceImages
@@ -73,6 +74,7 @@ class ZComputeDriver(
     PowerMethods,
     DeviceNameMethods,
     AgentMethods,
+    DiagnosticsMethods,
     AdapterBase,
 ):
     """Nova's compute driver for KVM (and TCG) guests through zcompute, IBM Z first-class.

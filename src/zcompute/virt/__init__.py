@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from zcompute.virt._agent import GuestAgent, GuestFilesystem
 from zcompute.virt._connection import Hypervisor, validate_domain_on_libvirt
+from zcompute.virt._diagnostics import DiskCounters, GuestCounters, NicCounters, guest_counters
 from zcompute.virt._domains import (
     Domains,
     DomainState,
@@ -33,16 +34,19 @@ __all__ = [
     "BlockJobStatus",
     "ConsoleClosed",
     "ConsoleStream",
+    "DiskCounters",
     "DomainState",
     "DomainStats",
     "Domains",
     "GuestAgent",
+    "GuestCounters",
     "GuestFilesystem",
     "Hypervisor",
     "LifecycleEvent",
     "MigrationProgress",
     "MigrationRequest",
     "Migrations",
+    "NicCounters",
     "PowerState",
     "SecretInfo",
     "SecretUsage",
@@ -50,6 +54,7 @@ __all__ = [
     "Subscription",
     "block_job_subscription",
     "device_removed_subscription",
+    "guest_counters",
     "libvirt_errors",
     "lifecycle_subscription",
     "secret_xml",

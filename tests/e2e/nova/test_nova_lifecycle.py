@@ -40,6 +40,7 @@ class TestNovaLifecycle(NovaHarnessTest):
         tap = "tap" + port["id"][:11]
         assert f"mac={port['mac_address']}" in text
         assert self.link_mtu(tap) == self.neutron.network_1["mtu"]
+        self._diagnostics(server, port["mac_address"], tap)
         self._reboot(server, hard=False)
         self._reboot(server, hard=True)
         self._stop_and_start(server)
@@ -57,6 +58,26 @@ class TestNovaLifecycle(NovaHarnessTest):
         assert self.computes["compute"].driver.list_instance_uuids() == []
 
     # -- steps --------------------------------------------------------------------------------
+
+    def _diagnostics(self, server: dict[str, Any], mac: str, tap: str) -> None:
+        """Server diagnostics, both forms of the API: the guest's vCPU time, its root disk's
+        reads, its NIC by MAC (the tap's counters in the older form)."""
+        before = self.admin_api.microversion
+        self.admin_api.microversion = "2.48"
+        try:
+            found = self.admin_api.api_get(f"/servers/{server['id']}/diagnostics").body
+            self.admin_api.microversion = "2.1"
+            legacy = self.admin_api.api_get(f"/servers/{server['id']}/diagnostics").body
+        finally:
+            self.admin_api.microversion = before
+        assert (found["state"], found["driver"], found["num_cpus"]) == ("running", "libvirt", 1)
+        assert found["cpu_details"][0]["time"] > 0
+        assert found["nic_details"][0]["mac_address"] == mac
+        assert any(disk["read_bytes"] > 0 for disk in found["disk_details"])
+        assert found["memory_details"]["maximum"] == 512
+        assert legacy["cpu0_time"] > 0
+        assert legacy["vda_read"] > 0
+        assert f"{tap}_rx" in legacy
 
     def boot(self, image: str, flavor: str, networks: Any = "none", **extra: Any) -> dict[str, Any]:
         body = self._build_server(image_uuid=image, flavor_id=flavor, networks=networks)

@@ -137,6 +137,7 @@ CALLS: dict[str, Callable[[ComputeDriver, str, str], object]] = {
     "set_admin_password": lambda d, n, i: d.set_admin_password(n, "secret"),
     "get_console_output": lambda d, n, i: d.get_console_output(n),
     "get_info": lambda d, n, i: d.get_info(n),
+    "diagnostics": lambda d, n, i: d.diagnostics(n),
     "get_instance": lambda d, n, i: d.get_instance(n),
     "get_serial_console": lambda d, n, i: d.get_serial_console(n),
     "instance_exists": lambda d, n, i: d.instance_exists(n),
