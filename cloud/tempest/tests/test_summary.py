@@ -92,3 +92,15 @@ def test_exclusions(tmp_path: object) -> None:
 def test_first_error_line_without_exception_is_the_last_line() -> None:
     assert summary.first_error_line("a\nb\n\n") == "b"
     assert summary.first_error_line("") == ""
+
+
+def test_first_error_line_of_a_dotted_exception_without_error_in_its_name() -> None:
+    tb = (
+        'Traceback (most recent call last):\n  File "x.py", line 1, in f\n'
+        "tempest.lib.exceptions.NotImplemented: Got NotImplemented error\n"
+        "Details: The requested functionality is not supported.\n"
+    )
+    assert summary.first_error_line(tb) == (
+        "tempest.lib.exceptions.NotImplemented: Got NotImplemented error "
+        "Details: The requested functionality is not supported."
+    )

@@ -23,7 +23,11 @@ OUTCOME = {
 #: a class-level fixture's failure is reported as a test of this form
 _FIXTURE = re.compile(r"^(setUpClass|tearDownClass) \((?P<cls>[\w.]+)\)$")
 #: the line of a traceback that names the exception (``module.Error: message``)
-_EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Failure|Timeout|Mismatch\w*)\b.*")
+_EXCEPTION_LINE = re.compile(
+    # a dotted class name and a colon (tempest.lib.exceptions.NotImplemented: ...), or a bare
+    # builtin-style name (ValueError: ..., MismatchError)
+    r"^((?:[A-Za-z_]\w*\.)+[A-Z]\w*:|[A-Z]\w*(Error|Exception|Failure|Timeout)\b)"
+)
 
 
 @dataclass
