@@ -174,6 +174,19 @@ def nova(s: Secrets) -> Ini:
             # new compute hosts are mapped by `up` at once; this catches later ones
             "discover_hosts_in_cells_interval": 60,
         },
+        # Nova's defaults and the host hints an operator places guests with (same_host,
+        # different_host: Tempest's multinode tests ask for them too)
+        "filter_scheduler": {
+            "enabled_filters": [
+                "ComputeFilter",
+                "ComputeCapabilitiesFilter",
+                "ImagePropertiesFilter",
+                "ServerGroupAntiAffinityFilter",
+                "ServerGroupAffinityFilter",
+                "SameHostFilter",
+                "DifferentHostFilter",
+            ]
+        },
         "keystone_authtoken": authtoken("nova", s),
         "service_user": {"send_service_user_token": True, **service_auth("nova", s)},
         "placement": service_auth("nova", s),
