@@ -191,6 +191,20 @@ def _iscsi_options(portal_help: str) -> Callable[[Callable[..., Any]], Callable[
     return apply
 
 
+def _connected_volume_options(
+    *, fc_help: str, portal_help: str, luks_help: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options naming a volume zcompute connects: FC paths, an iSCSI LUN with its CHAP
+    login, a LUKS passphrase (attach and swap take them, each with its own help)."""
+    fc = click.option("--fc", "fc_paths", multiple=True, metavar="DEVNO:WWPN:LUN", help=fc_help)
+    luks = click.option("--luks-passphrase-file", metavar="FILE", help=luks_help)
+
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        return fc(_iscsi_options(portal_help)(luks(command)))  # listed in --help in this order
+
+    return apply
+
+
 @volume_group.command("attach")
 @click.argument("name")
 @click.option(
@@ -199,18 +213,10 @@ def _iscsi_options(portal_help: str) -> Callable[[Callable[..., Any]], Callable[
     type=click.Path(exists=True, dir_okay=False),
     help="A disk image file or block device on this host.",
 )
-@click.option(
-    "--fc",
-    "fc_paths",
-    multiple=True,
-    metavar="DEVNO:WWPN:LUN",
-    help="A Fibre Channel path: FCP device, target WWPN, LUN (repeat for multipath).",
-)
-@_iscsi_options("An iSCSI target portal.")
-@click.option(
-    "--luks-passphrase-file",
-    metavar="FILE",
-    help="The iSCSI volume is LUKS: QEMU opens it with the passphrase in FILE ('-': stdin).",
+@_connected_volume_options(
+    fc_help="A Fibre Channel path: FCP device, target WWPN, LUN (repeat for multipath).",
+    portal_help="An iSCSI target portal.",
+    luks_help="The iSCSI volume is LUKS: QEMU opens it with the passphrase in FILE ('-': stdin).",
 )
 @click.option(
     "--shareable", is_flag=True, help="Other guests may attach it too (multiattach; no host cache)."
@@ -355,18 +361,11 @@ def volume_extend(app: AppContext, name: str, target: str) -> None:
 @click.argument("name")
 @click.argument("target")
 @click.argument("new_volume", required=False, type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "--fc",
-    "fc_paths",
-    multiple=True,
-    metavar="DEVNO:WWPN:LUN",
-    help="The new volume is this Fibre Channel LUN (repeat for multipath); it is connected.",
-)
-@_iscsi_options("The new volume's iSCSI portal.")
-@click.option(
-    "--luks-passphrase-file",
-    metavar="FILE",
-    help="The new iSCSI volume is LUKS: QEMU opens it with the passphrase in FILE ('-': stdin).",
+@_connected_volume_options(
+    fc_help="The new volume is this Fibre Channel LUN (repeat for multipath); it is connected.",
+    portal_help="The new volume's iSCSI portal.",
+    luks_help="The new iSCSI volume is LUKS: QEMU opens it with the passphrase in FILE "
+    "('-': stdin).",
 )
 @click.option("--serial", help="The new volume's id, the disk serial of its record (FC, iSCSI).")
 @pass_app
