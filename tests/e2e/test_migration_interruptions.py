@@ -26,6 +26,7 @@ from zcompute.errors import NotFound
 from zcompute.virt import PowerState
 
 from .conftest import DATA_DIR, RUN_ID, TEST_PREFIX, TINY, imported_test_image
+from .iscsi_target import running_target
 from .lifecycle_support import BOOTED
 
 ZCOMPUTE = str(Path(sys.executable).with_name("zcompute"))
@@ -74,10 +75,17 @@ class Hosts:
                    "--virt-type", "qemu", *args]  # fmt: skip
         return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
 
-    def migrate_args(self, name: str, to: str, offline: bool) -> list[str]:
-        extra = ["--offline"] if offline else []
+    def migrate_args(self, name: str, to: str, offline: bool, *extra: str) -> list[str]:
+        if offline:
+            extra = ("--offline", *extra)
         return ["migrate", name, "--to", self.uris[to], "--to-data-dir", str(self.dirs[to]),
                 *extra]  # fmt: skip
+
+    def secrets(self, host: str, uuid: str) -> list[str]:
+        """The libvirt secrets host ``host`` keeps for the guest (their usage names it)."""
+        listed = subprocess.run(["virsh", "-c", self.uris[host], "secret-list"],
+                                capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return [line.split()[0] for line in listed.splitlines() if uuid in line]
 
     def where(self, uuid: str) -> str:
         """The one host that has the guest, after both hosts' next command; checks the other
@@ -123,7 +131,7 @@ def guest(hosts: Hosts) -> str:
     return name
 
 
-def _home(hosts: Hosts, name: str, offline: bool) -> str:
+def _home(hosts: Hosts, name: str, offline: bool, *extra: str) -> str:
     """The guest on host A again, running (or stopped for the offline cases); its uuid."""
     uuid = next(
         driver.get_instance(name).uuid
@@ -133,7 +141,7 @@ def _home(hosts: Hosts, name: str, offline: bool) -> str:
     if hosts.where(uuid) == "b":
         b = hosts.drivers["b"]
         live = b.domains.state(uuid) is PowerState.RUNNING
-        assert hosts.run("b", *hosts.migrate_args(name, "a", not live)).returncode == 0
+        assert hosts.run("b", *hosts.migrate_args(name, "a", not live, *extra)).returncode == 0
     a = hosts.drivers["a"]
     running = a.domains.state(uuid) is PowerState.RUNNING
     if offline and running:
@@ -182,3 +190,47 @@ def test_every_step_of_a_migration_has_its_cases(hosts: Hosts, guest: str, tmp_p
         assert done.returncode == 0, done.stderr
         seen[kind] = trace.read_text().split()
     assert seen == STEPS, repr(seen)
+
+
+@pytest.fixture(scope="module")
+def chap_guest(hosts: Hosts) -> Iterator[tuple[str, str]]:
+    """A guest with a CHAP iSCSI volume (the target admits both hosts' initiators) and the
+    migrate option that gives its password again; each case starts with it on host A."""
+    folder = hosts.dirs["a"].parent / "iscsi"
+    folder.mkdir(parents=True, exist_ok=True)
+    password = folder / "chap"
+    password.write_text("zc-int-chap-secret")
+    password.chmod(0o600)
+    with running_target(folder) as target:
+        initiators = tuple(d.iscsi_initiator_name() for d in hosts.drivers.values())
+        lun = target.export("int-chap", 16 << 20, chap=("zcint", password.read_text()),
+                            initiator=initiators)  # fmt: skip
+        name = f"{TEST_PREFIX}{RUN_ID}-mig-chap-{uuidlib.uuid4().hex[:6]}"
+        done = hosts.run("a", "boot", name, "--image", hosts.image, "--flavor", TINY.name,
+                         "--wait-console", BOOTED)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        hosts.drivers["a"].attach_volume_connection(name, lun.connection_info("zc-int-chap"))
+        yield name, f"vdb={password}"
+        for driver in hosts.drivers.values():  # before the target goes
+            for inst in driver.db.list_instances():
+                if inst.name == name:
+                    driver.destroy(inst.uuid)
+
+
+@pytest.mark.parametrize(("step", "action"), _cases("live"))
+def test_live_migration_with_a_chap_volume(
+    hosts: Hosts, chap_guest: tuple[str, str], step: str, action: str
+) -> None:
+    """The destination defines the volume's secret again: after each interruption the
+    secret is on the host that has the guest, and only there."""
+    name, chap = chap_guest
+    uuid = _home(hosts, name, False, "--chap-password-file", chap)
+    args = hosts.migrate_args(name, "b", False, "--chap-password-file", chap)
+    done = hosts.run("a", *args, fault=f"{step}:{action}")
+    expected = {"raise": 1, "term": 143, "kill": -9}[action]
+    assert done.returncode == expected, (step, action, done.returncode, done.stderr)
+    host = hosts.where(uuid)
+    other = "b" if host == "a" else "a"
+    assert len(hosts.secrets(host, uuid)) == 1, (step, action, host)
+    assert hosts.secrets(other, uuid) == [], (step, action, other)
+    assert hosts.drivers[host].domains.state(uuid) is PowerState.RUNNING
