@@ -38,7 +38,14 @@ from zcompute.driver._recovery import Recovery
 from zcompute.driver._resizekept import kept_state
 from zcompute.driver._state import ACTIVE, ANY_STOPPED
 from zcompute.errors import InvalidInput, InvalidState, Timeout, ZcomputeError
-from zcompute.model import Instance, InstanceState, Task, validate_timeout
+from zcompute.model import (
+    Instance,
+    InstanceState,
+    NICSpec,
+    Task,
+    check_iscsi_name,
+    validate_timeout,
+)
 from zcompute.plan import EPHEMERAL_DISK, SWAP_DISK, GuestPlan
 from zcompute.virt import (
     Domains,
@@ -85,6 +92,16 @@ class MigrationTarget:
     # the folder there of each folder of the guest's images here (the destination's answer)
     image_moves: Mapping[str, str] = dataclasses.field(default_factory=dict)
     tap_moves: Mapping[str, str] = dataclasses.field(default_factory=dict)  # renamed taps there
+
+    def __post_init__(self) -> None:
+        # what the destination answered goes into domain XML as text: checked here
+        if self.initiator is not None:
+            check_iscsi_name(self.initiator, "dest.initiator")
+        for path in (*self.image_moves, *self.image_moves.values()):
+            if not path.startswith("/") or _XML_SPECIAL.intersection(path):
+                raise InvalidInput("dest.image_moves", f"{path!r} is not a plain absolute path")
+        for name in (*self.tap_moves, *self.tap_moves.values()):
+            NICSpec(tap=name)  # checks the name as a NIC's tap device
 
 
 @dataclasses.dataclass(frozen=True)
@@ -378,6 +395,7 @@ def rewrite_paths(xml: str, moves: Mapping[str, str]) -> str:
     return xml
 
 
+_XML_SPECIAL = frozenset("<>&'\"")
 _INITIATOR_IQN = re.compile(r"(<initiator>\s*<iqn name=)(['\"])[^'\"]*\2")
 
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from zcompute.driver import Arrival, ComputeDriver, arrival_from_json, arrival_to_json
+from zcompute.driver import (
+    Arrival,
+    ComputeDriver,
+    MigrationTarget,
+    arrival_from_json,
+    arrival_to_json,
+)
 from zcompute.driver._incoming import other_tap_name, volume_secrets
 from zcompute.driver._migrate import _SENT_MAX, _sent, rewrite_initiator, rewrite_taps
 from zcompute.errors import InvalidInput
@@ -121,3 +127,20 @@ def test_a_tap_its_source_holds_here_takes_the_other_name_and_back() -> None:
     moved = rewrite_taps(xml, {"tapA": "tapA_"})
     assert "<target dev='tapA_' managed='no'/>" in moved
     assert rewrite_taps(moved, {"tapA": "tapA_"}) == moved  # only the exact name
+
+
+@pytest.mark.parametrize(
+    ("answer", "field"),
+    [
+        ({"image_moves": {"/a": "/b'/><disk"}}, "dest.image_moves"),
+        ({"image_moves": {"relative": "/b"}}, "dest.image_moves"),
+        ({"tap_moves": {"tapA": "x/y"}}, "nic.tap"),
+        ({"initiator": "x'y"}, "dest.initiator"),
+    ],
+)
+def test_what_the_destination_answers_is_checked_before_it_goes_into_xml(
+    answer: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        MigrationTarget("qemu:///system", Path("/i"), Path("/m"), **answer)  # type: ignore[arg-type]
+    assert refused.value.field == field
